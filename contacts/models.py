@@ -1,0 +1,221 @@
+"""Contacts, accounts, activities, consents and the admin-defined custom contact fields.
+
+Invariant: `contacts` never imports `segments` or `campaigns`; segments listen to changes here.
+Custom field values live in `Contact.custom` keyed by `ContactField.code` and are validated in
+exactly one place, `contacts.custom_fields`.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from django_countries.fields import CountryField
+
+IDENTIFIER_VALIDATOR = RegexValidator(
+    r"^[a-z][a-z0-9_]{0,49}$",
+    "Use lower-case letters, digits and underscores, starting with a letter (at most 50 characters).",
+)
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    country = CountryField(blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["name", "id"], name="account_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:account_detail", args=[self.pk])
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def unmerged(self) -> ContactQuerySet:
+        return self.filter(merged_into__isnull=True)
+
+
+class Contact(models.Model):
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    country = CountryField(blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    job_title = models.CharField(max_length=150, blank=True)
+    lead_score = models.IntegerField(default=0)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    # A merged contact points at its parent; deleting the parent deletes what was merged into it.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="merged_contacts"
+    )
+    custom = models.JSONField(default=dict, blank=True)
+    # Maintained by contacts.services on every recorded activity: makes "no activity in N days" cheap.
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
+            models.Index(Lower("email"), "id", name="contact_email_lower_idx"),
+            models.Index(fields=["country", "id"], name="contact_country_idx"),
+            models.Index(fields=["lead_score", "id"], name="contact_lead_score_idx"),
+            models.Index(fields=["created_at", "id"], name="contact_created_idx"),
+            models.Index(fields=["updated_at"], name="contact_updated_idx"),
+            models.Index(fields=["last_activity_at"], name="contact_last_activity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email or f"Anonymous contact #{self.pk}"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.email
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:contact_detail", args=[self.pk])
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    BOOLEAN = "boolean", "Yes / no"
+    CHOICE = "choice", "Choice (one of a list)"
+    MULTI_CHOICE = "multi_choice", "Multiple choice"
+    EMAIL = "email", "Email address"
+    URL = "url", "Web address (URL)"
+    PHONE = "phone", "Phone number"
+
+
+class ContactFieldQuerySet(models.QuerySet["ContactField"]):
+    def active(self) -> ContactFieldQuerySet:
+        return self.filter(is_active=True)
+
+
+class ContactField(models.Model):
+    """An admin-defined custom contact field. `choices` is a list of {"code": ..., "label": ...}."""
+
+    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR])
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=20, choices=FieldType.choices)
+    choices = models.JSONField(default=list, blank=True)
+    required = models.BooleanField(default=False)
+    help_text = models.CharField(max_length=200, blank=True)
+    order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ContactFieldQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def has_choices(self) -> bool:
+        return self.type in (FieldType.CHOICE, FieldType.MULTI_CHOICE)
+
+    @property
+    def choice_codes(self) -> list[str]:
+        return [c["code"] for c in self.choices or []]
+
+    @property
+    def choice_labels(self) -> dict[str, str]:
+        return {c["code"]: c.get("label") or c["code"] for c in self.choices or []}
+
+
+class ActivityType(models.TextChoices):
+    PAGE_VISIT = "page_visit", "Page visit"
+    FORM_SUBMISSION = "form_submission", "Form submission"
+    EMAIL_OPEN = "email_open", "Email open"
+    EMAIL_CLICK = "email_click", "Email click"
+    EMAIL_SENT = "email_sent", "Email sent"
+    SMS_SENT = "sms_sent", "SMS sent"
+    PURCHASE = "purchase", "Purchase"
+    CUSTOM = "custom", "Custom activity"
+
+
+class Activity(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activities")
+    type = models.CharField(max_length=30, choices=ActivityType.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    url = models.CharField(max_length=2000, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"], name="activity_contact_time_idx"),
+            models.Index(fields=["type", "occurred_at", "contact"], name="activity_type_time_idx"),
+            models.Index(fields=["occurred_at"], name="activity_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Consent(models.Model):
+    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactConsent(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consents")
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="contact_consents")
+    agreed_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "consent"], name="contact_consent_unique"),
+        ]
+        indexes = [models.Index(fields=["consent", "contact"], name="contactconsent_consent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} – {self.consent}"
+
+    @property
+    def is_agreed(self) -> bool:
+        return self.revoked_at is None

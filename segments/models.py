@@ -1,0 +1,99 @@
+"""Contact groups and their memberships.
+
+Invariant: a Membership row exists iff at least one of its source flags (manual, account, condition)
+is true, and only unmerged contacts are members. Writes go through `segments.services`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
+
+
+class RebuildStatus(models.TextChoices):
+    NEVER = "never", "Never rebuilt"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Up to date"
+    FAILED = "failed", "Failed"
+
+
+class ContactGroup(models.Model):
+    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_condition_based = models.BooleanField(default=False)
+    condition = models.JSONField(null=True, blank=True)
+    scheduled_rebuild = models.BooleanField(default=False)
+    # Bumped on every condition change: a rebuild started for an older version never overwrites a newer.
+    condition_version = models.PositiveIntegerField(default=0)
+    rebuild_status = models.CharField(max_length=20, choices=RebuildStatus.choices, default=RebuildStatus.NEVER)
+    rebuild_error = models.TextField(blank=True)
+    last_rebuild_started_at = models.DateTimeField(null=True, blank=True)
+    last_rebuild_finished_at = models.DateTimeField(null=True, blank=True)
+    last_rebuild_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_rebuild_added = models.PositiveIntegerField(null=True, blank=True)
+    last_rebuild_removed = models.PositiveIntegerField(null=True, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("segments:group_detail", args=[self.pk])
+
+
+class Membership(models.Model):
+    group = models.ForeignKey(ContactGroup, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    via_manual = models.BooleanField(default=False)
+    via_account = models.BooleanField(default=False)
+    via_condition = models.BooleanField(default=False)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "contact"], name="membership_group_contact_unique"),
+            models.CheckConstraint(
+                condition=models.Q(via_manual=True) | models.Q(via_account=True) | models.Q(via_condition=True),
+                name="membership_has_a_source",
+            ),
+        ]
+        indexes = [models.Index(fields=["contact", "group"], name="membership_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} in {self.group}"
+
+    @property
+    def sources(self) -> list[str]:
+        return [
+            label
+            for flag, label in (
+                (self.via_manual, "Manual"),
+                (self.via_account, "From account"),
+                (self.via_condition, "Condition"),
+            )
+            if flag
+        ]
+
+
+class GroupAccount(models.Model):
+    group = models.ForeignKey(ContactGroup, on_delete=models.CASCADE, related_name="group_accounts")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="group_accounts")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "account"], name="groupaccount_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} in {self.group}"

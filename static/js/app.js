@@ -1,0 +1,12 @@
+// Site-wide behaviour, loaded on every page. Small, dependency-free modules.
+import { initBulkSelection } from "./bulk-select.js";
+import { initPickers } from "./pickers.js";
+
+function init(root) {
+  initBulkSelection(root);
+  initPickers(root);
+}
+
+document.addEventListener("DOMContentLoaded", () => init(document));
+// htmx swaps in new content: wire it up too.
+document.addEventListener("htmx:load", (event) => init(event.target));
