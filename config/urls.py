@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("contacts/", include("contacts.urls")),
+    path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),

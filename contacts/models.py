@@ -53,9 +53,7 @@ class Contact(models.Model):
     city = models.CharField(max_length=100, blank=True)
     job_title = models.CharField(max_length=150, blank=True)
     lead_score = models.IntegerField(default=0)
-    account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
-    )
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
     # A merged contact points at its parent; deleting the parent deletes what was merged into it.
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="merged_contacts"
@@ -86,6 +84,9 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:contact_detail", args=[self.pk])
+
     @property
     def full_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
@@ -97,9 +98,6 @@ class Contact(models.Model):
     @property
     def is_anonymous(self) -> bool:
         return not self.email
-
-    def get_absolute_url(self) -> str:
-        return reverse("contacts:contact_detail", args=[self.pk])
 
 
 class FieldType(models.TextChoices):

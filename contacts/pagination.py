@@ -18,7 +18,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        limited = self.object_list.order_by()[: self.cap + 1]  # type: ignore[union-attr]
+        limited = self.object_list.order_by()[: self.cap + 1]  # type: ignore[attr-defined]
         return limited.count()
 
     @property

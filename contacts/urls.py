@@ -6,4 +6,5 @@ app_name = "contacts"
 
 urlpatterns = [
     path("", views.ContactListView.as_view(), name="contact_list"),
+    path("accounts/", views.ContactListView.as_view(), name="account_list"),
 ]
