@@ -183,3 +183,64 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     return RebuildResult(
         group_id=group.pk, added=added, removed=removed, duration_ms=duration_ms, member_count=count
     )
+
+
+def _rebuild_failed(*, group_id: int, error: str) -> None:
+    ContactGroup.objects.filter(pk=group_id).update(
+        rebuild_status=RebuildStatus.FAILED, rebuild_error=error, last_rebuild_finished_at=timezone.now()
+    )
+
+
+def group_rebuild_by_id(*, group_id: int, now: datetime | None = None) -> dict:
+    """Rebuild one group; a failure keeps the old members and is recorded on the group."""
+    from segments.rules import RuleError
+
+    group = ContactGroup.objects.get(pk=group_id)
+    ContactGroup.objects.filter(pk=group_id).update(rebuild_status=RebuildStatus.RUNNING)
+    try:
+        result = group_rebuild(group=group, now=now)
+    except RuleError as exc:  # the transaction rolled back: old members stay
+        _rebuild_failed(group_id=group_id, error=f"The condition is invalid: {exc}")
+        return {"group_id": group_id, "ok": False, "error": str(exc)}
+    except Exception as exc:
+        _rebuild_failed(group_id=group_id, error=f"The rebuild failed: {exc}")
+        raise
+    return {"group_id": group_id, "ok": True, "added": result.added, "removed": result.removed}
+
+
+def groups_in_dependency_order(*, groups: QuerySet[ContactGroup]) -> list[ContactGroup]:
+    """`groups` ordered so that every group comes after the groups its condition refers to."""
+    from segments.rules import referenced_groups
+
+    by_code = {g.code: g for g in groups}
+    ordered: list[ContactGroup] = []
+    state: dict[str, str] = {}
+
+    def visit(group: ContactGroup) -> None:
+        if state.get(group.code) in ("done", "visiting"):  # "visiting": a cycle, which validation forbids
+            return
+        state[group.code] = "visiting"
+        if group.is_condition_based and group.condition:
+            for code in sorted(referenced_groups(group.condition)):
+                if code in by_code:
+                    visit(by_code[code])
+        state[group.code] = "done"
+        ordered.append(group)
+
+    for group in sorted(by_code.values(), key=lambda g: g.code):
+        visit(group)
+    return ordered
+
+
+def groups_rebuild_scheduled() -> list[dict]:
+    """Rebuild every condition-based group with scheduled rebuild on, dependencies first."""
+    groups = ContactGroup.objects.filter(is_condition_based=True, scheduled_rebuild=True)
+    return [group_rebuild_by_id(group_id=g.pk) for g in groups_in_dependency_order(groups=groups)]
+
+
+def group_rebuild_queue(*, group: ContactGroup) -> None:
+    """Mark `group` queued and run its rebuild in the worker once the current transaction commits."""
+    from django_q.tasks import async_task
+
+    ContactGroup.objects.filter(pk=group.pk).update(rebuild_status=RebuildStatus.QUEUED, rebuild_error="")
+    transaction.on_commit(lambda: async_task("segments.tasks.rebuild_group", group.pk))

@@ -1,0 +1,41 @@
+"""django-q2 schedules of the segments app, registered idempotently by name after every migrate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+NIGHTLY_REBUILD = "segments.nightly_rebuild"
+
+
+def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The next moment the local clock shows `at` ("HH:MM") in the project's time zone."""
+    hour, minute = (int(part) for part in at.split(":"))
+    local_now = timezone.localtime(now or timezone.now())
+    run = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if run <= local_now:
+        run = (run + dt.timedelta(days=1)).replace(hour=hour, minute=minute)
+    return run
+
+
+def schedules_register(**_: Any) -> None:
+    """Create or update the nightly rebuild schedule (connected to post_migrate)."""
+    from django_q.models import Schedule
+
+    run_at = next_daily_run(at=settings.NIGHTLY_REBUILD_TIME)
+    schedule, created = Schedule.objects.get_or_create(
+        name=NIGHTLY_REBUILD,
+        defaults={
+            "func": "segments.tasks.rebuild_scheduled_groups",
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+            "next_run": run_at,
+        },
+    )
+    local = timezone.localtime(schedule.next_run)
+    if not created and (local.hour, local.minute) != (run_at.hour, run_at.minute):
+        schedule.next_run = run_at  # the configured time changed: move the schedule
+        schedule.save(update_fields=["next_run"])

@@ -1,0 +1,15 @@
+"""django-q2 tasks: one-line wrappers taking ids (arguments are pickled, never model instances)."""
+
+from __future__ import annotations
+
+from segments import services
+
+
+def rebuild_group(group_id: int) -> dict:
+    """Rebuild one group's condition members."""
+    return services.group_rebuild_by_id(group_id=group_id)
+
+
+def rebuild_scheduled_groups() -> list[dict]:
+    """Nightly: rebuild every group with scheduled rebuild on, dependencies first."""
+    return services.groups_rebuild_scheduled()
