@@ -8,6 +8,7 @@ types as strings. Empty (absent key, null, "", []) is stored by removing the key
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -16,10 +17,19 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
+from django.utils import timezone
 
 from contacts.models import ContactField, FieldType
 
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}$")
+PHONE_RE = re.compile(r"^\+?[0-9(][0-9 ()./-]{3,30}$")
+PHONE_MIN_DIGITS = 5
+# A plain decimal number: optional sign, digits with "." or "," as the decimal separator, optional exponent.
+NUMBER_RE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$", re.ASCII)
+# "1,000" could be one thousand or one: refused rather than guessed.
+AMBIGUOUS_NUMBER_RE = re.compile(r"^[+-]?\d{1,3},\d{3}$", re.ASCII)
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+# Numbers are kept within the range where JSON, float and both databases agree exactly on integers.
+MAX_NUMBER = 10**15
 
 
 def is_empty(value: Any) -> bool:
@@ -30,28 +40,47 @@ def is_empty(value: Any) -> bool:
 def _number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise ValidationError("Enter a number.")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         number: int | float = value
-    else:
-        try:
-            parsed = Decimal(str(value).strip().replace(",", "."))
-        except InvalidOperation:
-            raise ValidationError("Enter a number.") from None
-        if not parsed.is_finite():
+    elif isinstance(value, float):
+        if not math.isfinite(value):
             raise ValidationError("Enter a number.")
+        number = value
+    else:
+        if isinstance(value, Decimal):
+            parsed = value
+        else:
+            text = str(value).strip()
+            if AMBIGUOUS_NUMBER_RE.match(text):
+                raise ValidationError(f"“{text}” is ambiguous: write it without the comma, or with a decimal point.")
+            if not NUMBER_RE.match(text):
+                raise ValidationError("Enter a number.")
+            try:
+                parsed = Decimal(text.replace(",", "."))
+            except InvalidOperation:  # pragma: no cover - NUMBER_RE only lets valid decimals through
+                raise ValidationError("Enter a number.") from None
+        if not parsed.is_finite() or abs(parsed) > MAX_NUMBER:
+            raise ValidationError(
+                "Enter a number." if not parsed.is_finite() else "Enter a number of at most 15 digits."
+            )
         number = int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
     if isinstance(number, float) and number.is_integer():
         number = int(number)
+    if abs(number) > MAX_NUMBER:
+        raise ValidationError("Enter a number of at most 15 digits.")
     return number
 
 
 def _date(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        return value.date().isoformat()
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    text = value.strip() if isinstance(value, str) else ""
     try:
-        return dt.date.fromisoformat(str(value).strip()).isoformat()
+        if not DATE_RE.match(text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise ValidationError("Enter a date as YYYY-MM-DD.") from None
 
@@ -59,6 +88,8 @@ def _date(value: Any) -> str:
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, list | dict):
+        raise ValidationError("Enter yes or no.")
     text = str(value).strip().lower()
     if text in {"true", "yes", "1", "y", "on"}:
         return True
@@ -68,6 +99,13 @@ def _boolean(value: Any) -> bool:
 
 
 def _choice(value: Any, codes: list[str]) -> str:
+    if isinstance(value, list | tuple):
+        items = [v for v in value if not is_empty(v)]
+        if len(items) != 1:
+            raise ValidationError("Choose only one of the choices.")
+        value = items[0]
+    if isinstance(value, dict | list | tuple):
+        raise ValidationError("Choose one of the choices.")
     text = str(value).strip()
     for code in codes:  # choices compare ignoring case; the stored value is the canonical code
         if code.lower() == text.lower():
@@ -76,7 +114,16 @@ def _choice(value: Any, codes: list[str]) -> str:
 
 
 def _multi_choice(value: Any, codes: list[str]) -> list[str]:
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        raw: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple | set | frozenset):
+        raw = list(value)
+    elif isinstance(value, dict):
+        raise ValidationError("Choose from the choices.")
+    else:
+        raw = [value]
+    items = [v.strip() if isinstance(v, str) else v for v in raw]
+    items = [v for v in items if not is_empty(v)]
     unknown = [str(v) for v in items if v not in codes]
     if unknown:
         raise ValidationError(
@@ -84,6 +131,16 @@ def _multi_choice(value: Any, codes: list[str]) -> list[str]:
         )
     # Keep the field's own order and drop duplicates, so equal sets are stored equally.
     return [code for code in codes if code in items]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, str | int | float):
+        return str(value).strip()
+    if isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        return ", ".join(str(v).strip() for v in value)  # e.g. a multi-choice value turned into text
+    raise ValidationError("Enter text.")
 
 
 def coerce_value(*, field_type: str, value: Any, choices: list[str] | None = None) -> Any:
@@ -112,13 +169,11 @@ def coerce_value(*, field_type: str, value: Any, choices: list[str] | None = Non
             return text
         case FieldType.PHONE:
             text = str(value).strip()
-            if not PHONE_RE.match(text):
+            if not PHONE_RE.match(text) or sum(c.isdigit() for c in text) < PHONE_MIN_DIGITS:
                 raise ValidationError("Enter a valid phone number, e.g. +420 601 123 456.")
             return text
         case FieldType.TEXT:
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise ValidationError("Enter text.")
-            return str(value).strip()
+            return _text(value)
     raise ValidationError(f"Unknown field type “{field_type}”.")
 
 
@@ -184,10 +239,10 @@ def form_field(*, field: ContactField, initial: Any = None) -> forms.Field:
         case FieldType.DATE:
             return forms.DateField(**common, widget=forms.DateInput(attrs={"type": "date"}))
         case FieldType.BOOLEAN:
-            return forms.NullBooleanField(
-                **{**common, "required": False},
-                widget=forms.Select(choices=[("unknown", "—"), ("true", "Yes"), ("false", "No")]),
-            )
+            # NullBooleanSelect (not a plain Select) so a stored True/False is shown selected.
+            widget = forms.NullBooleanSelect()
+            widget.choices = [("unknown", "—"), ("true", "Yes"), ("false", "No")]
+            return forms.NullBooleanField(**{**common, "required": False}, widget=widget)
         case FieldType.CHOICE:
             return forms.ChoiceField(**common, choices=[("", "—"), *choices])
         case FieldType.MULTI_CHOICE:
