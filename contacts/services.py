@@ -1,18 +1,38 @@
 """Writes to contacts, accounts, activities and consents (HackSoft-style services).
 
 Every function is keyword-only and atomic. Nothing here imports `segments`: contact groups learn of
-changes through the signals in `contacts.signals`, sent on commit.
+changes through `contacts.signals.contacts_changed`, sent once per call on commit with every affected id.
+Custom field values are validated by `contacts.custom_fields` (the one place that knows their types).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
+from django.utils import timezone
 
-from contacts.models import Activity, Contact
+from contacts import custom_fields, selectors
+from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField
+from contacts.signals import ChangeReason, send_contacts_changed
+
+# Standard contact fields a service may set (`custom`, `merged_into` and timestamps are handled apart).
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "country", "city", "job_title", "lead_score", "account")
+# Fields copied from a merged contact into its parent when the parent's own value is empty.
+MERGE_FILL_FIELDS = ("first_name", "last_name", "phone", "country", "city", "job_title", "account")
+ACCOUNT_FIELDS = ("name", "domain", "industry", "country", "employees")
+
+DUPLICATE_EMAIL_MESSAGE = "Another contact already uses this email address."
+
+
+class MergeError(ValueError):
+    """A merge that must not happen (the message says why, for the user)."""
+
+
+# --- activities --------------------------------------------------------------------------------
 
 
 def contacts_refresh_last_activity(*, contact_ids: Iterable[int] | None = None) -> int:
@@ -42,4 +62,296 @@ def activity_record(*, contact: Contact, type: str, **fields: Any) -> Activity:
     Contact.objects.filter(pk=contact.pk, last_activity_at__lt=activity.occurred_at).update(
         last_activity_at=activity.occurred_at
     )
+    send_contacts_changed(contact_ids=[contact.pk], reason=ChangeReason.ACTIVITY)
     return activity
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+def _normalize_email(email: str | None) -> str | None:
+    email = (email or "").strip()
+    return email or None
+
+
+def _check_email_free(*, email: str | None, exclude_pk: int | None = None) -> None:
+    if selectors.contact_email_taken(email=email, exclude_pk=exclude_pk):
+        raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE})
+
+
+def _save_contact(contact: Contact) -> None:
+    """Validate the standard fields and save; a lost race on the unique email becomes a ValidationError."""
+    contact.full_clean(exclude=["custom", "merged_into"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as exc:
+        if "email" in str(exc).lower():
+            raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc
+        raise
+
+
+def _apply_custom(*, contact: Contact, custom: Mapping[str, Any] | None) -> None:
+    if custom is None:
+        return
+    fields = list(ContactField.objects.active())
+    known = {f.code for f in fields}
+    unknown = sorted(set(custom) - known)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "There is no active custom field with this code."))
+    contact.custom = custom_fields.clean_custom(values=dict(custom), fields=fields, existing=contact.custom)
+
+
+@transaction.atomic
+def contact_create(*, custom: Mapping[str, Any] | None = None, **fields: Any) -> Contact:
+    """Create a contact from standard fields and custom values (code → value); ValidationError if invalid."""
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"contact_create() got unexpected fields: {', '.join(sorted(unknown))}")
+    fields["email"] = _normalize_email(fields.get("email"))
+    _check_email_free(email=fields["email"])
+    contact = Contact(**fields)
+    # Required custom fields must be checked on create even when the caller sends no value for them.
+    values = {f.code: None for f in ContactField.objects.active().filter(required=True)}
+    values.update(custom or {})
+    _apply_custom(contact=contact, custom=values)
+    _save_contact(contact)
+    send_contacts_changed(contact_ids=[contact.pk], reason=ChangeReason.CREATED)
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, custom: Mapping[str, Any] | None = None, **fields: Any) -> Contact:
+    """Change the given standard fields and custom values of a contact; ValidationError if invalid."""
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"contact_update() got unexpected fields: {', '.join(sorted(unknown))}")
+    if "email" in fields:
+        fields["email"] = _normalize_email(fields["email"])
+        _check_email_free(email=fields["email"], exclude_pk=contact.pk)
+    account_changed = "account" in fields and fields["account"] != contact.account
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    _apply_custom(contact=contact, custom=custom)
+    _save_contact(contact)
+    reason = ChangeReason.ACCOUNT if account_changed and len(fields) == 1 and custom is None else ChangeReason.UPDATED
+    send_contacts_changed(contact_ids=[contact.pk], reason=reason)
+    return contact
+
+
+def _with_merged_descendants(ids: Iterable[int]) -> set[int]:
+    """The given ids plus every contact merged (directly or through a chain) into them."""
+    result = set(ids)
+    frontier = set(result)
+    while frontier:
+        children = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - result
+        result |= children
+        frontier = children
+    return result
+
+
+@transaction.atomic
+def contacts_delete(*, contact_ids: Iterable[int]) -> int:
+    """Delete contacts (and the contacts merged into them); returns how many contacts were deleted."""
+    ids = _with_merged_descendants(contact_ids)
+    ids &= set(Contact.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    Contact.objects.filter(pk__in=ids).delete()
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.DELETED)
+    return len(ids)
+
+
+def contact_delete(*, contact: Contact) -> int:
+    """Delete one contact and the contacts merged into it; returns how many contacts were deleted."""
+    return contacts_delete(contact_ids=[contact.pk])
+
+
+@transaction.atomic
+def contacts_assign_account(*, contact_ids: Iterable[int], account: Account | None) -> int:
+    """Link the given contacts to `account` (None unlinks them); returns how many changed."""
+    ids = list(
+        Contact.objects.filter(pk__in=list(contact_ids))
+        .exclude(account=account)
+        .values_list("pk", flat=True)
+        if account is not None
+        else Contact.objects.filter(pk__in=list(contact_ids), account__isnull=False).values_list("pk", flat=True)
+    )
+    Contact.objects.filter(pk__in=ids).update(account=account, updated_at=timezone.now())
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACCOUNT)
+    return len(ids)
+
+
+# --- consents ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_agree(*, contact: Contact, consent: Consent) -> ContactConsent:
+    """Record that the contact agrees to `consent` now (a revoked consent is agreed again)."""
+    record, created = ContactConsent.objects.select_for_update().get_or_create(contact=contact, consent=consent)
+    if not created and record.revoked_at is not None:
+        record.agreed_at = timezone.now()
+        record.revoked_at = None
+        record.save(update_fields=["agreed_at", "revoked_at"])
+    send_contacts_changed(contact_ids=[contact.pk], reason=ChangeReason.CONSENT)
+    return record
+
+
+@transaction.atomic
+def consent_revoke(*, contact: Contact, consent: Consent) -> ContactConsent | None:
+    """Record that the contact revokes `consent` now; None when the contact never agreed to it."""
+    record = ContactConsent.objects.select_for_update().filter(contact=contact, consent=consent).first()
+    if record is None:
+        return None
+    if record.revoked_at is None:
+        record.revoked_at = timezone.now()
+        record.save(update_fields=["revoked_at"])
+        send_contacts_changed(contact_ids=[contact.pk], reason=ChangeReason.CONSENT)
+    return record
+
+
+# --- merging -----------------------------------------------------------------------------------
+
+
+def contact_merge_check(*, parent: Contact, child: Contact) -> None:
+    """Raise MergeError when `child` cannot be merged into `parent`."""
+    if parent.pk == child.pk:
+        raise MergeError("A contact cannot be merged into itself.")
+    if parent.merged_into_id == child.pk:
+        raise MergeError(f"{parent} is already merged into {child}: merge the other way round instead.")
+    if parent.merged_into_id is not None:
+        raise MergeError(f"{parent} has been merged into another contact; merge into that contact instead.")
+    if child.merged_into_id is not None:
+        raise MergeError(f"{child} has already been merged into another contact.")
+
+
+def contact_merge_plan(*, parent: Contact, child: Contact) -> dict[str, Any]:
+    """The parent's field changes a merge makes (name → new value; "custom" is the whole new dict).
+
+    Empty standard and custom fields of the parent are filled from the child (the email moves with it:
+    emails are unique); a lead score of 0 counts as empty; the earlier creation date is kept.
+    """
+    changes: dict[str, Any] = {}
+    for name in MERGE_FILL_FIELDS:
+        if not getattr(parent, name) and getattr(child, name):
+            changes[name] = getattr(child, name)
+    if not parent.email and child.email:
+        changes["email"] = child.email
+    if not parent.lead_score and child.lead_score:
+        changes["lead_score"] = child.lead_score
+    if child.created_at < parent.created_at:
+        changes["created_at"] = child.created_at
+    custom = dict(parent.custom or {})
+    for code, value in (child.custom or {}).items():
+        if custom_fields.is_empty(custom.get(code)) and not custom_fields.is_empty(value):
+            custom[code] = value
+    if custom != (parent.custom or {}):
+        changes["custom"] = custom
+    return changes
+
+
+def _merge_consents(*, parent: Contact, child: Contact) -> None:
+    own = {cc.consent_id: cc for cc in ContactConsent.objects.select_for_update().filter(contact=parent)}
+    for theirs in ContactConsent.objects.select_for_update().filter(contact=child):
+        mine = own.get(theirs.consent_id)
+        if mine is None:
+            theirs.contact = parent
+            theirs.save(update_fields=["contact"])
+            continue
+        agreed = [cc for cc in (mine, theirs) if cc.revoked_at is None]
+        if agreed:  # an agreement wins over a revocation; the earliest agreement is kept
+            mine.agreed_at = min(cc.agreed_at for cc in agreed)
+            mine.revoked_at = None
+        else:
+            mine.agreed_at = min(mine.agreed_at, theirs.agreed_at)
+            mine.revoked_at = max(mine.revoked_at, theirs.revoked_at)  # type: ignore[type-var]
+        mine.save(update_fields=["agreed_at", "revoked_at"])
+        theirs.delete()
+
+
+@transaction.atomic
+def contact_merge(*, parent: Contact, child: Contact) -> Contact:
+    """Merge `child` into `parent`: move activities and consents, fill the parent's empty fields."""
+    # Lock both rows and work on fresh copies so a concurrent merge cannot interleave.
+    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[parent.pk, child.pk])}
+    if parent.pk not in locked or child.pk not in locked:
+        raise MergeError("One of the contacts no longer exists.")
+    parent, child = locked[parent.pk], locked[child.pk]
+    contact_merge_check(parent=parent, child=child)
+
+    Activity.objects.filter(contact=child).update(contact=parent)
+    _merge_consents(parent=parent, child=child)
+    regrouped = list(Contact.objects.filter(merged_into=child).values_list("pk", flat=True))
+    Contact.objects.filter(pk__in=regrouped).update(merged_into=parent, updated_at=timezone.now())
+
+    changes = contact_merge_plan(parent=parent, child=child)
+    if "email" in changes:
+        child.email = None  # the address moves to the parent: emails are unique
+    child.merged_into = parent
+    child.save()
+    for name, value in changes.items():
+        setattr(parent, name, value)
+    parent.save()
+    contacts_refresh_last_activity(contact_ids=[parent.pk])
+    parent.refresh_from_db(fields=["last_activity_at"])
+    send_contacts_changed(contact_ids=[parent.pk, child.pk, *regrouped], reason=ChangeReason.MERGED)
+    return parent
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+def _save_account(account: Account) -> None:
+    account.full_clean()
+    account.save()
+
+
+@transaction.atomic
+def account_create(**fields: Any) -> Account:
+    """Create an account from its fields (name, domain, industry, country, employees)."""
+    unknown = set(fields) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise TypeError(f"account_create() got unexpected fields: {', '.join(sorted(unknown))}")
+    account = Account(**fields)
+    _save_account(account)
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, **fields: Any) -> Account:
+    """Change the given fields of an account; its contacts are told (reason "account")."""
+    unknown = set(fields) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise TypeError(f"account_update() got unexpected fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(account, name, value)
+    _save_account(account)
+    # Rules can test account.<field>: the account's contacts may now match different groups.
+    send_contacts_changed(
+        contact_ids=Contact.objects.filter(account=account).values_list("pk", flat=True),
+        reason=ChangeReason.ACCOUNT,
+    )
+    return account
+
+
+@transaction.atomic
+def account_delete(*, account: Account) -> int:
+    """Delete an account; its contacts are kept, unlinked. Returns how many contacts were unlinked."""
+    ids = list(Contact.objects.filter(account=account).values_list("pk", flat=True))
+    Contact.objects.filter(pk__in=ids).update(account=None, updated_at=timezone.now())
+    account.delete()
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACCOUNT)
+    return len(ids)
+
+
+def account_add_contacts(*, account: Account, contact_ids: Iterable[int]) -> int:
+    """Link contacts to an account; returns how many were not linked to it before."""
+    return contacts_assign_account(contact_ids=contact_ids, account=account)
+
+
+@transaction.atomic
+def account_remove_contact(*, account: Account, contact: Contact) -> bool:
+    """Unlink one contact from an account; False when it was not linked to it."""
+    changed = Contact.objects.filter(pk=contact.pk, account=account).update(account=None, updated_at=timezone.now())
+    if changed:
+        contact.account = None
+        send_contacts_changed(contact_ids=[contact.pk], reason=ChangeReason.ACCOUNT)
+    return bool(changed)

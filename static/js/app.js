@@ -1,10 +1,12 @@
 // Site-wide behaviour, loaded on every page. Small, dependency-free modules.
 import { initBulkSelection } from "./bulk-select.js";
 import { initPickers } from "./pickers.js";
+import { initSelectAllMatching } from "./contact-list.js";
 
 function init(root) {
   initBulkSelection(root);
   initPickers(root);
+  initSelectAllMatching(root);
 }
 
 document.addEventListener("DOMContentLoaded", () => init(document));

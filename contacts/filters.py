@@ -1,0 +1,357 @@
+"""django-filter FilterSets for the contact and account lists.
+
+Invariant: one filter per active custom field is generated at runtime from field settings, and every
+custom-field lookup works the same on SQLite and PostgreSQL. Values in `Contact.custom` are canonical
+(see contacts.custom_fields): numbers are JSON numbers, dates "YYYY-MM-DD", booleans JSON booleans,
+choices their code, multi-choice a JSON array of codes; an empty value is an absent key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import CharField, FloatField, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.urls import reverse_lazy
+from django.utils import timezone
+from django_countries import countries
+
+from contacts import selectors
+from contacts.forms import PickerSelect
+from contacts.models import Account, Contact, ContactField, FieldType
+
+CUSTOM_PREFIX = "cf_"
+TEXT_LIKE = (FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE)
+BOOLEAN_CHOICES = [("yes", "Yes"), ("no", "No"), ("empty", "Empty")]
+
+
+def _search(queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+    """Every word must appear in the first name, last name or email (case-insensitive)."""
+    for word in value.split()[:5]:
+        queryset = queryset.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return queryset
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# --- custom field lookups (portable) -----------------------------------------------------------
+# TRICKY: `custom__<code>__contains=[...]` (JSON containment) works on PostgreSQL but raises
+# NotSupportedError on SQLite, and jsonb `<`/`>` order strings after numbers. The forms below are
+# portable: text lookups go through KT() (->> on PostgreSQL, JSON_EXTRACT on SQLite), numbers are
+# cast to float, dates compare as ISO text, and "multi-choice contains code" looks for the quoted code
+# in the array's JSON text — which both backends render as `["a", "b"]` / `["a","b"]`.
+
+
+def custom_text_q(code: str, value: str) -> Q:
+    return Q(**{f"custom__{code}__icontains": value})
+
+
+def custom_number_q(code: str, *, minimum: Decimal | None, maximum: Decimal | None) -> tuple[dict[str, Any], Q]:
+    """(alias kwargs, condition) for a number range: the key text cast to a float."""
+    alias = f"_cf_{code}_num"
+    condition = Q()
+    if minimum is not None:
+        condition &= Q(**{f"{alias}__gte": _number(minimum)})
+    if maximum is not None:
+        condition &= Q(**{f"{alias}__lte": _number(maximum)})
+    return {alias: Cast(KT(f"custom__{code}"), FloatField())}, condition
+
+
+def custom_date_q(code: str, *, start: str | None, end: str | None) -> tuple[dict[str, Any], Q]:
+    """(alias kwargs, condition) for a date range: ISO dates compare correctly as text."""
+    alias = f"_cf_{code}_text"
+    condition = Q(**{f"{alias}__isnull": False})
+    if start:
+        condition &= Q(**{f"{alias}__gte": start})
+    if end:
+        condition &= Q(**{f"{alias}__lte": end})
+    # TRICKY: KT(...)__gte would pick JSON's KeyTransformGte (which JSON-decodes the bound on SQLite);
+    # the cast makes it a plain text comparison on both backends.
+    return {alias: Cast(KT(f"custom__{code}"), CharField())}, condition
+
+
+def custom_boolean_q(code: str, value: str) -> Q:
+    if value == "yes":
+        return Q(**{f"custom__{code}": True})
+    if value == "no":
+        return Q(**{f"custom__{code}": False})
+    return Q(**{f"custom__{code}__isnull": True}) | Q(**{f"custom__{code}": None})
+
+
+def custom_choice_q(code: str, value: str) -> Q:
+    return Q(**{f"custom__{code}": value})
+
+
+def custom_multi_any_q(code: str, values: list[str]) -> tuple[dict[str, Any], Q]:
+    """(alias kwargs, condition): the stored array holds at least one of `values`."""
+    alias = f"_cf_{code}_text"
+    condition = Q(pk__isnull=True)  # match-none, so an OR of nothing stays false
+    for value in values:
+        condition |= Q(**{f"{alias}__contains": json.dumps(value)})
+    return {alias: KT(f"custom__{code}")}, condition
+
+
+# --- filter set ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FilterSection:
+    """A titled group of filter form fields; each row holds one field or a (from, to) pair shown side by side."""
+
+    title: str
+    rows: list[list[str]] = field(default_factory=list)
+
+
+class ContactFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="filter_search",
+        widget=forms.TextInput(attrs={"placeholder": "Name or email", "type": "search"}),
+    )
+    country = django_filters.ChoiceFilter(
+        choices=countries,
+        empty_label="Any country",
+        widget=forms.Select(attrs={"data-picker": "", "placeholder": "Any country"}),
+    )
+    account = django_filters.ModelChoiceFilter(
+        queryset=Account.objects.all(),
+        empty_label="Any account",
+        widget=PickerSelect(url=reverse_lazy("contacts:account_search"), placeholder="Any account"),
+    )
+    created_after = django_filters.DateFilter(
+        label="Created from", method="filter_created", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_before = django_filters.DateFilter(
+        label="Created to", method="filter_created", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    score_min = django_filters.NumberFilter(
+        field_name="lead_score", lookup_expr="gte", label="Lead score from", widget=forms.NumberInput(attrs={"step": 1})
+    )
+    score_max = django_filters.NumberFilter(
+        field_name="lead_score", lookup_expr="lte", label="Lead score to", widget=forms.NumberInput(attrs={"step": 1})
+    )
+    include_merged = django_filters.BooleanFilter(
+        label="Include merged contacts", method="filter_include_merged", widget=forms.CheckboxInput
+    )
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, custom_fields: list[ContactField] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.custom_fields = (
+            custom_fields if custom_fields is not None else list(ContactField.objects.active().order_by("order", "id"))
+        )
+        self.custom_filter_names: dict[str, list[str]] = {}
+        for cf in self.custom_fields:
+            for name, filter_ in self._custom_filters(cf):
+                filter_.field_name = name  # method filters receive it: range filters tell their bound by it
+                filter_.model = self.queryset.model
+                filter_.parent = self
+                self.filters[name] = filter_
+                self.custom_filter_names.setdefault(cf.code, []).append(name)
+
+    # Merged contacts are hidden unless asked for; the base queryset holds all of them.
+    def filter_queryset(self, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if not self.form.cleaned_data.get("include_merged"):
+            queryset = queryset.filter(merged_into__isnull=True)
+        return super().filter_queryset(queryset)
+
+    def filter_include_merged(self, queryset: QuerySet[Contact], name: str, value: bool) -> QuerySet[Contact]:
+        return queryset
+
+    def filter_search(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        return _search(queryset, name, value)
+
+    def filter_created(self, queryset: QuerySet[Contact], name: str, value: dt.date) -> QuerySet[Contact]:
+        # Whole calendar days in the project's time zone, as a range on the indexed column.
+        if name == "created_after":
+            return queryset.filter(created_at__gte=_day_start(value))
+        return queryset.filter(created_at__lt=_day_start(value + dt.timedelta(days=1)))
+
+    def _custom_filters(self, cf: ContactField) -> list[tuple[str, django_filters.Filter]]:
+        name = f"{CUSTOM_PREFIX}{cf.code}"
+        code, label = cf.code, cf.label
+        if cf.type in TEXT_LIKE:
+            return [
+                (
+                    name,
+                    django_filters.CharFilter(
+                        label=label,
+                        method=lambda qs, _n, v: qs.filter(custom_text_q(code, v)),
+                        widget=forms.TextInput(attrs={"placeholder": "Contains…"}),
+                    ),
+                )
+            ]
+        if cf.type == FieldType.NUMBER:
+
+            def number(qs: QuerySet[Contact], n: str, v: Decimal) -> QuerySet[Contact]:
+                bound = {"minimum": v, "maximum": None} if n.endswith("_min") else {"minimum": None, "maximum": v}
+                alias, condition = custom_number_q(code, **bound)
+                return qs.alias(**alias).filter(condition)
+
+            return [
+                (
+                    f"{name}_min",
+                    django_filters.NumberFilter(
+                        label=f"{label} from", method=number, widget=forms.NumberInput(attrs={"step": "any"})
+                    ),
+                ),
+                (
+                    f"{name}_max",
+                    django_filters.NumberFilter(
+                        label=f"{label} to", method=number, widget=forms.NumberInput(attrs={"step": "any"})
+                    ),
+                ),
+            ]
+        if cf.type == FieldType.DATE:
+
+            def date(qs: QuerySet[Contact], n: str, v: Any) -> QuerySet[Contact]:
+                iso = v.isoformat()
+                bound = {"start": iso, "end": None} if n.endswith("_from") else {"start": None, "end": iso}
+                alias, condition = custom_date_q(code, **bound)
+                return qs.alias(**alias).filter(condition)
+
+            return [
+                (
+                    f"{name}_from",
+                    django_filters.DateFilter(
+                        label=f"{label} from", method=date, widget=forms.DateInput(attrs={"type": "date"})
+                    ),
+                ),
+                (
+                    f"{name}_to",
+                    django_filters.DateFilter(
+                        label=f"{label} to", method=date, widget=forms.DateInput(attrs={"type": "date"})
+                    ),
+                ),
+            ]
+        if cf.type == FieldType.BOOLEAN:
+            return [
+                (
+                    name,
+                    django_filters.ChoiceFilter(
+                        label=label,
+                        choices=BOOLEAN_CHOICES,
+                        empty_label="Any",
+                        method=lambda qs, _n, v: qs.filter(custom_boolean_q(code, v)),
+                    ),
+                )
+            ]
+        choices = [(c["code"], c.get("label") or c["code"]) for c in cf.choices or []]
+        if cf.type == FieldType.CHOICE:
+            return [
+                (
+                    name,
+                    django_filters.ChoiceFilter(
+                        label=label,
+                        choices=choices,
+                        empty_label="Any",
+                        method=lambda qs, _n, v: qs.filter(custom_choice_q(code, v)),
+                    ),
+                )
+            ]
+        if cf.type == FieldType.MULTI_CHOICE:
+
+            def multi(qs: QuerySet[Contact], _n: str, v: list[str]) -> QuerySet[Contact]:
+                if not v:
+                    return qs
+                alias, condition = custom_multi_any_q(code, list(v))
+                return qs.alias(**alias).filter(condition)
+
+            return [
+                (
+                    name,
+                    django_filters.MultipleChoiceFilter(
+                        label=f"{label} (any of)",
+                        choices=choices,
+                        method=multi,
+                        widget=forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Any"}),
+                    ),
+                )
+            ]
+        return []
+
+    # --- presentation helpers for the template ---------------------------------------------------
+
+    def sections(self) -> list[FilterSection]:
+        """The filter form laid out in titled sections; ranges share a row."""
+        contact = FilterSection(
+            "Contact",
+            [["q"], ["account"], ["country"], ["score_min", "score_max"], ["created_after", "created_before"]],
+        )
+        custom = FilterSection("Custom fields")
+        for cf in self.custom_fields:
+            names = self.custom_filter_names.get(cf.code, [])
+            if names:
+                custom.rows.append(names)
+        sections = [contact]
+        if custom.rows:
+            sections.append(custom)
+        sections.append(FilterSection("Other", [["include_merged"]]))
+        return sections
+
+    def active_filters(self) -> list[tuple[str, str, str]]:
+        """(parameter name, human text, label) for every filter in use, for removable chips."""
+        if not self.is_bound or not self.form.is_valid():
+            return []
+        chips = []
+        for name, value in self.form.cleaned_data.items():
+            if value in (None, "", [], False):
+                continue
+            form_field = self.form.fields[name]
+            label = str(form_field.label or name)
+            if isinstance(value, list):
+                labels = dict(getattr(form_field, "choices", []))
+                text = ", ".join(str(labels.get(v, v)) for v in value)
+            elif hasattr(form_field, "choices") and not isinstance(value, Account):
+                text = str(dict(form_field.choices).get(value, value))
+            elif value is True:
+                text = "Yes"
+            else:
+                text = str(value)
+            chips.append((name, text, label))
+        return chips
+
+
+class AccountFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="filter_search",
+        widget=forms.TextInput(attrs={"placeholder": "Name or domain", "type": "search"}),
+    )
+    country = django_filters.ChoiceFilter(
+        choices=countries,
+        empty_label="Any country",
+        widget=forms.Select(attrs={"data-picker": "", "placeholder": "Any country"}),
+    )
+    industry = django_filters.ChoiceFilter(choices=[], empty_label="Any industry")
+
+    class Meta:
+        model = Account
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["industry"].extra["choices"] = [(i, i) for i in selectors.account_industries()]
+
+    def filter_search(self, queryset: QuerySet[Account], name: str, value: str) -> QuerySet[Account]:
+        for word in value.split()[:5]:
+            queryset = queryset.filter(Q(name__icontains=word) | Q(domain__icontains=word))
+        return queryset

@@ -1,0 +1,287 @@
+"""Forms for contacts and accounts: they validate and lay out (crispy FormHelper); services do the writes.
+
+Custom contact fields are rendered by `custom_fields.form_field` and validated by
+`custom_fields.clean_custom` — the one place that knows their types.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
+from django import forms
+from django.core.exceptions import ValidationError
+from django.urls import reverse, reverse_lazy
+
+from contacts import custom_fields, selectors
+from contacts.models import Account, Contact, ContactField, FieldType
+from contacts.services import DUPLICATE_EMAIL_MESSAGE
+
+CUSTOM_PREFIX = "custom_"
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+# --- picker widgets ------------------------------------------------------------------------------
+
+
+class PickerMixin:
+    """A Tom Select picker that loads options from a JSON search endpoint as the user types.
+
+    Only the selected options are rendered into the page (never the whole table), so it stays light
+    with a million contacts.
+    """
+
+    def __init__(self, *, url: Any, placeholder: str = "Type to search…", attrs: dict[str, Any] | None = None):
+        super().__init__(attrs)  # type: ignore[call-arg]
+        self.url = url
+        self.placeholder = placeholder
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)  # type: ignore[misc]
+        context["widget"]["attrs"].update(
+            {"data-picker": "", "data-picker-url": str(self.url), "placeholder": self.placeholder}
+        )
+        return context
+
+    def optgroups(self, name: str, value: list[Any], attrs: dict[str, Any] | None = None) -> list[Any]:
+        wanted = [str(v) for v in value if v not in (None, "") and str(v).isdigit()]
+        options: list[tuple[Any, Any]] = []
+        queryset = getattr(self.choices, "queryset", None)  # type: ignore[attr-defined]
+        if queryset is not None:
+            if getattr(self.choices, "field", None) is not None and self.choices.field.empty_label is not None:  # type: ignore[attr-defined]
+                options.append(("", ""))
+            if wanted:
+                options += [self.choices.choice(obj) for obj in queryset.filter(pk__in=wanted)]  # type: ignore[attr-defined]
+        else:
+            options = [(k, v) for k, v in self.choices if str(k) in wanted or k == ""]  # type: ignore[attr-defined]
+        return [
+            (
+                None,
+                [
+                    self.create_option(  # type: ignore[attr-defined]
+                        name, key, label, str(key) in wanted, index, attrs=attrs
+                    )
+                    for index, (key, label) in enumerate(options)
+                ],
+                0,
+            )
+        ]
+
+
+class PickerSelect(PickerMixin, forms.Select):
+    pass
+
+
+class PickerSelectMultiple(PickerMixin, forms.SelectMultiple):
+    pass
+
+
+def _searchable(field: forms.Field, placeholder: str) -> None:
+    field.widget.attrs.update({"data-picker": "", "placeholder": placeholder})
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return selectors.account_picker_label(obj)
+
+
+class ContactChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return selectors.contact_picker_label(obj)
+
+
+class ContactMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return selectors.contact_picker_label(obj)
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+class ContactForm(forms.ModelForm):
+    """Standard fields plus one field per active custom field (named `custom_<code>`)."""
+
+    account = AccountChoiceField(
+        queryset=Account.objects.all(),
+        required=False,
+        widget=PickerSelect(url=reverse_lazy("contacts:account_search"), placeholder="Search accounts…"),
+        help_text="The company this person works for.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["first_name", "last_name", "email", "phone", "job_title", "account", "country", "city", "lead_score"]
+        help_texts = {"email": "Optional: contacts without an email are kept as anonymous contacts."}
+
+    def __init__(self, *args: Any, custom_field_defs: list[ContactField] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.custom_field_defs = (
+            custom_field_defs
+            if custom_field_defs is not None
+            else list(ContactField.objects.active().order_by("order", "id"))
+        )
+        _searchable(self.fields["country"], "Choose a country…")
+        stored = self.instance.custom or {}
+        for cf in self.custom_field_defs:
+            initial = stored.get(cf.code)
+            if cf.type == FieldType.BOOLEAN and isinstance(initial, bool):
+                initial = "true" if initial else "false"  # the Select's option values
+            self.fields[CUSTOM_PREFIX + cf.code] = custom_fields.form_field(field=cf, initial=initial)
+        self.custom_values: dict[str, Any] = {}
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.layout = self._layout()
+
+    def _layout(self) -> Layout:
+        parts: list[Any] = [
+            Fieldset(
+                "Person",
+                Row(Column("first_name", css_class="col-md-6"), Column("last_name", css_class="col-md-6")),
+                Row(Column("email", css_class="col-md-6"), Column("phone", css_class="col-md-6")),
+            ),
+            Fieldset(
+                "Work",
+                Row(Column("job_title", css_class="col-md-6"), Column("account", css_class="col-md-6")),
+            ),
+            Fieldset(
+                "Location and score",
+                Row(
+                    Column("country", css_class="col-md-5"),
+                    Column("city", css_class="col-md-4"),
+                    Column("lead_score", css_class="col-md-3"),
+                ),
+            ),
+        ]
+        if self.custom_field_defs:
+            names = [CUSTOM_PREFIX + cf.code for cf in self.custom_field_defs]
+            parts.append(
+                Fieldset(
+                    "Custom fields",
+                    Row(*[Column(name, css_class="col-md-6") for name in names]),
+                )
+            )
+        else:
+            parts.append(HTML(""))
+        return Layout(Div(*parts, css_class="contact-form"))
+
+    def clean_email(self) -> str | None:
+        email = (self.cleaned_data.get("email") or "").strip() or None
+        if email and selectors.contact_email_taken(email=email, exclude_pk=self.instance.pk):
+            raise ValidationError(DUPLICATE_EMAIL_MESSAGE, code="duplicate")
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        values = {}
+        for cf in self.custom_field_defs:
+            name = CUSTOM_PREFIX + cf.code
+            if name in self.errors:
+                continue
+            values[cf.code] = cleaned.get(name)
+        try:
+            custom_fields.clean_custom(values=values, fields=self.custom_field_defs, existing=self.instance.custom)
+        except ValidationError as exc:
+            for code, messages in exc.message_dict.items():
+                self.add_error(CUSTOM_PREFIX + code, messages)
+        self.custom_values = values
+        return cleaned
+
+    def standard_data(self) -> dict[str, Any]:
+        """The cleaned standard fields, as keyword arguments for contact_create / contact_update."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+    def add_service_error(self, error: ValidationError) -> None:
+        """Show a service's ValidationError on the matching form fields (custom codes → custom_<code>)."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for key, messages in error.message_dict.items():
+            name = key if key in self.fields else CUSTOM_PREFIX + key
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class MergeForm(forms.Form):
+    """Choose the contact to merge into `parent` (the picker excludes it and merged contacts)."""
+
+    other = ContactChoiceField(queryset=Contact.objects.none(), label="Contact to merge into this one")
+
+    def __init__(self, *args: Any, parent: Contact, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parent = parent
+        field = self.fields["other"]
+        assert isinstance(field, ContactChoiceField)
+        field.queryset = Contact.objects.unmerged().exclude(pk=parent.pk)
+        field.widget = PickerSelect(
+            url=f"{reverse('contacts:contact_search')}?exclude={parent.pk}", placeholder="Search by name or email…"
+        )
+        field.widget.choices = field.choices
+        field.error_messages["invalid_choice"] = "Choose another contact that has not been merged."
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+
+
+# --- bulk actions ------------------------------------------------------------------------------
+
+
+class BulkAssignAccountForm(forms.Form):
+    account = AccountChoiceField(
+        queryset=Account.objects.all(),
+        widget=PickerSelect(url=reverse_lazy("contacts:account_search"), placeholder="Search accounts…"),
+        help_text="The selected contacts will be linked to this account (replacing their current account).",
+    )
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["name", "domain", "industry", "country", "employees"]
+        help_texts = {"domain": "The company's web domain, e.g. example.com."}
+        widgets = {"industry": forms.TextInput(attrs={"list": "industry-options", "autocomplete": "off"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _searchable(self.fields["country"], "Choose a country…")
+        self.industries = selectors.account_industries()
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.layout = Layout(
+            Row(Column("name", css_class="col-md-6"), Column("domain", css_class="col-md-6")),
+            Row(
+                Column("industry", css_class="col-md-5"),
+                Column("country", css_class="col-md-4"),
+                Column("employees", css_class="col-md-3"),
+            ),
+        )
+
+    def clean_domain(self) -> str:
+        domain = (self.cleaned_data.get("domain") or "").strip().lower()
+        domain = re.sub(r"^[a-z][a-z0-9+.-]*://", "", domain).split("/")[0].removeprefix("www.")
+        if domain and not DOMAIN_RE.match(domain):
+            raise ValidationError("Enter a domain such as example.com.")
+        return domain
+
+    def clean_industry(self) -> str:
+        return (self.cleaned_data.get("industry") or "").strip()
+
+
+class AddContactsForm(forms.Form):
+    contacts = ContactMultipleChoiceField(queryset=Contact.objects.none(), label="Contacts to add")
+
+    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["contacts"]
+        assert isinstance(field, ContactMultipleChoiceField)
+        field.queryset = Contact.objects.unmerged()
+        field.widget = PickerSelectMultiple(
+            url=f"{reverse('contacts:contact_search')}?not_account={account.pk}",
+            placeholder="Search contacts by name or email…",
+        )
+        field.widget.choices = field.choices

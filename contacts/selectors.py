@@ -1,0 +1,187 @@
+"""Reads for contacts and accounts: base querysets, whitelisted orderings, picker searches, page data.
+
+Orderings are whitelisted and always end with `id`, so every sort is total (stable pagination) and can
+walk one of the indexes declared on the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, IntegerField, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
+
+from contacts import custom_fields
+from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField
+
+SEARCH_LIMIT = 20
+
+# sort key → (label, ascending ordering expressions). Descending reverses every expression.
+CONTACT_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "name": ("Name", (F("last_name"), F("first_name"), F("id"))),
+    "email": ("Email", (Lower("email"), F("id"))),
+    "account": ("Account", (F("account__name"), F("id"))),
+    "country": ("Country", (F("country"), F("id"))),
+    "lead_score": ("Lead score", (F("lead_score"), F("id"))),
+    "created": ("Created", (F("created_at"), F("id"))),
+}
+CONTACT_DEFAULT_SORT = "-created"
+
+ACCOUNT_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "name": ("Name", (F("name"), F("id"))),
+    "domain": ("Domain", (F("domain"), F("id"))),
+    "industry": ("Industry", (F("industry"), F("id"))),
+    "country": ("Country", (F("country"), F("id"))),
+    "employees": ("Employees", (F("employees"), F("id"))),
+    "contacts": ("Contacts", (F("contact_count"), F("id"))),
+    "created": ("Created", (F("created_at"), F("id"))),
+}
+ACCOUNT_DEFAULT_SORT = "name"
+
+
+def parse_sort(value: str | None, *, sorts: dict[str, tuple[str, tuple[Any, ...]]], default: str) -> str:
+    """The requested sort ("key" or "-key") when whitelisted, else the default."""
+    value = (value or "").strip()
+    return value if value.lstrip("-") in sorts else default
+
+
+def sort_ordering(sort: str, *, sorts: dict[str, tuple[str, tuple[Any, ...]]]) -> list[OrderBy]:
+    """ORDER BY expressions for a parsed sort. Empty values sort last ascending and first descending."""
+    descending = sort.startswith("-")
+    expressions = sorts[sort.lstrip("-")][1]
+    if descending:
+        return [e.desc(nulls_first=True) for e in expressions]
+    return [e.asc(nulls_last=True) for e in expressions]
+
+
+def contact_queryset(*, include_merged: bool = False) -> QuerySet[Contact]:
+    """Contacts for lists: unmerged unless asked, with the account joined for display."""
+    qs = Contact.objects.all() if include_merged else Contact.objects.unmerged()
+    return qs.select_related("account", "merged_into")
+
+
+def contact_email_taken(*, email: str | None, exclude_pk: int | None = None) -> bool:
+    """True when another contact (merged or not) already uses `email`, compared case-insensitively."""
+    if not email:
+        return False
+    clash = Contact.objects.annotate(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    return clash.exists()
+
+
+def contact_search(
+    *,
+    query: str,
+    limit: int = SEARCH_LIMIT,
+    exclude_ids: list[int] | None = None,
+    exclude_account_id: int | None = None,
+) -> list[Contact]:
+    """Unmerged contacts whose name or email contains every word of `query` (for pickers)."""
+    qs = Contact.objects.unmerged()
+    for word in query.split()[:5]:
+        qs = qs.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word))
+    if exclude_ids:
+        qs = qs.exclude(pk__in=exclude_ids)
+    if exclude_account_id is not None:
+        qs = qs.exclude(account_id=exclude_account_id)
+    return list(qs.order_by("last_name", "first_name", "id")[:limit])
+
+
+def contact_picker_label(contact: Contact) -> str:
+    """How a contact reads in a picker: name and email, or just one of them."""
+    if contact.full_name and contact.email:
+        return f"{contact.full_name} <{contact.email}>"
+    return contact.display_name
+
+
+def account_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Account]:
+    """Accounts whose name or domain contains `query` (for pickers)."""
+    qs = Account.objects.all()
+    for word in query.split()[:5]:
+        qs = qs.filter(Q(name__icontains=word) | Q(domain__icontains=word))
+    return list(qs.order_by("name", "id")[:limit])
+
+
+def account_picker_label(account: Account) -> str:
+    return f"{account.name} ({account.domain})" if account.domain else account.name
+
+
+def account_queryset() -> QuerySet[Account]:
+    """Accounts annotated with `contact_count` (unmerged contacts), counted per row by a subquery."""
+    counts = (
+        Contact.objects.filter(account=OuterRef("pk"), merged_into__isnull=True)
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Account.objects.annotate(
+        contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+    )
+
+
+def account_industries() -> list[str]:
+    """Distinct non-empty industries of all accounts, sorted (for the industry filter)."""
+    return list(
+        Account.objects.exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct()
+    )
+
+
+def account_contacts(*, account: Account) -> QuerySet[Contact]:
+    """The unmerged contacts of an account, by name."""
+    return Contact.objects.unmerged().filter(account=account).order_by("last_name", "first_name", "id")
+
+
+# --- contact detail ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomValue:
+    field: ContactField
+    value: Any
+    display: str
+
+
+def contact_custom_values(*, contact: Contact, fields: list[ContactField] | None = None) -> list[CustomValue]:
+    """Each active custom field (in field-settings order) with the contact's value and its display text."""
+    fields = fields if fields is not None else list(ContactField.objects.active().order_by("order", "id"))
+    custom = contact.custom or {}
+    return [
+        CustomValue(
+            field=f,
+            value=custom.get(f.code),
+            display=custom_fields.display_value(field=f, value=custom.get(f.code)),
+        )
+        for f in fields
+    ]
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    consent: Consent
+    record: ContactConsent | None
+
+    @property
+    def status(self) -> str:
+        """"agreed", "revoked" or "never"."""
+        if self.record is None:
+            return "never"
+        return "agreed" if self.record.revoked_at is None else "revoked"
+
+
+def contact_consents(*, contact: Contact) -> list[ConsentStatus]:
+    """Every defined consent with the contact's record of it (None when never given)."""
+    records = {cc.consent_id: cc for cc in ContactConsent.objects.filter(contact=contact)}
+    return [ConsentStatus(consent=c, record=records.get(c.pk)) for c in Consent.objects.order_by("name", "id")]
+
+
+def contact_activities(*, contact: Contact, offset: int = 0, limit: int = 20) -> tuple[list[Activity], bool]:
+    """One page of a contact's activities, newest first, and whether more follow."""
+    rows = list(
+        Activity.objects.filter(contact=contact)
+        .select_related("campaign")
+        .order_by("-occurred_at", "-id")[offset : offset + limit + 1]
+    )
+    return rows[:limit], len(rows) > limit

@@ -1,0 +1,116 @@
+"""Template helpers for contact and account pages: sortable headers, filter chips, icons, avatars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.http import QueryDict
+from django.utils.html import format_html
+
+register = template.Library()
+
+ACTIVITY_ICONS: dict[str, tuple[str, str]] = {
+    "page_visit": ("globe2", "primary"),
+    "form_submission": ("ui-checks", "success"),
+    "email_open": ("envelope-open", "info"),
+    "email_click": ("cursor", "info"),
+    "email_sent": ("envelope", "secondary"),
+    "sms_sent": ("chat-dots", "secondary"),
+    "purchase": ("bag-check", "warning"),
+    "custom": ("lightning-charge", "dark"),
+}
+AVATAR_COLORS = ("#4c6ef5", "#0ca678", "#f76707", "#ae3ec9", "#1098ad", "#e8590c", "#5c7cfa", "#d6336c")
+
+
+def _query(context: dict[str, Any]) -> QueryDict:
+    request = context.get("request")
+    return request.GET.copy() if request is not None else QueryDict(mutable=True)
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context: dict[str, Any], key: str, label: str) -> str:
+    """A table header link that sorts by `key`, toggling direction, with an arrow on the current column."""
+    current = context.get("sort", "")
+    query = _query(context)
+    query.pop("page", None)
+    active = current.lstrip("-") == key
+    descending = current.startswith("-")
+    query["sort"] = f"-{key}" if active and not descending else key
+    icon = ""
+    if active:
+        icon = format_html(
+            '<i class="bi bi-arrow-{} ms-1" aria-hidden="true"></i>', "down" if descending else "up"
+        )
+    return format_html(
+        '<a href="?{}" class="sort-link{}" title="Sort by {}">{}{}</a>',
+        query.urlencode(),
+        " active" if active else "",
+        label.lower(),
+        label,
+        icon,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def aria_sort(context: dict[str, Any], key: str) -> str:
+    current = context.get("sort", "")
+    if current.lstrip("-") != key:
+        return "none"
+    return "descending" if current.startswith("-") else "ascending"
+
+
+@register.simple_tag(takes_context=True)
+def query_without(context: dict[str, Any], *names: str) -> str:
+    """The current query string without the given parameters (and without the page), starting with "?"."""
+    query = _query(context)
+    query.pop("page", None)
+    for name in names:
+        query.pop(name, None)
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def current_query(context: dict[str, Any]) -> str:
+    """The current query string without the page (for forwarding the list's filters)."""
+    query = _query(context)
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@register.filter
+def activity_icon(activity_type: str) -> str:
+    return ACTIVITY_ICONS.get(activity_type, ("dot", "secondary"))[0]
+
+
+@register.filter
+def activity_color(activity_type: str) -> str:
+    return ACTIVITY_ICONS.get(activity_type, ("dot", "secondary"))[1]
+
+
+@register.filter
+def initials(contact: Any) -> str:
+    """One or two letters for an avatar: from the name, else the email, else "?"."""
+    first, last = getattr(contact, "first_name", ""), getattr(contact, "last_name", "")
+    letters = (first[:1] + last[:1]) or (getattr(contact, "email", "") or "")[:1] or getattr(contact, "name", "")[:2]
+    return letters.upper() or "?"
+
+
+@register.filter
+def avatar_color(obj: Any) -> str:
+    return AVATAR_COLORS[(getattr(obj, "pk", 0) or 0) % len(AVATAR_COLORS)]
+
+
+@register.filter
+def is_web_url(value: str) -> bool:
+    """True for http(s) addresses: only those are rendered as links."""
+    return str(value).lower().startswith(("http://", "https://"))
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    try:
+        return mapping[key]
+    except (KeyError, IndexError, TypeError):
+        return None
