@@ -182,13 +182,13 @@ class FieldEditForm(FieldForm):
             '<div class="mb-3"><span class="form-label d-block">Code</span>'
             '<div class="d-flex align-items-center gap-2"><code class="fs-6" id="field-code">{}</code>'
             '<span class="badge text-bg-light border text-body-secondary fw-normal">'
-            '<i class="bi bi-lock me-1"></i>Can’t be changed</span></div>'
+            '<i class="bi bi-lock me-1" aria-hidden="true"></i>Can’t be changed</span></div>'
             '<div class="form-text">Stored with every value and used in group rules and imports.</div></div>',
             self.field.code,
         )
         note = HTML(
             '<div class="alert alert-info small py-2" data-type-change-note hidden>'
-            '<i class="bi bi-info-circle me-1"></i>On saving, stored values are converted to the new type. '
+            '<i class="bi bi-info-circle me-1" aria-hidden="true"></i>On saving, stored values are converted to the new type. '
             "If any value can't be converted, nothing changes and you'll see which values to fix first.</div>"
         )
         return [fields[0], HTML(code), fields[1], note, *fields[2:]]

@@ -44,7 +44,7 @@ TYPE_HELP = {
     FieldType.URL: "A web address, such as a LinkedIn profile.",
     FieldType.PHONE: "A phone number, such as a direct line.",
 }
-CHOICES_SHOWN = 4
+CHOICES_SHOWN = 3
 
 
 def _contacts(n: int) -> str:
