@@ -188,7 +188,8 @@ class FieldEditForm(FieldForm):
         )
         note = HTML(
             '<div class="alert alert-info small py-2" data-type-change-note hidden>'
-            '<i class="bi bi-info-circle me-1" aria-hidden="true"></i>On saving, stored values are converted to the new type. '
+            '<i class="bi bi-info-circle me-1" aria-hidden="true"></i>'
+            "On saving, stored values are converted to the new type. "
             "If any value can't be converted, nothing changes and you'll see which values to fix first.</div>"
         )
         return [fields[0], HTML(code), fields[1], note, *fields[2:]]

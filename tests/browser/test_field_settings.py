@@ -139,7 +139,10 @@ def test_edit_and_add_pages(admin_page, live_server, fields, artifacts_dir):
     page.get_by_role("button", name="Add field", exact=True).click()
     expect(page.locator(".alert-success")).to_contain_text("Added the field “Preferred café”")
     field = ContactField.objects.get(code="preferred_cafe")
-    assert field.choices == [{"code": "espresso_bar", "label": "Espresso bar"}, {"code": "roastery", "label": "Roastery"}]
+    assert field.choices == [
+        {"code": "espresso_bar", "label": "Espresso bar"},
+        {"code": "roastery", "label": "Roastery"},
+    ]
     assert db_order()[-1] == "preferred_cafe"
 
 
