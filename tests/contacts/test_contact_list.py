@@ -241,7 +241,7 @@ def test_row_shows_anonymous_badge_flag_and_account(marketer_client):
     assert "Acme Rockets" in content
 
 
-def test_empty_states(marketer_client, staff_client):
+def test_empty_states(marketer_client):
     content = marketer_client.get(URL).content.decode()
     assert "No contacts yet" in content and reverse("contacts:contact_create") in content
     ContactFactory(country="CZ")
