@@ -1,0 +1,82 @@
+"""The rule engine: "Rule tree format, version 1" (DESIGN) → validation, ORM query, sentence, explanation.
+
+Invariant: this package is the one place that turns a tree into a query. Every public function takes
+the JSON tree (a dict) or an already parsed `Rule`; invalid trees raise `RuleError` (and nothing else)
+whose message starts with the path of the bad part. Evaluation happens in the database only.
+
+    validate(tree, *, group=None) -> dict           canonical tree; rejects membership cycles for `group`
+    matching_contacts(tree, *, now=None) -> QuerySet[Contact]   unmerged contacts matching the tree
+    describe(tree) -> str                           "Country is Czechia and (…)"
+    explain(tree, contact, *, now=None) -> Explanation          every node's verdict for one contact
+    preview(tree, *, now=None) -> Preview           count, reachability and the first 10 (one aggregate query)
+    referenced_groups / uses_relative_dates / dependencies     lenient facts, no database
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from contacts.models import Contact
+from segments.rules.analysis import Dependencies, dependencies, referenced_groups, uses_relative_dates
+from segments.rules.clock import Clock
+from segments.rules.compiler import rule_q
+from segments.rules.describe import describe_rule
+from segments.rules.errors import RuleError
+from segments.rules.explain import Explanation, NodeVerdict, explain_rule
+from segments.rules.parser import MAX_DEPTH, MAX_NODES, Rule, parse
+from segments.rules.reach import Preview, contacts_preview
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Dependencies",
+    "Explanation",
+    "NodeVerdict",
+    "Preview",
+    "Rule",
+    "RuleError",
+    "dependencies",
+    "describe",
+    "explain",
+    "matching_contacts",
+    "parse",
+    "preview",
+    "referenced_groups",
+    "to_q",
+    "uses_relative_dates",
+    "validate",
+]
+
+
+def validate(tree: Any, *, group: Any = None) -> dict[str, Any]:
+    """Check a tree and return its canonical form; `group` (a ContactGroup or its code) owns it (cycle check)."""
+    return parse(tree, group=group).to_json()
+
+
+def to_q(tree: Any, *, now: dt.datetime | None = None) -> Q:
+    """The Q over Contact for a tree, evaluated at `now` (merged contacts are NOT excluded by it)."""
+    return rule_q(parse(tree).root, Clock.at(now))
+
+
+def matching_contacts(tree: Any, *, now: dt.datetime | None = None) -> QuerySet[Contact]:
+    """The unmerged contacts matching the tree at `now` (default: the current time)."""
+    return Contact.objects.filter(merged_into__isnull=True).filter(to_q(tree, now=now))
+
+
+def describe(tree: Any) -> str:
+    """The tree as one human sentence."""
+    return describe_rule(parse(tree))
+
+
+def explain(tree: Any, contact: Contact | int, *, now: dt.datetime | None = None) -> Explanation:
+    """Every node's verdict for one contact (and each activity node's count), computed in one query."""
+    return explain_rule(parse(tree), contact, Clock.at(now))
+
+
+def preview(tree: Any, *, now: dt.datetime | None = None) -> Preview:
+    """What the builder shows while the marketer types: counts, reachability, the first contacts."""
+    rule = parse(tree)
+    return contacts_preview(contacts=matching_contacts(rule, now=now), description=describe_rule(rule))
