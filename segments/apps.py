@@ -7,6 +7,9 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Contact groups"
 
     def ready(self) -> None:
+        from contacts.signals import contacts_changed
+        from segments.recheck import contact_changed_receiver
         from segments.schedules import schedules_register
 
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="segments.schedules")
+        contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.recheck")

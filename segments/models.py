@@ -97,3 +97,37 @@ class GroupAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} in {self.group}"
+
+
+class PendingRecheck(models.Model):
+    """A contact waiting to be re-checked against condition-based groups, for one kind of change.
+
+    Rows coalesce bursts: many changes to one contact leave one row per kind until a re-check drains it.
+    `contact_id` is a plain column (not a foreign key) so a deleted contact's row is simply skipped.
+    """
+
+    contact_id = models.BigIntegerField()
+    kind = models.CharField(max_length=20)
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact_id", "kind"], name="pendingrecheck_unique")]
+        indexes = [models.Index(fields=["queued_at"], name="pendingrecheck_queued_idx")]
+
+    def __str__(self) -> str:
+        return f"re-check contact {self.contact_id} ({self.kind})"
+
+
+class GroupSizeSnapshot(models.Model):
+    """A group's member count on one day (taken nightly), for size-history charts."""
+
+    group = models.ForeignKey(ContactGroup, on_delete=models.CASCADE, related_name="size_snapshots")
+    date = models.DateField()
+    member_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["group", "date"]
+        constraints = [models.UniqueConstraint(fields=["group", "date"], name="groupsizesnapshot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.group} on {self.date}: {self.member_count}"

@@ -163,9 +163,7 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     locked = ContactGroup.objects.select_for_update().get(pk=group.pk)
     locked.last_rebuild_started_at = timezone.now()
     matching = _rule_contacts(locked, now)
-    stale = Membership.objects.filter(group=locked).exclude(
-        contact__in=matching.order_by().values("pk")
-    )
+    stale = Membership.objects.filter(group=locked).exclude(contact__in=matching.order_by().values("pk"))
     removed = _source_remove(group=locked, source="via_condition", memberships=stale)
     added = _source_add(group=locked, source="via_condition", contacts=matching)
     count = _refresh_member_count(locked)
@@ -180,9 +178,7 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
         last_rebuild_removed=removed,
     )
     group.refresh_from_db()
-    return RebuildResult(
-        group_id=group.pk, added=added, removed=removed, duration_ms=duration_ms, member_count=count
-    )
+    return RebuildResult(group_id=group.pk, added=added, removed=removed, duration_ms=duration_ms, member_count=count)
 
 
 def _rebuild_failed(*, group_id: int, error: str) -> None:
@@ -244,3 +240,95 @@ def group_rebuild_queue(*, group: ContactGroup) -> None:
 
     ContactGroup.objects.filter(pk=group.pk).update(rebuild_status=RebuildStatus.QUEUED, rebuild_error="")
     transaction.on_commit(lambda: async_task("segments.tasks.rebuild_group", group.pk))
+
+
+class GroupInUse(Exception):
+    """Raised when deleting a group that another group's condition (or a campaign) uses."""
+
+
+def group_users(*, group: ContactGroup) -> list[str]:
+    """Names of what uses `group`: groups whose condition refers to it (campaigns add theirs later)."""
+    from segments.rules import referenced_groups
+
+    users = [
+        f"the condition of group “{other.name}”"
+        for other in ContactGroup.objects.filter(is_condition_based=True).exclude(pk=group.pk)
+        if other.condition and group.code in referenced_groups(other.condition)
+    ]
+    for relation in group._meta.related_objects:  # campaigns protect the groups they target
+        accessor = relation.get_accessor_name()
+        if getattr(relation.on_delete, "__name__", "") == "PROTECT" and accessor:
+            manager = getattr(group, accessor)
+            users += [f"{relation.related_model._meta.verbose_name} “{obj}”" for obj in manager.all()[:10]]
+    return users
+
+
+@transaction.atomic
+def group_create(
+    *,
+    code: str,
+    name: str,
+    description: str = "",
+    is_condition_based: bool = False,
+    condition: dict | None = None,
+    scheduled_rebuild: bool = False,
+) -> ContactGroup:
+    """Create a group; a condition-based one is queued for its first rebuild."""
+    from segments.rules import validate
+
+    group = ContactGroup(
+        code=code,
+        name=name,
+        description=description,
+        is_condition_based=is_condition_based,
+        scheduled_rebuild=scheduled_rebuild,
+        condition=condition,
+    )
+    if is_condition_based and condition is not None:
+        group.condition = validate(condition, group=code)
+        group.condition_version = 1
+    group.full_clean()
+    group.save()
+    if group.is_condition_based:
+        group_rebuild_queue(group=group)
+    return group
+
+
+@transaction.atomic
+def group_update(
+    *,
+    group: ContactGroup,
+    name: str,
+    description: str,
+    is_condition_based: bool,
+    condition: dict | None,
+    scheduled_rebuild: bool,
+) -> ContactGroup:
+    """Update a group; a changed condition bumps its version and queues a rebuild."""
+    from segments.rules import validate
+
+    if is_condition_based and condition is not None:
+        condition = validate(condition, group=group)
+    changed = (is_condition_based, condition) != (group.is_condition_based, group.condition)
+    group.name, group.description = name, description
+    group.is_condition_based, group.condition, group.scheduled_rebuild = (
+        is_condition_based,
+        condition,
+        scheduled_rebuild,
+    )
+    if changed:
+        group.condition_version += 1
+    group.full_clean()
+    group.save()
+    if changed:
+        group_rebuild_queue(group=group)  # also clears the condition source when it was switched off
+    return group
+
+
+@transaction.atomic
+def group_delete(*, group: ContactGroup) -> None:
+    """Delete a group unless something uses it (GroupInUse names what does)."""
+    users = group_users(group=group)
+    if users:
+        raise GroupInUse(f"“{group.name}” is used by {', '.join(users)}; change those first.")
+    group.delete()

@@ -13,3 +13,10 @@ def rebuild_group(group_id: int) -> dict:
 def rebuild_scheduled_groups() -> list[dict]:
     """Nightly: rebuild every group with scheduled rebuild on, dependencies first."""
     return services.groups_rebuild_scheduled()
+
+
+def drain_rechecks() -> int:
+    """Re-check the contacts that changed since the last drain."""
+    from segments.recheck import rechecks_drain
+
+    return rechecks_drain()

@@ -6,5 +6,19 @@ app_name = "segments"
 
 urlpatterns = [
     path("", views.GroupListView.as_view(), name="group_list"),
-    path("<int:pk>/", views.GroupDetailView.as_view(), name="group_detail"),
+    path("new/", views.GroupCreateView.as_view(), name="group_create"),
+    path("<int:pk>/", views.GroupMembersView.as_view(), name="group_detail"),
+    path("<int:pk>/edit/", views.GroupUpdateView.as_view(), name="group_update"),
+    path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),
+    path("<int:pk>/members/add/", views.GroupMembersAddView.as_view(), name="group_members_add"),
+    path("<int:pk>/members/remove/", views.GroupMembersRemoveView.as_view(), name="group_members_remove"),
+    path("<int:pk>/accounts/", views.GroupAccountsView.as_view(), name="group_accounts"),
+    path("<int:pk>/accounts/add/", views.GroupAccountsAddView.as_view(), name="group_accounts_add"),
+    path(
+        "<int:pk>/accounts/<int:account_pk>/remove/",
+        views.GroupAccountsRemoveView.as_view(),
+        name="group_accounts_remove",
+    ),
+    path("<int:pk>/rebuild/", views.GroupRebuildView.as_view(), name="group_rebuild"),
+    path("<int:pk>/status/", views.GroupStatusView.as_view(), name="group_status"),
 ]

@@ -1,0 +1,116 @@
+"""Forms for contact groups: validate and lay out; the views call services with cleaned_data."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from django import forms
+
+from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
+from segments.models import ContactGroup
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    code = forms.CharField(
+        max_length=50,
+        validators=[IDENTIFIER_VALIDATOR],
+        help_text="Identifier used in conditions and integrations; it cannot be changed later.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    is_condition_based = forms.BooleanField(
+        label="Condition-based: members are also added and removed by a condition", required=False
+    )
+    condition = forms.CharField(
+        label="Condition (rule tree JSON)",
+        widget=forms.Textarea(attrs={"rows": 10, "class": "font-monospace", "spellcheck": "false"}),
+        required=False,
+        help_text="The rule tree in the documented JSON format (docs/rules.md).",
+    )
+    scheduled_rebuild = forms.BooleanField(
+        label="Rebuild every night (keeps members right when the condition uses relative dates)", required=False
+    )
+
+    def __init__(self, *args: Any, group: ContactGroup | None = None, **kwargs: Any) -> None:
+        self.group = group
+        if group is not None:
+            kwargs["initial"] = {
+                **(kwargs.get("initial") or {}),
+                **{
+                    "name": group.name,
+                    "code": group.code,
+                    "description": group.description,
+                    "is_condition_based": group.is_condition_based,
+                    "condition": json.dumps(group.condition, indent=2) if group.condition else "",
+                    "scheduled_rebuild": group.scheduled_rebuild,
+                },
+            }
+        super().__init__(*args, **kwargs)
+        if group is not None:
+            self.fields["code"].disabled = True
+            self.fields["code"].help_text = "The code cannot be changed."
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        if self.group is None and ContactGroup.objects.filter(code=code).exists():
+            raise forms.ValidationError("A group with this code already exists.")
+        return code
+
+    def clean_condition(self) -> dict | None:
+        text = self.cleaned_data["condition"].strip()
+        if not text:
+            return None
+        try:
+            tree = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+        return tree
+
+    def clean(self) -> dict[str, Any]:
+        from segments.rules import RuleError, validate
+
+        super().clean()
+        data = self.cleaned_data
+        tree = data.get("condition")
+        if data.get("is_condition_based") and not tree and "condition" not in self.errors:
+            self.add_error("condition", "A condition-based group needs a condition.")
+        elif tree is not None and data.get("code"):
+            try:
+                data["condition"] = validate(tree, group=self.group or data["code"])
+            except RuleError as exc:
+                self.add_error("condition", str(exc))
+        return data
+
+
+class ContactsPickForm(forms.Form):
+    contacts = forms.ModelMultipleChoiceField(
+        queryset=Contact.objects.filter(merged_into__isnull=True),
+        widget=forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Search contacts by name or email…"}),
+        label="Contacts",
+    )
+
+
+class AccountsPickForm(forms.Form):
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=Account.objects.all(),
+        widget=forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Search accounts by name or domain…"}),
+        label="Accounts",
+    )
+
+
+class SelectedMembersForm(forms.Form):
+    """Which members to remove: the selected contact ids, or everyone (`all`)."""
+
+    selected = forms.ModelMultipleChoiceField(queryset=Contact.objects.all(), required=False)
+    all = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if not data.get("all") and not data.get("selected"):
+            raise forms.ValidationError("Select at least one member.")
+        return data
