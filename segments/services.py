@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -332,3 +332,15 @@ def group_delete(*, group: ContactGroup) -> None:
     if users:
         raise GroupInUse(f"“{group.name}” is used by {', '.join(users)}; change those first.")
     group.delete()
+
+
+def group_explain(*, group: ContactGroup, contact: Contact) -> Any:
+    """The condition's verdict for one contact, node by node (None for a group without a valid condition)."""
+    from segments.rules import RuleError, explain
+
+    if not group.is_condition_based or not group.condition:
+        return None
+    try:
+        return explain(group.condition, contact)
+    except RuleError:
+        return None

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),
     path("<int:pk>/members/add/", views.GroupMembersAddView.as_view(), name="group_members_add"),
     path("<int:pk>/members/remove/", views.GroupMembersRemoveView.as_view(), name="group_members_remove"),
+    path("<int:pk>/members/<int:contact_pk>/why/", views.GroupMemberWhyView.as_view(), name="group_member_why"),
     path("<int:pk>/accounts/", views.GroupAccountsView.as_view(), name="group_accounts"),
     path("<int:pk>/accounts/add/", views.GroupAccountsAddView.as_view(), name="group_accounts_add"),
     path(

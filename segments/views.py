@@ -290,3 +290,29 @@ class GroupStatusView(GroupMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return rebuild_status_context(self.group.pk)
+
+
+class GroupMemberWhyView(GroupMixin, TemplateView):
+    """Why is this contact in (or not in) this group: its sources and the condition's verdict per node."""
+
+    permission_required = "segments.view_membership"
+    template_name = "segments/group_member_why.html"
+    tab = "members"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        contact = get_object_or_404(Contact.objects.select_related("account", "merged_into"), pk=kwargs["contact_pk"])
+        membership = Membership.objects.filter(group=self.group, contact=contact).first()
+        linked_account = (
+            contact.account
+            if contact.account_id
+            and GroupAccount.objects.filter(group=self.group, account_id=contact.account_id).exists()
+            else None
+        )
+        return {
+            **super().get_context_data(**kwargs),
+            **self.group_context(),
+            "contact": contact,
+            "membership": membership,
+            "linked_account": linked_account,
+            "explanation": services.group_explain(group=self.group, contact=contact),
+        }

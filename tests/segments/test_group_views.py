@@ -157,3 +157,29 @@ def test_staff_cannot_edit_or_rebuild(staff_client):
     assert staff_client.get(reverse("segments:group_update", args=[group.pk])).status_code == 403
     assert staff_client.post(reverse("segments:group_rebuild", args=[group.pk])).status_code == 403
     assert staff_client.get(reverse("segments:group_detail", args=[group.pk])).status_code == 200
+
+
+def test_why_page_shows_sources_and_the_condition_verdict_per_node(marketer_client):
+    group = ContactGroupFactory(
+        is_condition_based=True,
+        condition={
+            "version": 1,
+            "root": {
+                "type": "group",
+                "combinator": "or",
+                "children": [
+                    {"type": "field", "field": "country", "operator": "equals", "value": "CZ"},
+                    {"type": "field", "field": "lead_score", "operator": "gte", "value": 50},
+                ],
+            },
+        },
+    )
+    contact = ContactFactory(country="CZ", lead_score=5)
+    MembershipFactory(group=group, contact=contact, via_manual=True, via_condition=True)
+    response = marketer_client.get(reverse("segments:group_member_why", args=[group.pk, contact.pk]))
+    assert response.status_code == 200
+    explanation = response.context["explanation"]
+    assert explanation.matched is True
+    assert [child.matched for child in explanation.root.children] == [True, False]
+    body = response.content.decode()
+    assert "Added by hand" in body and "It matches the condition" in body
