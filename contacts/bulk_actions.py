@@ -34,6 +34,11 @@ class BulkAction:
     form_class: type[forms.Form] | None = None  # extra input asked for on the confirm page
     description: str = ""  # shown on the confirm page, e.g. what happens and whether it can be undone
     danger: bool = False  # red button, for destructive actions
+    confirm_label: str = ""  # the confirm button, "{count}" replaced, e.g. "Delete {count}"; default `label`
+
+    def confirm_text(self, count: int) -> str:
+        text = self.confirm_label or self.label
+        return text.replace("{count}", f"{count:,} contact{'' if count == 1 else 's'}")
 
     def allowed(self, user: Any) -> bool:
         return all(user.has_perm(p) for p in self.permissions)
@@ -92,6 +97,7 @@ register_bulk_action(
         run=_assign_account,
         form_class=BulkAssignAccountForm,
         description="Each selected contact will belong to the account you choose.",
+        confirm_label="Assign {count}",
     )
 )
 register_bulk_action(
@@ -106,5 +112,6 @@ register_bulk_action(
             "will be deleted permanently. This cannot be undone."
         ),
         danger=True,
+        confirm_label="Delete {count}",
     )
 )

@@ -45,6 +45,17 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _number_input(label: str, placeholder: str, step: int | str = "any") -> forms.NumberInput:
+    # Range inputs are rendered bare in an input group (one label per range): they carry their own class.
+    return forms.NumberInput(
+        attrs={"step": step, "placeholder": placeholder, "aria-label": label, "class": "form-control"}
+    )
+
+
+def _date_input(label: str) -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date", "aria-label": label, "class": "form-control"})
+
+
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
@@ -109,12 +120,21 @@ def custom_multi_any_q(code: str, values: list[str]) -> tuple[dict[str, Any], Q]
 # --- filter set ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FilterRow:
+    """One entry of the filter panel: a single field, or a (from, to) pair shown under one label."""
+
+    label: str
+    names: tuple[str, ...]
+    kind: str = "single"  # "single", "number_range" or "date_range"
+
+
 @dataclass
 class FilterSection:
-    """A titled group of filter form fields; each row holds one field or a (from, to) pair shown side by side."""
+    """A titled group of rows in the filter panel."""
 
     title: str
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[FilterRow] = field(default_factory=list)
 
 
 class ContactFilterSet(django_filters.FilterSet):
@@ -134,16 +154,22 @@ class ContactFilterSet(django_filters.FilterSet):
         widget=PickerSelect(url=reverse_lazy("contacts:account_search"), placeholder="Any account"),
     )
     created_after = django_filters.DateFilter(
-        label="Created from", method="filter_created", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created from", method="filter_created", widget=_date_input("Created from")
     )
     created_before = django_filters.DateFilter(
-        label="Created to", method="filter_created", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created to", method="filter_created", widget=_date_input("Created to")
     )
     score_min = django_filters.NumberFilter(
-        field_name="lead_score", lookup_expr="gte", label="Lead score from", widget=forms.NumberInput(attrs={"step": 1})
+        field_name="lead_score",
+        lookup_expr="gte",
+        label="Lead score from",
+        widget=_number_input("Lead score from", "Min", 1),
     )
     score_max = django_filters.NumberFilter(
-        field_name="lead_score", lookup_expr="lte", label="Lead score to", widget=forms.NumberInput(attrs={"step": 1})
+        field_name="lead_score",
+        lookup_expr="lte",
+        label="Lead score to",
+        widget=_number_input("Lead score to", "Max", 1),
     )
     include_merged = django_filters.BooleanFilter(
         label="Include merged contacts", method="filter_include_merged", widget=forms.CheckboxInput
@@ -210,13 +236,13 @@ class ContactFilterSet(django_filters.FilterSet):
                 (
                     f"{name}_min",
                     django_filters.NumberFilter(
-                        label=f"{label} from", method=number, widget=forms.NumberInput(attrs={"step": "any"})
+                        label=f"{label} from", method=number, widget=_number_input(f"{label} from", "Min")
                     ),
                 ),
                 (
                     f"{name}_max",
                     django_filters.NumberFilter(
-                        label=f"{label} to", method=number, widget=forms.NumberInput(attrs={"step": "any"})
+                        label=f"{label} to", method=number, widget=_number_input(f"{label} to", "Max")
                     ),
                 ),
             ]
@@ -232,13 +258,13 @@ class ContactFilterSet(django_filters.FilterSet):
                 (
                     f"{name}_from",
                     django_filters.DateFilter(
-                        label=f"{label} from", method=date, widget=forms.DateInput(attrs={"type": "date"})
+                        label=f"{label} from", method=date, widget=_date_input(f"{label} from")
                     ),
                 ),
                 (
                     f"{name}_to",
                     django_filters.DateFilter(
-                        label=f"{label} to", method=date, widget=forms.DateInput(attrs={"type": "date"})
+                        label=f"{label} to", method=date, widget=_date_input(f"{label} to")
                     ),
                 ),
             ]
@@ -291,20 +317,30 @@ class ContactFilterSet(django_filters.FilterSet):
     # --- presentation helpers for the template ---------------------------------------------------
 
     def sections(self) -> list[FilterSection]:
-        """The filter form laid out in titled sections; ranges share a row."""
+        """The filter form laid out in titled sections; each range is one row under one label."""
         contact = FilterSection(
             "Contact",
-            [["q"], ["account"], ["country"], ["score_min", "score_max"], ["created_after", "created_before"]],
+            [
+                FilterRow("Search", ("q",)),
+                FilterRow("Account", ("account",)),
+                FilterRow("Country", ("country",)),
+                FilterRow("Lead score", ("score_min", "score_max"), "number_range"),
+                FilterRow("Created", ("created_after", "created_before"), "date_range"),
+            ],
         )
         custom = FilterSection("Custom fields")
         for cf in self.custom_fields:
-            names = self.custom_filter_names.get(cf.code, [])
-            if names:
-                custom.rows.append(names)
+            names = tuple(self.custom_filter_names.get(cf.code, []))
+            if cf.type == FieldType.NUMBER:
+                custom.rows.append(FilterRow(cf.label, names, "number_range"))
+            elif cf.type == FieldType.DATE:
+                custom.rows.append(FilterRow(cf.label, names, "date_range"))
+            elif names:
+                custom.rows.append(FilterRow(cf.label, names))
         sections = [contact]
         if custom.rows:
             sections.append(custom)
-        sections.append(FilterSection("Other", [["include_merged"]]))
+        sections.append(FilterSection("Other", [FilterRow("Include merged contacts", ("include_merged",))]))
         return sections
 
     def active_filters(self) -> list[tuple[str, str, str]]:

@@ -51,7 +51,7 @@ class PickerMixin:
         queryset = getattr(self.choices, "queryset", None)  # type: ignore[attr-defined]
         if queryset is not None:
             if getattr(self.choices, "field", None) is not None and self.choices.field.empty_label is not None:  # type: ignore[attr-defined]
-                options.append(("", ""))
+                options.append(("", self.placeholder))  # what the picker shows while nothing is chosen
             if wanted:
                 options += [self.choices.choice(obj) for obj in queryset.filter(pk__in=wanted)]  # type: ignore[attr-defined]
         else:

@@ -6,14 +6,16 @@ walk one of the indexes declared on the model.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, IntegerField, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
+from django.utils.formats import date_format
 
 from contacts import custom_fields
-from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField
+from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField, FieldType
 
 SEARCH_LIMIT = 20
 
@@ -141,7 +143,21 @@ def account_contacts(*, account: Account) -> QuerySet[Contact]:
 class CustomValue:
     field: ContactField
     value: Any
-    display: str
+    display: str  # custom_fields.display_value: "" when empty
+
+    @property
+    def pretty(self) -> str:
+        """The display text made easier to read: numbers with digit grouping, dates as "15 Jan 2025"."""
+        if not self.display:
+            return ""
+        if self.field.type == FieldType.NUMBER and isinstance(self.value, int | float):
+            return f"{self.value:,}"
+        if self.field.type == FieldType.DATE:
+            try:
+                return date_format(dt.date.fromisoformat(str(self.value)), "j M Y")
+            except ValueError:
+                return self.display
+        return self.display
 
 
 def contact_custom_values(*, contact: Contact, fields: list[ContactField] | None = None) -> list[CustomValue]:

@@ -293,9 +293,9 @@ class ContactMergeView(PermissionRequiredMixin, View):
             rows.append(
                 {
                     "label": value.field.label,
-                    "parent": value.display,
-                    "child": child_values[code].display,
-                    "result": after_values[code].display,
+                    "parent": value.pretty,
+                    "child": child_values[code].pretty,
+                    "result": after_values[code].pretty,
                     "filled": not value.display and bool(after_values[code].display),
                 }
             )
@@ -342,7 +342,9 @@ class ContactBulkView(PermissionRequiredMixin, View):
                 "all_matching": "all_matching" in request.POST,
                 "filters": request.POST.get("filters", ""),
                 "count": len(ids),
+                "confirm_text": action.confirm_text(len(ids)),
                 "sample": sample,
+                "more": len(ids) - len(sample),
                 "next": back,
             },
         )
