@@ -7,6 +7,7 @@ from typing import Any
 
 from crispy_forms.helper import FormHelper
 from django import forms
+from django.utils import timezone
 
 from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
 from segments.models import ContactGroup
@@ -114,3 +115,31 @@ class SelectedMembersForm(forms.Form):
         if not data.get("all") and not data.get("selected"):
             raise forms.ValidationError("Select at least one member.")
         return data
+
+
+class GroupCopyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    code = forms.CharField(max_length=50, validators=[IDENTIFIER_VALIDATOR])
+    freeze = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Freeze: a static group of today's members (for an audit trail before a send)",
+        help_text="Untick to copy the group as it is: condition, accounts and members, kept up to date.",
+    )
+
+    def __init__(self, *args: Any, group: ContactGroup, **kwargs: Any) -> None:
+        today = timezone.localdate()
+        kwargs["initial"] = {
+            **(kwargs.get("initial") or {}),
+            "name": f"{group.name} ({today:%Y-%m-%d})",
+            "code": f"{group.code}_{today:%Y%m%d}"[:50],
+        }
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        if ContactGroup.objects.filter(code=code).exists():
+            raise forms.ValidationError("A group with this code already exists.")
+        return code

@@ -151,7 +151,8 @@ def _rule_contacts(group: ContactGroup, now: datetime | None) -> QuerySet[Contac
     from segments.rules import matching_contacts, validate
 
     if not group.is_condition_based or not group.condition:
-        return Contact.objects.none()
+        # TRICKY: not .none(): its SQL cannot be compiled into the INSERT … SELECT (EmptyResultSet).
+        return Contact.objects.filter(pk__isnull=True)
     return matching_contacts(validate(group.condition, group=group), now=now)
 
 
@@ -344,3 +345,54 @@ def group_explain(*, group: ContactGroup, contact: Contact) -> Any:
         return explain(group.condition, contact)
     except RuleError:
         return None
+
+
+@transaction.atomic
+def group_copy(*, group: ContactGroup, code: str, name: str, freeze: bool) -> ContactGroup:
+    """Copy a group. Frozen: a static group whose members are today's members, added by hand.
+
+    Not frozen: the same condition, accounts and members (with their sources), kept up to date from now on.
+    """
+    today = timezone.localdate()
+    copy = ContactGroup(
+        code=code,
+        name=name,
+        description=(f"Frozen copy of “{group.name}” taken on {today:%Y-%m-%d}." if freeze else group.description),
+        is_condition_based=False if freeze else group.is_condition_based,
+        condition=None if freeze else group.condition,
+        scheduled_rebuild=False if freeze else group.scheduled_rebuild,
+        condition_version=0 if freeze else 1,
+        rebuild_status=RebuildStatus.NEVER if freeze else group.rebuild_status,
+        last_rebuild_finished_at=None if freeze else group.last_rebuild_finished_at,
+    )
+    copy.full_clean()
+    copy.save()
+    table = Membership._meta.db_table
+    flags = "TRUE, FALSE, FALSE" if freeze else "via_manual, via_account, via_condition"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (group_id, contact_id, via_manual, via_account, via_condition, added_at) "
+            f"SELECT %s, contact_id, {flags}, %s FROM {table} WHERE group_id = %s",
+            [copy.pk, timezone.now(), group.pk],
+        )
+    if not freeze:
+        GroupAccount.objects.bulk_create(
+            [GroupAccount(group=copy, account_id=a) for a in group.group_accounts.values_list("account_id", flat=True)]
+        )
+    _refresh_member_count(copy)
+    return copy
+
+
+def groups_snapshot_sizes(*, date: Any = None) -> int:
+    """Record every group's member count for `date` (default today); re-running a day overwrites it."""
+    from segments.models import GroupSizeSnapshot
+
+    day = date or timezone.localdate()
+    rows = [
+        GroupSizeSnapshot(group_id=pk, date=day, member_count=count)
+        for pk, count in ContactGroup.objects.values_list("pk", "member_count")
+    ]
+    GroupSizeSnapshot.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["group", "date"], update_fields=["member_count"]
+    )
+    return len(rows)

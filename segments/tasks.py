@@ -11,8 +11,10 @@ def rebuild_group(group_id: int) -> dict:
 
 
 def rebuild_scheduled_groups() -> list[dict]:
-    """Nightly: rebuild every group with scheduled rebuild on, dependencies first."""
-    return services.groups_rebuild_scheduled()
+    """Nightly: rebuild every group with scheduled rebuild on (dependencies first), then record sizes."""
+    results = services.groups_rebuild_scheduled()
+    services.groups_snapshot_sizes()
+    return results
 
 
 def drain_rechecks() -> int:

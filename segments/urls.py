@@ -20,6 +20,7 @@ urlpatterns = [
         views.GroupAccountsRemoveView.as_view(),
         name="group_accounts_remove",
     ),
+    path("<int:pk>/copy/", views.GroupCopyView.as_view(), name="group_copy"),
     path("<int:pk>/rebuild/", views.GroupRebuildView.as_view(), name="group_rebuild"),
     path("<int:pk>/status/", views.GroupStatusView.as_view(), name="group_status"),
 ]

@@ -19,7 +19,7 @@ from contacts.models import Account, Contact
 from contacts.pagination import CappedPaginator
 from segments import services
 from segments.filters import GroupFilterSet, MembershipFilterSet
-from segments.forms import AccountsPickForm, ContactsPickForm, GroupForm, SelectedMembersForm
+from segments.forms import AccountsPickForm, ContactsPickForm, GroupCopyForm, GroupForm, SelectedMembersForm
 from segments.models import ContactGroup, GroupAccount, Membership, RebuildStatus
 
 
@@ -63,7 +63,7 @@ class GroupListView(PermissionRequiredMixin, ListView):
 class GroupMixin(PermissionRequiredMixin):
     """Loads the group named by the URL's pk and puts it, and the tab, in the context."""
 
-    model = ContactGroup
+    model: Any = ContactGroup  # tells tests/test_permissions.py which object the URL's pk names
     tab = ""
     request: HttpRequest
     kwargs: dict[str, Any]
@@ -316,3 +316,25 @@ class GroupMemberWhyView(GroupMixin, TemplateView):
             "linked_account": linked_account,
             "explanation": services.group_explain(group=self.group, contact=contact),
         }
+
+
+class GroupCopyView(GroupMixin, FormView):
+    """Copy a group, or freeze it: a static copy of its current members."""
+
+    permission_required = "segments.add_contactgroup"
+    template_name = "segments/group_copy.html"
+    form_class = GroupCopyForm
+    tab = "members"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "group": self.group}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), **self.group_context()}
+
+    def form_valid(self, form: GroupCopyForm) -> HttpResponse:
+        data = form.cleaned_data
+        copy = services.group_copy(group=self.group, code=data["code"], name=data["name"], freeze=data["freeze"])
+        verb = "Frozen" if data["freeze"] else "Copied"
+        messages.success(self.request, f"{verb} “{self.group.name}” as “{copy.name}” with {copy.member_count} members.")
+        return redirect("segments:group_detail", pk=copy.pk)
