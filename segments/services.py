@@ -273,8 +273,9 @@ def group_create(
     is_condition_based: bool = False,
     condition: dict | None = None,
     scheduled_rebuild: bool = False,
+    queue_rebuild: bool = True,
 ) -> ContactGroup:
-    """Create a group; a condition-based one is queued for its first rebuild."""
+    """Create a group; a condition-based one is queued for its first rebuild (unless told not to)."""
     from segments.rules import validate
 
     group = ContactGroup(
@@ -290,7 +291,7 @@ def group_create(
         group.condition_version = 1
     group.full_clean()
     group.save()
-    if group.is_condition_based:
+    if group.is_condition_based and queue_rebuild:
         group_rebuild_queue(group=group)
     return group
 

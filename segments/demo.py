@@ -1,0 +1,135 @@
+"""Sample contact groups for the demo (registered with contacts.demo's extension point).
+
+Idempotent: groups are created by code when missing and left alone when present; their by-hand and
+account members are (re)added when the contacts were just generated; every condition-based group is
+rebuilt, dependencies first, so the demo opens with true member counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contacts.demo import DemoContext, demo_step
+from contacts.models import Account, Contact
+from segments import services
+from segments.models import ContactGroup
+
+
+def _t(root: dict[str, Any]) -> dict[str, Any]:
+    return {"version": 1, "root": root}
+
+
+CZECH = {"type": "field", "field": "country", "operator": "equals", "value": "CZ"}
+PRICING_3X = {
+    "type": "activity",
+    "activity": "page_visit",
+    "where": [{"field": "url", "operator": "contains", "value": "/pricing"}],
+    "count": {"operator": "gte", "value": 3},
+    "window": {"last_days": 30},
+}
+
+SAMPLE_GROUPS: list[dict[str, Any]] = [
+    {
+        "code": "czech_contacts",
+        "name": "Czech contacts",
+        "description": "Everyone in Czechia.",
+        "condition": _t(CZECH),
+        "scheduled_rebuild": False,
+    },
+    {
+        "code": "pricing_visitors",
+        "name": "Pricing page visitors",
+        "description": "Visited the pricing page at least 3 times in the last 30 days.",
+        "condition": _t(PRICING_3X),
+        "scheduled_rebuild": True,
+    },
+    {
+        "code": "hot_czech_prospects",
+        "name": "Hot Czech prospects",
+        "description": "Czech contacts on a paid plan who are engaged or scored high.",
+        "condition": _t(
+            {
+                "type": "group",
+                "combinator": "and",
+                "children": [
+                    CZECH,
+                    {
+                        "type": "group",
+                        "combinator": "or",
+                        "children": [
+                            PRICING_3X,
+                            {"type": "field", "field": "lead_score", "operator": "gte", "value": 50},
+                        ],
+                    },
+                    {"type": "field", "field": "custom.plan", "operator": "in", "value": ["pro", "enterprise"]},
+                ],
+            }
+        ),
+        "scheduled_rebuild": True,
+    },
+    {
+        "code": "inactive_365",
+        "name": "Inactive contacts",
+        "description": "Has not done any activity in the last 365 days (Kentico's classic).",
+        "condition": _t(
+            {
+                "type": "activity",
+                "activity": "any",
+                "count": {"operator": "eq", "value": 0},
+                "window": {"last_days": 365},
+            }
+        ),
+        "scheduled_rebuild": True,
+    },
+    {
+        "code": "czech_newsletter_vips",
+        "name": "Czech newsletter VIPs",
+        "description": "Members of “Czech contacts” with a lead score of 50+ who agreed to the newsletter.",
+        "condition": _t(
+            {
+                "type": "group",
+                "combinator": "and",
+                "children": [
+                    {"type": "membership", "group": "czech_contacts", "operator": "is_member"},
+                    {"type": "field", "field": "lead_score", "operator": "gte", "value": 50},
+                    {"type": "consent", "consent": "newsletter", "operator": "agreed"},
+                ],
+            }
+        ),
+        "scheduled_rebuild": True,
+    },
+    {"code": "trade_fair_2026", "name": "Trade fair 2026 leads", "description": "Met at our booth; added by hand."},
+    {"code": "key_accounts", "name": "Key accounts", "description": "Every contact of our largest customers."},
+]
+
+
+@demo_step(order=100)
+def seed_sample_groups(ctx: DemoContext) -> str | None:
+    """Create the sample groups (static, account-based, condition-based, nested, dependent) and rebuild them."""
+    created = []
+    for spec in SAMPLE_GROUPS:
+        if ContactGroup.objects.filter(code=spec["code"]).exists():
+            continue
+        services.group_create(
+            code=spec["code"],
+            name=spec["name"],
+            description=spec["description"],
+            is_condition_based="condition" in spec,
+            condition=spec.get("condition"),
+            scheduled_rebuild=spec.get("scheduled_rebuild", False),
+            queue_rebuild=False,
+        )
+        created.append(spec["code"])
+    fair = ContactGroup.objects.get(code="trade_fair_2026")
+    if not fair.memberships.exists():
+        picked = sorted(ctx.rng.sample(list(Contact.objects.unmerged().values_list("pk", flat=True)[:2000]), k=40))
+        services.group_add_contacts(group=fair, contacts=Contact.objects.filter(pk__in=picked))
+    key = ContactGroup.objects.get(code="key_accounts")
+    if not key.group_accounts.exists():
+        biggest = Account.objects.exclude(employees=None).order_by("-employees", "pk")[:3]
+        services.group_add_accounts(group=key, accounts=Account.objects.filter(pk__in=[a.pk for a in biggest]))
+    groups = ContactGroup.objects.filter(is_condition_based=True)
+    for group in services.groups_in_dependency_order(groups=groups):
+        services.group_rebuild(group=group)
+    total = ContactGroup.objects.count()
+    return f"Sample contact groups: {len(created)} created, {total} in all, condition-based ones rebuilt"
