@@ -24,10 +24,13 @@ from django.utils import timezone
 from django_countries import countries
 
 from contacts import selectors
-from contacts.forms import PickerSelect
+from contacts.forms import PickerSelect, SafePkMixin
 from contacts.models import Account, Contact, ContactField, FieldType
 
 CUSTOM_PREFIX = "cf_"
+# Bounds of the number filters: custom numbers are stored within ±10^15; lead scores are 32-bit integers.
+CUSTOM_NUMBER_LIMIT = Decimal(10**15)
+LEAD_SCORE_LIMIT = 2**31 - 1
 TEXT_LIKE = (FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE)
 BOOLEAN_CHOICES = [("yes", "Yes"), ("no", "No"), ("empty", "Empty")]
 
@@ -43,6 +46,14 @@ def _search(queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Cont
 
 def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+class SafeModelChoiceField(SafePkMixin, django_filters.fields.ModelChoiceField):
+    pass
+
+
+class AccountFilter(django_filters.ModelChoiceFilter):
+    field_class = SafeModelChoiceField
 
 
 def _number_input(label: str, placeholder: str, step: int | str = "any") -> forms.NumberInput:
@@ -148,7 +159,7 @@ class ContactFilterSet(django_filters.FilterSet):
         empty_label="Any country",
         widget=forms.Select(attrs={"data-picker": "", "placeholder": "Any country"}),
     )
-    account = django_filters.ModelChoiceFilter(
+    account = AccountFilter(
         queryset=Account.objects.all(),
         empty_label="Any account",
         widget=PickerSelect(url=reverse_lazy("contacts:account_search"), placeholder="Any account"),
@@ -164,12 +175,16 @@ class ContactFilterSet(django_filters.FilterSet):
         lookup_expr="gte",
         label="Lead score from",
         widget=_number_input("Lead score from", "Min", 1),
+        min_value=-LEAD_SCORE_LIMIT,
+        max_value=LEAD_SCORE_LIMIT,
     )
     score_max = django_filters.NumberFilter(
         field_name="lead_score",
         lookup_expr="lte",
         label="Lead score to",
         widget=_number_input("Lead score to", "Max", 1),
+        min_value=-LEAD_SCORE_LIMIT,
+        max_value=LEAD_SCORE_LIMIT,
     )
     include_merged = django_filters.BooleanFilter(
         label="Include merged contacts", method="filter_include_merged", widget=forms.CheckboxInput
@@ -207,6 +222,8 @@ class ContactFilterSet(django_filters.FilterSet):
 
     def filter_created(self, queryset: QuerySet[Contact], name: str, value: dt.date) -> QuerySet[Contact]:
         # Whole calendar days in the project's time zone, as a range on the indexed column.
+        if not dt.date(1, 1, 3) <= value <= dt.date(9999, 12, 29):
+            return queryset  # a bound at the very ends of the calendar excludes nothing (and would overflow)
         if name == "created_after":
             return queryset.filter(created_at__gte=_day_start(value))
         return queryset.filter(created_at__lt=_day_start(value + dt.timedelta(days=1)))
@@ -236,13 +253,21 @@ class ContactFilterSet(django_filters.FilterSet):
                 (
                     f"{name}_min",
                     django_filters.NumberFilter(
-                        label=f"{label} from", method=number, widget=_number_input(f"{label} from", "Min")
+                        label=f"{label} from",
+                        method=number,
+                        widget=_number_input(f"{label} from", "Min"),
+                        min_value=-CUSTOM_NUMBER_LIMIT,
+                        max_value=CUSTOM_NUMBER_LIMIT,
                     ),
                 ),
                 (
                     f"{name}_max",
                     django_filters.NumberFilter(
-                        label=f"{label} to", method=number, widget=_number_input(f"{label} to", "Max")
+                        label=f"{label} to",
+                        method=number,
+                        widget=_number_input(f"{label} to", "Max"),
+                        min_value=-CUSTOM_NUMBER_LIMIT,
+                        max_value=CUSTOM_NUMBER_LIMIT,
                     ),
                 ),
             ]

@@ -20,7 +20,41 @@ from contacts.models import Account, Contact, ContactField, FieldType
 from contacts.services import DUPLICATE_EMAIL_MESSAGE
 
 CUSTOM_PREFIX = "custom_"
+MAX_PK = 2**63 - 1
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+# --- primary keys from the request --------------------------------------------------------------
+
+
+def valid_pk(value: Any) -> bool:
+    """True for a whole number that can be a primary key (anything else would only crash the query)."""
+    text = str(value).strip()
+    return text.isdigit() and 0 < int(text) <= MAX_PK
+
+
+def parse_pks(values: Any) -> list[int]:
+    """The valid primary keys among request values, sorted and unique."""
+    return sorted({int(str(v).strip()) for v in values if valid_pk(v)})
+
+
+class SafePkMixin:
+    """Model choice fields that refuse malformed or out-of-range ids as an invalid choice (no query)."""
+
+    error_messages: dict[str, Any]
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not valid_pk(value):  # type: ignore[attr-defined]
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)  # type: ignore[misc]
+
+    def _check_values(self, value: Any) -> Any:
+        bad = [v for v in value if not valid_pk(v)]
+        if bad:
+            raise ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": bad[0]}
+            )
+        return super()._check_values(value)  # type: ignore[misc]
 
 
 # --- picker widgets ------------------------------------------------------------------------------
@@ -46,7 +80,7 @@ class PickerMixin:
         return context
 
     def optgroups(self, name: str, value: list[Any], attrs: dict[str, Any] | None = None) -> list[Any]:
-        wanted = [str(v) for v in value if v not in (None, "") and str(v).isdigit()]
+        wanted = [str(v) for v in value if v not in (None, "") and valid_pk(v)]
         options: list[tuple[Any, Any]] = []
         queryset = getattr(self.choices, "queryset", None)  # type: ignore[attr-defined]
         if queryset is not None:
@@ -82,17 +116,17 @@ def _searchable(field: forms.Field, placeholder: str) -> None:
     field.widget.attrs.update({"data-picker": "", "placeholder": placeholder})
 
 
-class AccountChoiceField(forms.ModelChoiceField):
+class AccountChoiceField(SafePkMixin, forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return selectors.account_picker_label(obj)
 
 
-class ContactChoiceField(forms.ModelChoiceField):
+class ContactChoiceField(SafePkMixin, forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return selectors.contact_picker_label(obj)
 
 
-class ContactMultipleChoiceField(forms.ModelMultipleChoiceField):
+class ContactMultipleChoiceField(SafePkMixin, forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return selectors.contact_picker_label(obj)
 

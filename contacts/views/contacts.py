@@ -19,7 +19,7 @@ from django.views.generic import DetailView, FormView
 from contacts import selectors, services
 from contacts.bulk_actions import bulk_actions_for, get_bulk_action
 from contacts.filters import ContactFilterSet
-from contacts.forms import ContactForm, MergeForm
+from contacts.forms import ContactForm, MergeForm, parse_pks
 from contacts.models import Activity, Consent, Contact, ContactField
 from contacts.views.base import FilteredListView, safe_next
 
@@ -27,8 +27,8 @@ ACTIVITY_PAGE_SIZE = 20
 BULK_ALL_LIMIT = 10_000
 
 
-def _parse_ids(values: list[str]) -> list[int]:
-    return sorted({int(v) for v in values if v.strip().isdigit()})
+_parse_ids = parse_pks
+MAX_ACTIVITY_OFFSET = 1_000_000
 
 
 def _month(activity: Activity) -> str:
@@ -103,9 +103,11 @@ class ContactActivitiesView(PermissionRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         contact = get_object_or_404(Contact, pk=pk)
         try:
-            offset = max(0, int(request.GET.get("offset", "0")))
+            offset = int(request.GET.get("offset", "0"))
         except ValueError:
-            return HttpResponseBadRequest("offset must be a whole number")
+            offset = -1
+        if not 0 <= offset <= MAX_ACTIVITY_OFFSET:
+            return HttpResponseBadRequest(f"offset must be a whole number from 0 to {MAX_ACTIVITY_OFFSET:,}")
         activities, has_more = selectors.contact_activities(contact=contact, offset=offset, limit=ACTIVITY_PAGE_SIZE)
         previous = selectors.contact_activities(contact=contact, offset=offset - 1, limit=1)[0] if offset else []
         return render(
