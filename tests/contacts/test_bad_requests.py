@@ -56,7 +56,8 @@ def test_search_and_timeline_parameters(marketer_client, data):
 
 def test_posts_with_bad_ids_change_nothing(marketer_client, data):
     account = AccountFactory()
-    assert marketer_client.post(reverse("contacts:contact_bulk"), {"action": "delete", "ids": [HUGE]}).status_code == 302
+    bulk = reverse("contacts:contact_bulk")
+    assert marketer_client.post(bulk, {"action": "delete", "ids": [HUGE]}).status_code == 302
     add = reverse("contacts:account_add_contacts", args=[account.pk])
     assert marketer_client.post(add, {"contacts": [HUGE, data.pk]}).status_code == 302
     merge = reverse("contacts:contact_merge", args=[data.pk])
