@@ -182,6 +182,18 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     return RebuildResult(group_id=group.pk, added=added, removed=removed, duration_ms=duration_ms, member_count=count)
 
 
+def group_drifts(*, group: ContactGroup) -> bool:
+    """True when the condition depends on the passing of time but no nightly rebuild keeps it true."""
+    from segments.rules import uses_relative_dates
+
+    return bool(
+        group.is_condition_based
+        and group.condition
+        and not group.scheduled_rebuild
+        and uses_relative_dates(group.condition)
+    )
+
+
 def _rebuild_failed(*, group_id: int, error: str) -> None:
     ContactGroup.objects.filter(pk=group_id).update(
         rebuild_status=RebuildStatus.FAILED, rebuild_error=error, last_rebuild_finished_at=timezone.now()

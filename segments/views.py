@@ -73,7 +73,12 @@ class GroupMixin(PermissionRequiredMixin):
         return get_object_or_404(ContactGroup, pk=self.kwargs["pk"])
 
     def group_context(self) -> dict[str, Any]:
-        return {"group": self.group, "tab": self.tab, "summary": condition_summary(self.group)}
+        return {
+            "group": self.group,
+            "tab": self.tab,
+            "summary": condition_summary(self.group),
+            "drifts": services.group_drifts(group=self.group),
+        }
 
 
 class GroupCreateView(PermissionRequiredMixin, FormView):

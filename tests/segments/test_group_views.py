@@ -183,3 +183,26 @@ def test_why_page_shows_sources_and_the_condition_verdict_per_node(marketer_clie
     assert [child.matched for child in explanation.root.children] == [True, False]
     body = response.content.decode()
     assert "Added by hand" in body and "It matches the condition" in body
+
+
+def test_members_page_warns_when_relative_dates_drift_without_nightly_rebuild(marketer_client):
+    relative = {
+        "version": 1,
+        "root": {
+            "type": "activity",
+            "activity": "any",
+            "count": {"operator": "eq", "value": 0},
+            "window": {"last_days": 365},
+        },
+    }
+    group = ContactGroupFactory(is_condition_based=True, condition=relative, scheduled_rebuild=False)
+    url = reverse("segments:group_detail", args=[group.pk])
+    assert "nightly rebuild is off" in marketer_client.get(url).content.decode()
+    group.scheduled_rebuild = True
+    group.save()
+    assert "nightly rebuild is off" not in marketer_client.get(url).content.decode()
+    static_relative = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE)
+    assert (
+        "nightly rebuild is off"
+        not in marketer_client.get(reverse("segments:group_detail", args=[static_relative.pk])).content.decode()
+    )
