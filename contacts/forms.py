@@ -112,8 +112,11 @@ class PickerSelectMultiple(PickerMixin, forms.SelectMultiple):
     pass
 
 
-def _searchable(field: forms.Field, placeholder: str) -> None:
+def _searchable(field: forms.Field, placeholder: str, *, blank_label: str | None = None) -> None:
+    """Make a select a local Tom Select picker; `blank_label` replaces the "---------" of the empty choice."""
     field.widget.attrs.update({"data-picker": "", "placeholder": placeholder})
+    if blank_label is not None and isinstance(field, forms.ChoiceField):
+        field.choices = [(value, blank_label if value == "" else label) for value, label in field.choices]
 
 
 class AccountChoiceField(SafePkMixin, forms.ModelChoiceField):
@@ -156,7 +159,7 @@ class ContactForm(forms.ModelForm):
             if custom_field_defs is not None
             else list(ContactField.objects.active().order_by("order", "id"))
         )
-        _searchable(self.fields["country"], "Choose a country…")
+        _searchable(self.fields["country"], "Choose a country…", blank_label="No country")
         stored = self.instance.custom or {}
         for cf in self.custom_field_defs:
             initial = stored.get(cf.code)
@@ -281,7 +284,7 @@ class AccountForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _searchable(self.fields["country"], "Choose a country…")
+        _searchable(self.fields["country"], "Choose a country…", blank_label="No country")
         self.industries = selectors.account_industries()
         self.helper = FormHelper()
         self.helper.form_tag = False
