@@ -197,7 +197,7 @@ class ContactFilterSet(django_filters.FilterSet):
     def __init__(self, *args: Any, custom_fields: list[ContactField] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.custom_fields = (
-            custom_fields if custom_fields is not None else list(ContactField.objects.active().order_by("order", "id"))
+            custom_fields if custom_fields is not None else selectors.active_custom_fields()
         )
         self.custom_filter_names: dict[str, list[str]] = {}
         for cf in self.custom_fields:

@@ -116,7 +116,8 @@ def _searchable(field: forms.Field, placeholder: str, *, blank_label: str | None
     """Make a select a local Tom Select picker; `blank_label` replaces the "---------" of the empty choice."""
     field.widget.attrs.update({"data-picker": "", "placeholder": placeholder})
     if blank_label is not None and isinstance(field, forms.ChoiceField):
-        field.choices = [(value, blank_label if value == "" else label) for value, label in field.choices]
+        choices: Any = field.choices
+        field.choices = [(value, blank_label if value == "" else label) for value, label in choices]
 
 
 class AccountChoiceField(SafePkMixin, forms.ModelChoiceField):
@@ -155,9 +156,7 @@ class ContactForm(forms.ModelForm):
     def __init__(self, *args: Any, custom_field_defs: list[ContactField] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.custom_field_defs = (
-            custom_field_defs
-            if custom_field_defs is not None
-            else list(ContactField.objects.active().order_by("order", "id"))
+            custom_field_defs if custom_field_defs is not None else selectors.active_custom_fields()
         )
         _searchable(self.fields["country"], "Choose a country…", blank_label="No country")
         stored = self.instance.custom or {}

@@ -42,6 +42,11 @@ ACCOUNT_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
 ACCOUNT_DEFAULT_SORT = "name"
 
 
+def active_custom_fields() -> list[ContactField]:
+    """The active custom fields in field-settings order (what forms, filters and pages show)."""
+    return list(ContactField.objects.active().order_by("order", "id"))
+
+
 def parse_sort(value: str | None, *, sorts: dict[str, tuple[str, tuple[Any, ...]]], default: str) -> str:
     """The requested sort ("key" or "-key") when whitelisted, else the default."""
     value = (value or "").strip()
@@ -162,7 +167,7 @@ class CustomValue:
 
 def contact_custom_values(*, contact: Contact, fields: list[ContactField] | None = None) -> list[CustomValue]:
     """Each active custom field (in field-settings order) with the contact's value and its display text."""
-    fields = fields if fields is not None else list(ContactField.objects.active().order_by("order", "id"))
+    fields = fields if fields is not None else active_custom_fields()
     custom = contact.custom or {}
     return [
         CustomValue(
@@ -201,3 +206,40 @@ def contact_activities(*, contact: Contact, offset: int = 0, limit: int = 20) ->
         .order_by("-occurred_at", "-id")[offset : offset + limit + 1]
     )
     return rows[:limit], len(rows) > limit
+
+
+def contact_memberships(*, contact: Contact) -> list[Any]:
+    """The contact's contact-group memberships (read through the reverse relation; contacts never imports segments)."""
+    return list(contact.memberships.select_related("group").order_by("group__name", "group_id"))  # type: ignore[attr-defined]
+
+
+def contact_merged_children(*, contact: Contact) -> list[Contact]:
+    """Contacts merged into this one, by name."""
+    return list(contact.merged_contacts.order_by("last_name", "first_name", "id"))
+
+
+@dataclass(frozen=True)
+class ContactFootprint:
+    """What hangs on a contact: shown before deleting it or merging it away."""
+
+    activities: int
+    consents: int
+    merged: int
+
+
+def contact_footprint(*, contact: Contact) -> ContactFootprint:
+    return ContactFootprint(
+        activities=contact.activities.count(),
+        consents=contact.consents.count(),
+        merged=contact.merged_contacts.count(),
+    )
+
+
+def contacts_existing_ids(*, ids: list[int]) -> list[int]:
+    """The given ids that belong to existing contacts, sorted."""
+    return sorted(Contact.objects.filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def contacts_by_name(*, ids: list[int], limit: int = 10) -> list[Contact]:
+    """Up to `limit` of the given contacts, by name (a sample to show on confirm pages)."""
+    return list(Contact.objects.filter(pk__in=ids[:limit]).order_by("last_name", "first_name", "id"))

@@ -20,7 +20,7 @@ from contacts import selectors, services
 from contacts.bulk_actions import bulk_actions_for, get_bulk_action
 from contacts.filters import ContactFilterSet
 from contacts.forms import ContactForm, MergeForm, parse_pks
-from contacts.models import Activity, Consent, Contact, ContactField
+from contacts.models import Activity, Consent, Contact
 from contacts.views.base import FilteredListView, safe_next
 
 ACTIVITY_PAGE_SIZE = 20
@@ -58,7 +58,7 @@ class ContactListView(PermissionRequiredMixin, FilteredListView):
         return selectors.contact_queryset(include_merged=True)
 
     def get_filterset_kwargs(self) -> dict[str, Any]:
-        self.custom_field_defs = list(ContactField.objects.active().order_by("order", "id"))
+        self.custom_field_defs = selectors.active_custom_fields()
         return {"custom_fields": self.custom_field_defs}
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -88,8 +88,8 @@ class ContactDetailView(PermissionRequiredMixin, DetailView):
             activity_rows=_activity_rows(activities),
             activities_more=has_more,
             next_offset=ACTIVITY_PAGE_SIZE,
-            memberships=list(contact.memberships.select_related("group").order_by("group__name")),  # type: ignore[attr-defined]
-            merged_contacts=list(contact.merged_contacts.order_by("last_name", "first_name", "id")),
+            memberships=selectors.contact_memberships(contact=contact),
+            merged_contacts=selectors.contact_merged_children(contact=contact),
         )
         return context
 
@@ -179,10 +179,8 @@ class ContactDeleteView(PermissionRequiredMixin, DetailView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context.update(
-            activity_count=self.object.activities.count(),
-            merged_count=self.object.merged_contacts.count(),
-        )
+        footprint = selectors.contact_footprint(contact=self.object)
+        context.update(activity_count=footprint.activities, merged_count=footprint.merged)
         return context
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -301,13 +299,14 @@ class ContactMergeView(PermissionRequiredMixin, View):
                     "filled": not value.display and bool(after_values[code].display),
                 }
             )
+        footprint = selectors.contact_footprint(contact=child)
         return {
             "contact": parent,
             "other": child,
             "rows": rows,
-            "activity_count": child.activities.count(),
-            "consent_count": child.consents.count(),
-            "merged_count": child.merged_contacts.count(),
+            "activity_count": footprint.activities,
+            "consent_count": footprint.consents,
+            "merged_count": footprint.merged,
         }
 
 
@@ -333,7 +332,7 @@ class ContactBulkView(PermissionRequiredMixin, View):
             text = action.run(contact_ids=ids, data=form.cleaned_data if form else {}, user=request.user)
             messages.success(request, text)
             return redirect(back)
-        sample = list(Contact.objects.filter(pk__in=ids[:10]).order_by("last_name", "first_name", "id"))
+        sample = selectors.contacts_by_name(ids=ids, limit=10)
         return render(
             request,
             "contacts/contact_bulk_confirm.html",
@@ -360,9 +359,7 @@ class ContactBulkView(PermissionRequiredMixin, View):
             if len(ids) > BULK_ALL_LIMIT:
                 return [], f"More than {BULK_ALL_LIMIT:,} contacts match: narrow the filters first."
         else:
-            ids = list(
-                Contact.objects.filter(pk__in=_parse_ids(request.POST.getlist("ids"))).values_list("pk", flat=True)
-            )
+            ids = selectors.contacts_existing_ids(ids=_parse_ids(request.POST.getlist("ids")))
         if not ids:
             return [], "Select at least one contact first."
         return sorted(ids), ""
