@@ -93,31 +93,35 @@ def _evaluate(*, group: ContactGroup, contact_ids: list[int], now: datetime | No
 @transaction.atomic
 def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | None = None) -> None:
     """Bring the account and condition sources of these contacts up to date in every affected group."""
-    from segments.services import groups_in_dependency_order
+    from segments.services import groups_in_dependency_order, groups_lock
 
     live = dict(Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list("pk", "merged_into_id"))
     merged = {cid: parent for cid, parent in live.items() if parent is not None}
+    unmerged = [cid for cid, parent in live.items() if parent is None]
+    kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
+    condition_groups = _relevant_groups(kinds) if unmerged else []
+    # Lock every group this re-check may write, before reading anything: a running rebuild finishes first.
+    touched = {g.pk for g in condition_groups}
+    touched |= set(Membership.objects.filter(contact_id__in=list(live)).values_list("group_id", flat=True))
+    if "account" in kinds:
+        touched |= set(
+            GroupAccount.objects.filter(
+                account_id__in=Contact.objects.filter(pk__in=unmerged).values("account_id")
+            ).values_list("group_id", flat=True)
+        )
+    groups_lock(group_ids=touched)
     if merged:
         _move_memberships_to_parents(merged)
-    if any("deleted" in kinds for kinds in kinds_by_contact.values()) or merged:
+    if any("deleted" in k for k in kinds_by_contact.values()) or merged:
         _refresh_all_member_counts()
-    unmerged = [cid for cid, parent in live.items() if parent is None]
-    if not unmerged:
-        return
-    kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged))
     if "account" in kinds:
         _sync_account_sources(unmerged)
-    groups = groups_in_dependency_order(
-        groups=ContactGroup.objects.filter(pk__in=[g.pk for g in _relevant_groups(kinds)])
-    )
-    if not groups:
-        return
-    # Lock in a fixed order (deadlock-free) before reading: a running rebuild finishes first.
-    list(ContactGroup.objects.select_for_update().filter(pk__in=[g.pk for g in groups]).order_by("pk"))
-    for group in groups:  # dependency order: a membership node reads what was just written
-        _set_condition_source(
-            group=group, contact_ids=unmerged, matching=_evaluate(group=group, contact_ids=unmerged, now=now)
-        )
+    # Dependency order: a membership node reads what the groups before it just wrote.
+    for group in groups_in_dependency_order(
+        groups=ContactGroup.objects.filter(pk__in=[g.pk for g in condition_groups])
+    ):
+        matching = _evaluate(group=group, contact_ids=unmerged, now=now)
+        _set_condition_source(group=group, contact_ids=unmerged, matching=matching)
 
 
 def _set_condition_source(*, group: ContactGroup, contact_ids: list[int], matching: set[int]) -> None:

@@ -9,6 +9,7 @@ are loaded into Python.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -82,6 +83,15 @@ def _source_remove(*, group: ContactGroup, source: Source, memberships: QuerySet
     return removed
 
 
+def groups_lock(*, group_ids: Iterable[int]) -> None:
+    """Lock these groups' rows, in id order (deadlock-free), until the transaction ends.
+
+    Every write to a group's memberships holds its group's lock first, so rebuilds, re-checks and
+    by-hand changes of one group never interleave.
+    """
+    list(ContactGroup.objects.select_for_update().filter(pk__in=sorted(set(group_ids))).order_by("pk").values("pk"))
+
+
 def _refresh_member_count(group: ContactGroup) -> int:
     count = Membership.objects.filter(group=group).count()
     ContactGroup.objects.filter(pk=group.pk).update(member_count=count)
@@ -92,6 +102,7 @@ def _refresh_member_count(group: ContactGroup) -> int:
 @transaction.atomic
 def group_add_contacts(*, group: ContactGroup, contacts: QuerySet[Contact]) -> SourceChange:
     """Add `contacts` to `group` by hand (the manual source); merged contacts are skipped."""
+    groups_lock(group_ids=[group.pk])
     added = _source_add(group=group, source="via_manual", contacts=contacts)
     _refresh_member_count(group)
     return SourceChange(added=added)
@@ -100,6 +111,7 @@ def group_add_contacts(*, group: ContactGroup, contacts: QuerySet[Contact]) -> S
 @transaction.atomic
 def group_remove_contacts(*, group: ContactGroup, contacts: QuerySet[Contact] | None = None) -> SourceChange:
     """Take the manual source away from `contacts` (all members when None); other sources stay."""
+    groups_lock(group_ids=[group.pk])
     memberships = Membership.objects.filter(group=group)
     if contacts is not None:
         memberships = memberships.filter(contact__in=contacts.order_by().values("pk"))
@@ -126,6 +138,7 @@ def _account_source_sync(*, group: ContactGroup, contacts: QuerySet[Contact] | N
 @transaction.atomic
 def group_add_accounts(*, group: ContactGroup, accounts: QuerySet[Account]) -> SourceChange:
     """Link accounts to `group`: all their contacts become members from account, now and later."""
+    groups_lock(group_ids=[group.pk])
     existing = set(GroupAccount.objects.filter(group=group).values_list("account_id", flat=True))
     GroupAccount.objects.bulk_create(
         [GroupAccount(group=group, account=a) for a in accounts.exclude(pk__in=existing)],
@@ -141,6 +154,7 @@ def group_add_accounts(*, group: ContactGroup, accounts: QuerySet[Account]) -> S
 @transaction.atomic
 def group_remove_accounts(*, group: ContactGroup, accounts: QuerySet[Account]) -> SourceChange:
     """Unlink accounts from `group`; their contacts lose the account source (other sources stay)."""
+    groups_lock(group_ids=[group.pk])
     GroupAccount.objects.filter(group=group, account__in=accounts.values("pk")).delete()
     change = _account_source_sync(group=group)
     _refresh_member_count(group)
@@ -160,8 +174,8 @@ def _rule_contacts(group: ContactGroup, now: datetime | None) -> QuerySet[Contac
 def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> RebuildResult:
     """Recompute the condition source of `group` in the database, writing only the difference."""
     started = time.monotonic()
-    # The row lock makes two rebuilds (or a rebuild and a re-check) of one group wait for each other.
-    locked = ContactGroup.objects.select_for_update().get(pk=group.pk)
+    groups_lock(group_ids=[group.pk])  # two rebuilds (or a rebuild and a re-check) never interleave
+    locked = ContactGroup.objects.get(pk=group.pk)
     locked.last_rebuild_started_at = timezone.now()
     matching = _rule_contacts(locked, now)
     stale = Membership.objects.filter(group=locked).exclude(contact__in=matching.order_by().values("pk"))
