@@ -243,3 +243,23 @@ def test_pickers_bulk_assign_accounts_and_merge(page, live_server, demo, artifac
     page.get_by_role("link", name="Edit").click()
     expect(page.get_by_role("heading", name="Edit Ada Lovelace")).to_be_visible()
     page.screenshot(path=artifacts_dir / "contact-edit.png")
+
+
+def test_select_all_matching_contacts_across_pages(page, live_server, demo):
+    ContactFactory.create_batch(50, country="DE", job_title="Buyer")
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/contacts/?country=DE")
+    expect(page.locator("tbody tr")).to_have_count(50)
+    banner = page.locator("[data-bulk-all-matching]")
+    expect(banner).to_be_hidden()
+    page.get_by_label("Select all contacts on this page").check()
+    expect(banner).to_be_visible()
+    page.get_by_role("button", name="Select all 51 matching contacts").click()
+    expect(banner).to_contain_text("All 51 matching contacts are selected")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete: 51 contacts")).to_be_visible()
+    page.get_by_role("button", name="Delete 51 contacts").click()
+    expect(page.locator(".alert-success")).to_contain_text("51 contacts deleted")
+    expect(page.get_by_text("No contacts match these filters")).to_be_visible()
+    page.goto(f"{live_server.url}/contacts/")
+    expect(page.locator("tbody tr")).to_have_count(len(PEOPLE))  # the German demo contact went too
