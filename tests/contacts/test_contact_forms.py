@@ -200,3 +200,13 @@ def test_services_validate_like_the_form(custom_fields):
         services.contact_create(email="A@EXAMPLE.COM")
     updated = services.contact_update(contact=contact, lead_score=3, custom={"plan": "PRO"})
     assert updated.lead_score == 3 and updated.custom == {"budget": 7, "plan": "pro"}
+
+
+def test_lost_race_on_unique_email_is_a_validation_error(monkeypatch):
+    """Two requests creating the same email at once: the database constraint decides, as a ValidationError."""
+    ContactFactory(email="race@example.com")
+    monkeypatch.setattr(services, "_check_email_free", lambda **kwargs: None)
+    with pytest.raises(ValidationError) as exc:
+        services.contact_create(email="RACE@example.com")
+    assert exc.value.message_dict == {"email": [services.DUPLICATE_EMAIL_MESSAGE]}
+    assert Contact.objects.count() == 1
