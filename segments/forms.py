@@ -25,10 +25,11 @@ class GroupForm(forms.Form):
         label="Condition-based: members are also added and removed by a condition", required=False
     )
     condition = forms.CharField(
-        label="Condition (rule tree JSON)",
-        widget=forms.Textarea(attrs={"rows": 10, "class": "font-monospace", "spellcheck": "false"}),
+        label="Condition",
+        # The visual builder (templates/segments/_builder.html) edits the rule tree JSON held here.
+        widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
         required=False,
-        help_text="The rule tree in the documented JSON format (docs/rules.md).",
+        help_text="Who belongs to the group: build it visually, or edit the rule tree as JSON (docs/builder.md).",
     )
     scheduled_rebuild = forms.BooleanField(
         label="Rebuild every night (keeps members right when the condition uses relative dates)", required=False

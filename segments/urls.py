@@ -1,12 +1,14 @@
 from django.urls import path
 
-from segments import views
+from segments import builder, views
 
 app_name = "segments"
 
 urlpatterns = [
     path("", views.GroupListView.as_view(), name="group_list"),
     path("new/", views.GroupCreateView.as_view(), name="group_create"),
+    path("builder/catalog/", builder.catalog_view, name="builder_catalog"),
+    path("builder/save/", builder.save_as_group_view, name="builder_save_group"),
     path("<int:pk>/", views.GroupMembersView.as_view(), name="group_detail"),
     path("<int:pk>/edit/", views.GroupUpdateView.as_view(), name="group_update"),
     path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),
