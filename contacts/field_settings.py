@@ -26,8 +26,8 @@ from typing import Any
 
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, NotSupportedError, transaction
-from django.db.models import Case, Count, F, Func, JSONField, Max, Q, QuerySet, TextField, Value, When
+from django.db import IntegrityError, NotSupportedError, connection, transaction
+from django.db.models import Count, F, Func, Max, Q, QuerySet, TextField
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.text import Truncator
 
@@ -48,6 +48,8 @@ CONVERT_BATCH = 1000
 # When at most this many distinct stored values need converting, only their rows are visited.
 CONVERT_TARGETED_LIMIT = 1000
 EXAMPLES_SHOWN = 5
+# Offending values remembered by a census (to name the commonest); past this many, others are only counted.
+OFFENDERS_KEPT = 10_000
 
 
 # --- SQL helpers (PostgreSQL and SQLite) ---------------------------------------------------------------
@@ -78,27 +80,31 @@ class JSONKeyText(Func):
         return f"(({sql}) -> %s)", (*params, f'$."{self.key}"')
 
 
-class JSONWithKey(Func):
-    """A JSON object column with one top-level key set to a value given as JSON text (other keys untouched)."""
+def _write_key(*, code: str, values: Sequence[tuple[int, str]]) -> None:
+    """Set `Contact.custom[code]` to the given JSON texts by contact id, in one UPDATE joined to a VALUES list.
 
-    output_field = JSONField()
-
-    def __init__(self, column: str, key: str, json_text: Any) -> None:
-        super().__init__(F(column), json_text)
-        self.key = key
-
-    def as_sql(self, compiler: SQLCompiler, connection: Any, **extra_context: Any) -> Any:  # type: ignore[override]
+    Only that key is rewritten (`jsonb_set` / `json_set`), so other keys changed meanwhile are never lost.
+    A VALUES join keeps this linear; a CASE with one branch per row (as bulk_update builds) is quadratic.
+    """
+    if not values:
+        return
+    quote = connection.ops.quote_name
+    table, column = quote(Contact._meta.db_table), quote(str(Contact._meta.get_field("custom").column))
+    pk = quote(str(Contact._meta.pk.column))
+    if connection.vendor == "postgresql":
+        row, path = "(CAST(%s AS bigint), CAST(%s AS text))", code
+        new = f"jsonb_set({table}.{column}, ARRAY[%s]::text[], v.column2::jsonb)"
+    elif connection.vendor == "sqlite":
+        row, path = "(%s, %s)", f'$."{code}"'
+        new = f"json_set({table}.{column}, %s, json(v.column2))"
+    else:  # pragma: no cover
         raise NotSupportedError("Field settings support PostgreSQL and SQLite.")
-
-    def as_postgresql(self, compiler: SQLCompiler, connection: Any, **extra_context: Any) -> Any:
-        column, column_params = compiler.compile(self.source_expressions[0])
-        value, value_params = compiler.compile(self.source_expressions[1])
-        return f"jsonb_set({column}, ARRAY[%s]::text[], ({value})::jsonb)", (*column_params, self.key, *value_params)
-
-    def as_sqlite(self, compiler: SQLCompiler, connection: Any, **extra_context: Any) -> Any:
-        column, column_params = compiler.compile(self.source_expressions[0])
-        value, value_params = compiler.compile(self.source_expressions[1])
-        return f"json_set({column}, %s, json({value}))", (*column_params, f'$."{self.key}"', *value_params)
+    sql = (
+        f"UPDATE {table} SET {column} = {new} "
+        f"FROM (VALUES {', '.join([row] * len(values))}) AS v WHERE {table}.{pk} = v.column1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [path, *(item for pair in values for item in pair)])
 
 
 # --- validation --------------------------------------------------------------------------------------
@@ -213,6 +219,7 @@ class ValueCensus:
     misfits: int = 0  # contacts whose value would not fit
     to_convert: int = 0  # contacts whose value fits but would be stored differently
     offenders: dict[str, int] = dataclass_field(default_factory=dict)  # offending value (as shown) → contacts
+    other_offenders: int = 0  # distinct offending values not kept in `offenders` (past OFFENDERS_KEPT)
     convert_texts: set[str] | None = dataclass_field(default_factory=set)  # JSON texts to convert; None: many
 
     def examples(self, limit: int = EXAMPLES_SHOWN) -> list[tuple[str, int]]:
@@ -267,7 +274,10 @@ def field_value_census(*, code: str, type: str, choices: Sequence[dict[str, str]
         except ValidationError:
             census.misfits += count
             for part in _offending_parts(value=value, type=type, codes=codes):
-                census.offenders[part] = census.offenders.get(part, 0) + count
+                if part in census.offenders or len(census.offenders) < OFFENDERS_KEPT:
+                    census.offenders[part] = census.offenders.get(part, 0) + count
+                else:
+                    census.other_offenders += 1
             continue
         if new is not None and _json_text(new) != _json_text(value):
             census.to_convert += count
@@ -312,11 +322,11 @@ def refusal_message(*, census: ValueCensus, type: str, old_type: str | None) -> 
         who, advice = f"{who} already", "choose another code or clear those values first"
     else:
         advice = "change or clear those values first"
-    if len(census.offenders) == 1:
+    if len(census.offenders) == 1 and not census.other_offenders:
         ((value, _count),) = examples
         return f"{who} {hold} “{value}”, {one}; {advice}."
     named = ", ".join(f"“{value}” ({intcomma(count)})" for value, count in examples)
-    more = len(census.offenders) - len(examples)
+    more = len(census.offenders) + census.other_offenders - len(examples)
     if more > 0:
         named += f" and {intcomma(more)} other value{'s' if more != 1 else ''}"
     return f"{who} {hold} {many}: {named}; {advice}."
@@ -388,7 +398,7 @@ def _convert_values(*, code: str, type: str, choices: Sequence[dict[str, str]], 
             return converted
         last_pk = rows[-1][0]
         memo: dict[str, str | None] = {}
-        updates: dict[int, str] = {}
+        updates: list[tuple[int, str]] = []
         for pk, text in rows:
             if text not in memo:
                 value = json.loads(text)
@@ -400,12 +410,11 @@ def _convert_values(*, code: str, type: str, choices: Sequence[dict[str, str]], 
                     ) from None
                 new_text = None if new is None else _json_text(new)
                 memo[text] = new_text if new_text is not None and new_text != _json_text(value) else None
-            if memo[text] is not None:
-                updates[pk] = memo[text]  # type: ignore[assignment]
-        if updates:
-            new_value = Case(*(When(pk=pk, then=Value(t)) for pk, t in updates.items()), output_field=TextField())
-            Contact.objects.filter(pk__in=list(updates)).update(custom=JSONWithKey("custom", code, new_value))
-            converted.extend(updates)
+            new_text = memo[text]
+            if new_text is not None:
+                updates.append((pk, new_text))
+        _write_key(code=code, values=updates)
+        converted.extend(pk for pk, _new in updates)
 
 
 @dataclass(frozen=True)
