@@ -8,9 +8,11 @@ builder can never offer a field, operator or value shape that `validate` would r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,10 +20,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from contacts.models import Activity, Consent, ContactField
+from contacts.pagination import CappedPaginator
 from segments import services
 from segments.forms import GroupForm
 from segments.models import ContactGroup
-from segments.rules import MAX_DEPTH, MAX_NODES
+from segments.rules import MAX_DEPTH, MAX_NODES, RuleError, matching_contacts, validate
 from segments.rules.catalog import ACTIVITY_FIELDS, ACTIVITY_TYPES, builtin_contact_fields, custom_attribute
 from segments.rules.nodes import (
     ANY_ACTIVITY,
@@ -39,6 +42,8 @@ from segments.rules.parser import MAX_COUNT, MAX_DAYS, NO_VALUE_OPS
 
 PERMISSION = "segments.change_contactgroup"
 ADD_PERMISSION = "segments.add_contactgroup"
+FILTER_PERMISSIONS = (PERMISSION, "contacts.view_contact")
+FILTER_PAGE_SIZE = 50
 MAX_GROUPS = 1000  # group picker options (searchable); the cycle check is the server's
 MAX_CAMPAIGNS = 300
 
@@ -395,3 +400,50 @@ def save_as_group_view(request: HttpRequest) -> HttpResponse:
 
 
 save_as_group_view.required_permissions = (ADD_PERMISSION,)  # type: ignore[attr-defined]
+
+
+class RuleFilterForm(forms.Form):
+    """The contact list's advanced filter: one rule tree (JSON), validated like a group's condition."""
+
+    condition = forms.CharField(
+        label="Advanced filter",
+        widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
+        required=False,
+        help_text="Combine any fields, activities, consents and groups; save the result as a condition-based group.",
+    )
+
+    def clean_condition(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["condition"].strip()
+        if not text:
+            return None
+        try:
+            tree = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+        try:
+            return validate(tree)
+        except RuleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+def filter_context(request: HttpRequest) -> dict[str, Any]:
+    """The advanced filter panel's context: its form, bound to the request's `condition` when there is one."""
+    return {"filter_form": RuleFilterForm(request.GET if "condition" in request.GET else None)}
+
+
+@permission_required(FILTER_PERMISSIONS, raise_exception=True)
+@require_GET
+def contact_filter_view(request: HttpRequest) -> HttpResponse:
+    """GET ?condition=<tree JSON>: the contacts matching an advanced filter, with "Save as group"."""
+    context = filter_context(request)
+    form: RuleFilterForm = context["filter_form"]
+    page = None
+    if form.is_bound and form.is_valid() and form.cleaned_data["condition"]:
+        contacts = matching_contacts(form.cleaned_data["condition"]).select_related("account")
+        paginator = CappedPaginator(contacts.order_by("last_name", "first_name", "pk"), FILTER_PAGE_SIZE)
+        page = paginator.get_page(request.GET.get("page"))
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return render(request, "segments/contact_filter.html", {**context, "page_obj": page}, status=status)
+
+
+contact_filter_view.required_permissions = FILTER_PERMISSIONS  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.GroupCreateView.as_view(), name="group_create"),
     path("builder/catalog/", builder.catalog_view, name="builder_catalog"),
     path("builder/save/", builder.save_as_group_view, name="builder_save_group"),
+    path("filter/", builder.contact_filter_view, name="contact_filter"),
     path("<int:pk>/", views.GroupMembersView.as_view(), name="group_detail"),
     path("<int:pk>/edit/", views.GroupUpdateView.as_view(), name="group_update"),
     path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),

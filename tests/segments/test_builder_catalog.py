@@ -289,3 +289,41 @@ def test_save_as_group_permissions(client):
     assert not ContactGroup.objects.exists()
     client.force_login(make_user(Role.MARKETER))
     assert client.get(url).status_code == 405
+
+
+# -- The contact list's advanced filter ------------------------------------------------------------
+
+
+def test_advanced_filter_lists_matching_contacts(marketer_client):
+    from tests.factories import ContactFactory
+
+    czechs = {ContactFactory(country="CZ", last_name=f"Novák {i}").pk for i in range(3)}
+    ContactFactory(country="DE")
+    ContactFactory(country="CZ", merged_into=ContactFactory(country="SK"))  # merged: never matches
+    url = reverse("segments:contact_filter")
+    response = marketer_client.get(url)
+    assert response.status_code == 200 and response.context["page_obj"] is None
+    assert "data-rule-builder" in response.content.decode()
+    response = marketer_client.get(url, {"condition": json.dumps(CZ)})
+    assert response.status_code == 200
+    assert {c.pk for c in response.context["page_obj"].object_list} == czechs
+    assert response.context["page_obj"].paginator.count == 3
+
+
+def test_advanced_filter_with_a_bad_tree_shows_the_error_and_keeps_it(marketer_client):
+    bad = {"version": 1, "root": {"type": "field", "field": "lead_score", "operator": "gte", "value": "x"}}
+    response = marketer_client.get(reverse("segments:contact_filter"), {"condition": json.dumps(bad)})
+    assert response.status_code == 400 and response.context["page_obj"] is None
+    html = response.content.decode()
+    assert 'data-error="root.value: expected a number"' in html
+    assert json.loads(response.context["filter_form"]["condition"].value()) == bad
+    response = marketer_client.get(reverse("segments:contact_filter"), {"condition": "{oops"})
+    assert response.status_code == 400 and "not valid JSON" in response.content.decode()
+
+
+def test_advanced_filter_permissions(client):
+    url = reverse("segments:contact_filter")
+    client.force_login(make_user(Role.STAFF))  # may see contacts, may not build conditions
+    assert client.get(url).status_code == 403
+    client.logout()
+    assert client.get(url).status_code == 302

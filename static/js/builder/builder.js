@@ -425,6 +425,7 @@ export class RuleBuilder {
         onclick: () => this.addGroup(group),
       }, icon("bi-diagram-2", "me-1"), "Add group"),
     );
+    if (isRoot && !children.length) head.hidden = true; // the empty state says it all
     el.append(head, errorSlot, list, foot);
     return el;
   }

@@ -1,6 +1,7 @@
 // Entry point of the visual condition builder: starts one RuleBuilder per [data-rule-builder]
 // element (templates/segments/_builder.html), also in content htmx swaps in.
 import { RuleBuilder } from "./builder.js";
+import { initSaveAsGroup } from "./save-as-group.js";
 
 export function initBuilders(root = document) {
   const scope = root.matches && root.matches("[data-rule-builder]") ? [root] : root.querySelectorAll("[data-rule-builder]");
@@ -9,6 +10,7 @@ export function initBuilders(root = document) {
     el.ruleBuilder = new RuleBuilder(el);
     el.ruleBuilder.start();
   });
+  initSaveAsGroup(root.querySelectorAll ? root : document);
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => initBuilders());

@@ -4,6 +4,7 @@
 // The panel's root carries data-state = idle | loading | ready | error (tests wait on it).
 
 import { csrfToken, debounce, formatNumber, h, icon } from "./dom.js";
+import { splitError } from "./tree.js";
 
 const DELAY_MS = 350;
 
@@ -80,7 +81,11 @@ export class PreviewPanel {
     if (response.status === 400) {
       this.setState("error");
       this.statusEl.replaceChildren(icon("bi-exclamation-triangle", "me-1"), "Fix the highlighted condition to see matching contacts.");
-      this.onError({ path: data.path || "", message: data.error || "This condition is not valid." });
+      // The message may repeat the path ("root.value: expected a number"): keep the words only.
+      const split = splitError(data.error || "");
+      const path = data.path || split.path;
+      const message = split.path && split.path === path ? split.message : data.error || "This condition is not valid.";
+      this.onError({ path, message });
       return;
     }
     if (!response.ok) {
