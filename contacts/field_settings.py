@@ -27,7 +27,7 @@ from typing import Any
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, NotSupportedError, connection, transaction
-from django.db.models import Count, F, Func, Max, Q, QuerySet, TextField
+from django.db.models import Count, F, Func, JSONField, Max, Q, QuerySet, TextField
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.text import Truncator
 
@@ -112,7 +112,7 @@ def _write_key(*, code: str, values: Sequence[tuple[int, str]]) -> None:
 
 @cache
 def reserved_codes() -> frozenset[str]:
-    """Names a custom field code may not take: the built-in contact fields and relations, and list parameters."""
+    """Names a code may not take: built-in contact fields and relations, list parameters, JSON lookups."""
     names: set[str] = set(RESERVED_EXTRA)
     for model_field in Contact._meta.get_fields():
         names.add(model_field.name)
@@ -120,6 +120,9 @@ def reserved_codes() -> frozenset[str]:
         if attname:
             names.add(attname)
     names.update(("full_name", "display_name", "is_anonymous", "custom", "account"))
+    # TRICKY: a code that is also a JSONField lookup ("contains", "in", "exact", "has_key"…) would turn
+    # `custom__<code>=…` from a key lookup into that lookup on the whole object, so those are reserved too.
+    names.update(JSONField().get_lookups())
     return frozenset(name.lower() for name in names)
 
 

@@ -116,6 +116,9 @@ def test_field_create_drops_choices_for_other_types():
         ("activities", "built-in contact field"),
         ("merged_into", "built-in contact field"),
         ("page", "built-in contact field"),
+        ("contains", "built-in contact field"),  # a JSON lookup: custom__contains would not be a key lookup
+        ("in", "built-in contact field"),
+        ("has_key", "built-in contact field"),
         ("tier", "The field “Tier” already uses the code “tier”"),
         ("old", "The retired field “Old” uses the code “old”; restore it instead"),
     ],
@@ -273,6 +276,19 @@ def test_multi_choice_removal_counts_contacts_and_names_codes():
     assert excinfo.value.message_dict["choices"] == [
         "3 contacts hold “smb”, which the new list no longer has; change or clear those values first."
     ]
+
+
+def test_offending_values_past_the_kept_limit_are_still_counted(monkeypatch):
+    monkeypatch.setattr(field_settings, "OFFENDERS_KEPT", 2)
+    text = ContactFieldFactory(code="size", type="text")
+    for value in ["a", "b", "c", "d", "a"]:
+        ContactFactory(custom={"size": value})
+    with pytest.raises(field_settings.FieldChangeRefused) as excinfo:
+        field_settings.field_update(field=text, type="number")
+    census = excinfo.value.census
+    assert (census.misfits, len(census.offenders), census.other_offenders) == (5, 2, 2)
+    assert excinfo.value.message_dict["type"][0].startswith("5 contacts hold values that can't be converted")
+    assert "and 2 other values" in excinfo.value.message_dict["type"][0]
 
 
 def test_many_offending_values_are_summarised():
