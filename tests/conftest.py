@@ -10,6 +10,12 @@ from tests.factories import UserFactory
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Users are created per test: a fast hasher keeps the suite quick (password security is not under test)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(role: Role | None, username: str | None = None, **kwargs):
     user = UserFactory(username=username or f"{(role or 'nobody').lower()}_user", **kwargs)
     if role is not None:

@@ -75,7 +75,9 @@ def objects():
 def url_for(name: str, pattern: URLPattern, objects) -> str:
     kwargs = {}
     for key in pattern.pattern.regex.groupindex:
-        if key in ("pk", "contact_pk", "contact_id"):
+        if key in ("contact_pk", "contact_id"):
+            kwargs[key] = objects["contact"].pk
+        elif key == "pk":
             model = getattr(getattr(pattern.callback, "view_class", None), "model", None)
             kind = model._meta.model_name if model is not None else "contact"
             obj = {

@@ -16,12 +16,6 @@ CHOICES_TOPICS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """Users are created per test: a fast hasher keeps these tests quick (security is not under test)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def custom_fields(db):
     """code → ContactField, one per type, in this order."""

@@ -17,7 +17,7 @@ def test_list_offers_the_actions_the_user_may_run(client, marketer, staff_user):
     ContactFactory()
     client.force_login(marketer)
     names = [a.name for a in client.get(LIST).context["bulk_actions"]]
-    assert names == ["assign_account", "delete"]
+    assert names == ["assign_account", "add_to_group", "delete"]
     client.force_login(staff_user)
     content = client.get(LIST).content.decode()
     assert 'value="assign_account"' in content and 'value="delete"' not in content
