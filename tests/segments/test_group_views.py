@@ -206,3 +206,11 @@ def test_members_page_warns_when_relative_dates_drift_without_nightly_rebuild(ma
         "nightly rebuild is off"
         not in marketer_client.get(reverse("segments:group_detail", args=[static_relative.pk])).content.decode()
     )
+
+
+def test_contact_page_links_each_membership_to_its_explanation(marketer_client):
+    group = ContactGroupFactory()
+    contact = ContactFactory()
+    MembershipFactory(group=group, contact=contact)
+    body = marketer_client.get(contact.get_absolute_url()).content.decode()
+    assert reverse("segments:group_member_why", args=[group.pk, contact.pk]) in body
