@@ -102,6 +102,16 @@ def test_reorder_by_drag_and_keyboard_with_screenshots(admin_page, live_server, 
     page.reload()
     assert page_order(page) == ["renewal", "tier", "linkedin", "seats", "newsletter_topics"]
 
+    # A refused save puts the rows back and says so.
+    page.route(
+        "**/settings/fields/reorder/",
+        lambda route: route.fulfill(status=400, content_type="application/json", body='{"error": "stale page"}'),
+    )
+    page.get_by_role("button", name="Move “Seats” up").click()
+    expect(status).to_have_text(re.compile("Couldn't save the new order \\(stale page\\)"))
+    assert page_order(page) == ["renewal", "tier", "linkedin", "seats", "newsletter_topics"]
+    assert db_order() == ["renewal", "tier", "linkedin", "seats", "newsletter_topics"]
+
 
 def test_edit_and_add_pages(admin_page, live_server, fields, artifacts_dir):
     page = admin_page
