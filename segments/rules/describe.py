@@ -78,10 +78,10 @@ _URL_PHRASES = {Op.CONTAINS: "containing", Op.STARTS_WITH: "starting with", Op.E
 
 
 def describe_rule(rule: Rule) -> str:
-    return _capitalize(describe_node(rule.root, rule, top=True))
+    return capitalize(describe_node(rule.root, rule, top=True))
 
 
-def _capitalize(text: str) -> str:
+def capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 

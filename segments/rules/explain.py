@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from contacts.models import Contact
 from segments.rules.clock import Clock
 from segments.rules.compiler import activity_rows, node_q
-from segments.rules.describe import describe_node
+from segments.rules.describe import capitalize, describe_node
 from segments.rules.nodes import ActivityNode, GroupNode, Node, walk
 from segments.rules.parser import Rule
 
@@ -92,7 +92,7 @@ def explain_rule(rule: Rule, contact: Contact | int, clock: Clock) -> Explanatio
         return NodeVerdict(
             path=node.path,
             type=type(node).__name__.removesuffix("Node").lower(),
-            description=describe_node(node, rule, top=True),
+            description=capitalize(describe_node(node, rule, top=True)),
             matched=bool(row[f"rule_m{i}"]),
             negate=node.negate,
             count=int(count) if count is not None else None,
