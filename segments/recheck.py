@@ -34,6 +34,9 @@ KINDS_BY_REASON: dict[str, frozenset[str]] = {
     "deleted": frozenset({"deleted"}),
 }
 DRAIN_BATCH = 500
+# Past this many contacts in one change, rebuilding the affected groups (set-based, in the database)
+# is cheaper than re-checking contact by contact.
+BULK_REBUILD_THRESHOLD = 5_000
 
 
 def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str) -> int:
@@ -41,7 +44,11 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str) -> int:
     from django_q.tasks import async_task
 
     kinds = KINDS_BY_REASON.get(reason, ALL_KINDS)
-    rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in set(contact_ids) for kind in kinds]
+    ids = set(contact_ids)
+    if len(ids) > BULK_REBUILD_THRESHOLD:
+        transaction.on_commit(lambda: async_task("segments.tasks.refresh_groups_after_bulk_change", sorted(kinds)))
+        return 0
+    rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
     if not rows:
         return 0
     PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
@@ -66,6 +73,21 @@ def rechecks_drain(*, batch: int = DRAIN_BATCH, now: datetime | None = None) -> 
             contacts_recheck(kinds_by_contact=kinds_by_contact, now=now)
             PendingRecheck.objects.filter(id__in=[row[0] for row in rows]).delete()
             done += len(kinds_by_contact)
+
+
+def groups_refresh_after_bulk_change(*, kinds: set[str]) -> int:
+    """After a change to very many contacts: sync every account source and rebuild the affected groups."""
+    from segments.services import account_sources_sync, group_rebuild_by_id, groups_in_dependency_order
+
+    if kinds & {"account", "deleted"} or kinds == ALL_KINDS:
+        account_sources_sync()
+    groups = ContactGroup.objects.filter(pk__in=[g.pk for g in _relevant_groups(kinds)])
+    ordered = groups_in_dependency_order(groups=groups)
+    for group in ordered:
+        group_rebuild_by_id(group_id=group.pk)
+    if "deleted" in kinds:
+        _refresh_all_member_counts()
+    return len(ordered)
 
 
 def _relevant_groups(kinds: set[str]) -> list[ContactGroup]:

@@ -135,6 +135,16 @@ def _account_source_sync(*, group: ContactGroup, contacts: QuerySet[Contact] | N
     return SourceChange(added=added, removed=removed)
 
 
+def account_sources_sync() -> None:
+    """Make the account source of every group that has accounts match them (set-based, group by group)."""
+    for group_id in GroupAccount.objects.values_list("group_id", flat=True).distinct().order_by("group_id"):
+        with transaction.atomic():
+            groups_lock(group_ids=[group_id])
+            group = ContactGroup.objects.get(pk=group_id)
+            _account_source_sync(group=group)
+            _refresh_member_count(group)
+
+
 @transaction.atomic
 def group_add_accounts(*, group: ContactGroup, accounts: QuerySet[Account]) -> SourceChange:
     """Link accounts to `group`: all their contacts become members from account, now and later."""

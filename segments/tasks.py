@@ -22,3 +22,10 @@ def drain_rechecks() -> int:
     from segments.recheck import rechecks_drain
 
     return rechecks_drain()
+
+
+def refresh_groups_after_bulk_change(kinds: list[str]) -> int:
+    """After a change to very many contacts: rebuild the affected groups instead of re-checking each."""
+    from segments.recheck import groups_refresh_after_bulk_change
+
+    return groups_refresh_after_bulk_change(kinds=set(kinds))

@@ -161,3 +161,28 @@ def test_dependent_groups_follow_in_the_same_recheck(sync_worker, django_capture
     with django_capture_on_commit_callbacks(execute=True):
         contact_services.contact_update(contact=contact, country="AT")
     assert sources(vip, contact) is None
+
+
+def test_a_change_to_very_many_contacts_rebuilds_the_affected_groups(
+    sync_worker, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(recheck, "BULK_REBUILD_THRESHOLD", 3)
+    czechs = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
+    pricing = ContactGroupFactory(code="pricing", is_condition_based=True, condition=PRICING)
+    key = ContactGroupFactory(code="key")
+    acme = AccountFactory()
+    group_add_accounts(group=key, accounts=type(acme).objects.filter(pk=acme.pk))
+    contacts = ContactFactory.create_batch(5, country="CZ")
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.contacts_assign_account(contact_ids=[c.pk for c in contacts], account=acme)
+    assert not PendingRecheck.objects.exists()
+    assert Membership.objects.filter(group=key, via_account=True).count() == 5
+    czechs.refresh_from_db()
+    pricing.refresh_from_db()
+    assert czechs.rebuild_status == "never"  # an account move cannot change a country rule
+    with django_capture_on_commit_callbacks(execute=True):
+        recheck.rechecks_enqueue(contact_ids=[c.pk for c in contacts], reason="updated")
+    czechs.refresh_from_db()
+    pricing.refresh_from_db()
+    assert (czechs.rebuild_status, czechs.member_count) == ("succeeded", 5)
+    assert pricing.rebuild_status == "never"  # field edits cannot change an activity rule
