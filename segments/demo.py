@@ -122,7 +122,8 @@ def seed_sample_groups(ctx: DemoContext) -> str | None:
         created.append(spec["code"])
     fair = ContactGroup.objects.get(code="trade_fair_2026")
     if not fair.memberships.exists():
-        picked = sorted(ctx.rng.sample(list(Contact.objects.unmerged().values_list("pk", flat=True)[:2000]), k=40))
+        pool = list(Contact.objects.unmerged().values_list("pk", flat=True)[:2000])
+        picked = sorted(ctx.rng.sample(pool, k=min(40, len(pool))))
         services.group_add_contacts(group=fair, contacts=Contact.objects.filter(pk__in=picked))
     key = ContactGroup.objects.get(code="key_accounts")
     if not key.group_accounts.exists():
