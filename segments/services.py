@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -51,9 +52,12 @@ def _contact_ids_sql(contacts: QuerySet[Contact]) -> tuple[str, tuple]:
 
 def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Contact]) -> int:
     """Give every unmerged contact in `contacts` the source in `group`; returns how many became members."""
+    try:
+        sql, params = _contact_ids_sql(contacts)
+    except EmptyResultSet:  # Django proved the set empty (e.g. `pk__in=[]`): nothing to add
+        return 0
     in_set = Q(contact__in=contacts.filter(merged_into__isnull=True).order_by().values("pk"))
     Membership.objects.filter(in_set, group=group, **{source: False}).update(**{source: True})
-    sql, params = _contact_ids_sql(contacts)
     flags = {s: s == source for s in SOURCES}
     table = Membership._meta.db_table
     # TRICKY: Django has no INSERT … SELECT; the SELECT is the ORM's own SQL for `contacts`, so the

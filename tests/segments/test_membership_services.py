@@ -71,3 +71,10 @@ def test_adding_an_account_adds_its_contacts_and_removing_it_takes_them_out():
     assert flags(group, c1) is None
     assert flags(group, c2) == (True, False, False)
     assert not group.group_accounts.exists()
+
+
+def test_adding_nothing_is_a_no_op():
+    group = ContactGroupFactory()
+    assert group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=[])).added == 0
+    assert group_add_accounts(group=group, accounts=Account.objects.filter(pk__in=[])).added == 0
+    assert not Membership.objects.exists()
