@@ -174,3 +174,9 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+
+# --- Rule engine (segments.rules): who counts as reachable in the builder's preview. -------------
+# A contact is email-reachable with an email address and this consent agreed (not revoked), and
+# SMS-reachable with a phone number and the SMS consent agreed. An empty value drops the consent check.
+REACHABILITY_EMAIL_CONSENT = os.environ.get("REACHABILITY_EMAIL_CONSENT", "newsletter")
+REACHABILITY_SMS_CONSENT = os.environ.get("REACHABILITY_SMS_CONSENT", "sms")

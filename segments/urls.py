@@ -1,6 +1,6 @@
 from django.urls import path
 
-from segments import builder, views
+from segments import builder, preview, views
 
 app_name = "segments"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("builder/catalog/", builder.catalog_view, name="builder_catalog"),
     path("builder/save/", builder.save_as_group_view, name="builder_save_group"),
     path("filter/", builder.contact_filter_view, name="contact_filter"),
+    path("preview/", preview.preview_view, name="rule_preview"),
     path("<int:pk>/", views.GroupMembersView.as_view(), name="group_detail"),
     path("<int:pk>/edit/", views.GroupUpdateView.as_view(), name="group_update"),
     path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),

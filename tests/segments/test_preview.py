@@ -1,0 +1,108 @@
+"""The builder's live preview endpoint: POST a tree, get counts, reachability and the first contacts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import ConsentFactory, ContactConsentFactory, ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("segments:rule_preview")
+CZECH = {"version": 1, "root": {"type": "field", "field": "country", "operator": "equals", "value": "CZ"}}
+
+
+def post(client, body, **kw):
+    data = body if isinstance(body, str) else json.dumps(body)
+    return client.post(URL, data=data, content_type="application/json", **kw)
+
+
+@pytest.fixture
+def reach(db):
+    newsletter = ConsentFactory(code="newsletter", name="Newsletter")
+    sms = ConsentFactory(code="sms", name="SMS")
+    both = ContactFactory(first_name="Both", last_name="A", phone="+420 1", email="both@x.cz")
+    ContactConsentFactory(contact=both, consent=newsletter)
+    ContactConsentFactory(contact=both, consent=sms)
+    revoked = ContactFactory(first_name="Revoked", last_name="B", phone="+420 2", email="revoked@x.cz")
+    ContactConsentFactory(contact=revoked, consent=newsletter, revoked_at="2026-01-01T00:00:00Z")
+    ContactConsentFactory(contact=revoked, consent=sms)
+    anonymous = ContactFactory(first_name="", last_name="", email=None, phone="")
+    ContactConsentFactory(contact=anonymous, consent=newsletter)
+    ContactFactory(country="SK")
+    ContactFactory(merged_into=both)
+    for i in range(10):
+        ContactFactory(last_name=f"Z{i:02}")
+    return both, revoked, anonymous
+
+
+def test_counts_reachability_and_first_ten(marketer_client, reach):
+    both, revoked, anonymous = reach
+    response = post(marketer_client, CZECH)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["count"] == 13  # 3 + 10 Czech contacts; not the Slovak, not the merged one
+    assert data["reachable"] == {"email": 1, "sms": 2}
+    assert data["description"] == "Country is Czechia"
+    assert len(data["contacts"]) == 10
+    # Ordered like the contact list: last name, first name, id.
+    assert [c["id"] for c in data["contacts"][:3]] == [anonymous.pk, both.pk, revoked.pk]
+    assert data["contacts"][1] == {
+        "id": both.pk,
+        "name": "Both A",
+        "email": "both@x.cz",
+        "url": both.get_absolute_url(),
+    }
+    assert data["contacts"][0]["email"] == "" and data["contacts"][0]["name"].startswith("Anonymous")
+
+
+def test_reachability_follows_settings(marketer_client, reach, settings):
+    settings.REACHABILITY_EMAIL_CONSENT = ""
+    settings.REACHABILITY_SMS_CONSENT = ""
+    data = post(marketer_client, CZECH).json()
+    assert data["reachable"] == {"email": 12, "sms": 2}  # every Czech contact with an email / a phone
+
+
+def test_invalid_tree_is_400_with_the_path(marketer_client):
+    tree = {"version": 1, "root": {"type": "group", "combinator": "and", "children": [
+        {"type": "field", "field": "lead_score", "operator": "gt", "value": "many"}]}}  # fmt: skip
+    response = post(marketer_client, tree)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "root.children[0].value: expected a number",
+        "path": "root.children[0].value",
+    }
+
+
+@pytest.mark.parametrize("body", ["{not json", "", "null", "[]"])
+def test_bad_body_is_400(marketer_client, body):
+    response = post(marketer_client, body)
+    assert response.status_code == 400
+    assert response.json()["path"] == "tree"
+
+
+def test_staff_is_forbidden(staff_client):
+    assert post(staff_client, CZECH).status_code == 403
+
+
+def test_login_required(client):
+    response = post(client, CZECH)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_get_is_not_allowed(marketer_client):
+    assert marketer_client.get(URL).status_code == 405
+
+
+def test_csrf_is_enforced(marketer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(marketer)
+    assert post(client, CZECH).status_code == 403
+    client.get(reverse("segments:group_list"))  # any page sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    assert post(client, CZECH, headers={"X-CSRFToken": token}).status_code == 200
