@@ -231,10 +231,9 @@ def create_lookups(cursor: Any) -> dict[str, int]:
         "INSERT INTO bench_type_pick VALUES (%s, %s, %s)",
         [(i, kind, len(variants[kind])) for i, kind in enumerate(type_buckets)],
     )
-    cursor.executemany(
-        "INSERT INTO bench_variant VALUES (%s, %s, %s, %s, %s, %s)",
-        [(kind, i, p, t, v, Jsonb(d)) for kind, rows in variants.items() for i, (p, t, v, d) in enumerate(rows)],
-    )
+    rows = [(kind, i, p, t, v, Jsonb(d)) for kind, rows in variants.items() for i, (p, t, v, d) in enumerate(rows)]
+    rows.append(("page_visit", -1, "/pricing", "Pricing", None, Jsonb({})))  # the hot contacts' visits
+    cursor.executemany("INSERT INTO bench_variant VALUES (%s, %s, %s, %s, %s, %s)", rows)
     cursor.execute("ANALYZE bench_country_pick, bench_country, bench_first, bench_last, bench_city, "
                    "bench_type_pick, bench_variant")
     return {kind: len(rows) for kind, rows in variants.items()}
@@ -403,51 +402,50 @@ def insert_contacts(cursor: Any, contacts: int, accounts: int) -> None:
 
 
 def insert_activities(cursor: Any, contacts: int) -> None:
+    """All activities in one INSERT, in time order (as a real table grows), ids assigned in that order."""
     from contacts.demo import SITE
 
     key = f"cc.c::bigint * {stride()} + j"
+    hot_k = hot_key("c", "j")
     run(
         cursor,
         f"""
-        INSERT INTO contacts_activity (id, contact_id, type, occurred_at, url, title, value, campaign_id, data)
-        SELECT x.id, x.c, x.type, x.occurred_at,
-               CASE WHEN x.path = '' THEN ''
-                    WHEN x.type = 'email_click' THEN %(site)s || x.path
-                         || '?utm_source=newsletter&utm_medium=email&utm_campaign=' || to_char(x.occurred_at, 'YYYY-MM')
-                    ELSE %(site)s || x.path END,
-               CASE WHEN x.type IN ('email_sent', 'email_open', 'email_click')
-                    THEN to_char(x.occurred_at, 'FMMonth YYYY') || ' newsletter' ELSE x.title END,
-               x.value, NULL,
-               CASE WHEN x.type = 'purchase' THEN x.data || jsonb_build_object('order_id', 'SO-' || x.id)
-                    ELSE x.data END
+        INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, value, campaign_id, data)
+        SELECT s.c, s.type, s.occurred_at,
+               CASE WHEN v.path = '' THEN ''
+                    WHEN s.type = 'email_click' THEN %(site)s || v.path
+                         || '?utm_source=newsletter&utm_medium=email&utm_campaign=' || to_char(s.occurred_at, 'YYYY-MM')
+                    ELSE %(site)s || v.path END,
+               CASE WHEN s.type IN ('email_sent', 'email_open', 'email_click')
+                    THEN to_char(s.occurred_at, 'FMMonth YYYY') || ' newsletter' ELSE v.title END,
+               v.value, NULL,
+               CASE WHEN s.type = 'purchase' THEN v.data || jsonb_build_object('order_id', 'SO-' || s.k)
+                    ELSE v.data END
         FROM (
-            SELECT {key} AS id, cc.c, t.type, v.path, v.title, v.value, v.data,
-                   {activity_time('cc.start', 'cc.finish', key, 'j', 'cc.n')} AS occurred_at
-            FROM (
-                SELECT c, n, start, finish FROM (
-                    SELECT c, {activity_count('c')} AS n, {activity_start('c')} AS start,
-                           {activity_end('c')} AS finish
-                    FROM generate_series(1, %(contacts)s) c
-                    OFFSET 0  -- a fence: compute the contact-level values once per contact, not per activity
-                ) q WHERE n > 0
-            ) cc
-            CROSS JOIN LATERAL generate_series(1, cc.n) j
-            JOIN bench_type_pick t ON t.bucket = {R(key, 'act_type')} % 100
-            JOIN bench_variant v ON v.type = t.type AND v.idx = {R(key, 'act_variant')} % t.variants
-        ) x
-        """,
-        {"contacts": contacts, "now": NOW, "site": SITE},
-    )
-    # "Hot" contacts: in the market, 3-6 pricing page visits in the last four weeks.
-    run(
-        cursor,
-        f"""
-        INSERT INTO contacts_activity (id, contact_id, type, occurred_at, url, title, value, campaign_id, data)
-        SELECT {hot_key('c', 'j')}, c, 'page_visit', {hot_time(U(hot_key('c', 'j'), 'hot_time'))},
-               %(site)s || '/pricing', 'Pricing', NULL, NULL, '{{}}'::jsonb
-        FROM generate_series(1, %(contacts)s) c
-        CROSS JOIN LATERAL generate_series(1, {hot_count('c')}) j
-        WHERE {is_hot('c')} AND NOT {is_merged('c')}
+            -- Narrow rows sorted by time; the wide columns are joined on afterwards (the join keeps the order).
+            SELECT * FROM (
+                SELECT {key} AS k, cc.c, t.type, {R(key, 'act_variant')} % t.variants AS variant,
+                       {activity_time('cc.start', 'cc.finish', key, 'j', 'cc.n')} AS occurred_at
+                FROM (
+                    SELECT c, n, start, finish FROM (
+                        SELECT c, {activity_count('c')} AS n, {activity_start('c')} AS start,
+                               {activity_end('c')} AS finish
+                        FROM generate_series(1, %(contacts)s) c
+                        OFFSET 0  -- a fence: compute the contact-level values once per contact
+                    ) q WHERE n > 0
+                ) cc
+                CROSS JOIN LATERAL generate_series(1, cc.n) j
+                JOIN bench_type_pick t ON t.bucket = {R(key, 'act_type')} % 100
+                UNION ALL
+                -- "Hot" contacts: in the market, 3-6 pricing page visits in the last four weeks.
+                SELECT {hot_k}, c, 'page_visit', -1, {hot_time(U(hot_k, 'hot_time'))}
+                FROM generate_series(1, %(contacts)s) c
+                CROSS JOIN LATERAL generate_series(1, {hot_count('c')}) j
+                WHERE {is_hot('c')} AND NOT {is_merged('c')}
+            ) u
+            ORDER BY occurred_at, k
+        ) s
+        JOIN bench_variant v ON v.type = s.type AND v.idx = s.variant
         """,
         {"contacts": contacts, "now": NOW, "site": SITE},
     )
@@ -668,7 +666,8 @@ def generate(*, contacts: int, accounts: int, per_contact: int = 10, now: dt.dat
         with session() as conn:
             cursor = conn.cursor()
             create_lookups(cursor)
-            with timed("activities", timings) as info:
+            conn.execute("SET work_mem = '1GB'")  # sort 10M narrow rows by time in memory
+            with timed("activities (sorted by time)", timings) as info:
                 insert_activities(cursor, contacts)
                 cursor.execute("SELECT count(*) FROM contacts_activity")
                 counts["activities"] = cursor.fetchone()[0]

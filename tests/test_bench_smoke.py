@@ -1,0 +1,83 @@
+"""Smoke test of bench.generate / bench.preview on a tiny data set (PostgreSQL only; SQLite is refused)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from bench import require_postgresql
+from contacts.custom_fields import field_value
+from contacts.models import Contact, ContactField
+
+NOW = dt.datetime(2026, 3, 15, tzinfo=dt.UTC)
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the benchmarks need PostgreSQL")
+
+
+def scalar(sql: str):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+def indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN "
+            "('contacts_contact', 'contacts_activity', 'contacts_account', 'contacts_contactconsent')"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def fingerprint() -> tuple[str, str]:
+    return (
+        scalar("SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM contacts_contact c"),
+        scalar("SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM contacts_activity a"),
+    )
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the refusal on SQLite")
+def test_refuses_sqlite():
+    with pytest.raises(SystemExit, match="needs PostgreSQL"):
+        require_postgresql("bench.generate")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_generate_is_valid_deterministic_and_restores_indexes(capsys):
+    from bench.generate import generate
+    from bench.preview import main as preview
+
+    before = indexes()
+    result = generate(contacts=1500, accounts=75, now=NOW)
+    first = fingerprint()
+
+    counts = result["counts"]
+    assert counts["contacts"] == 1500 and counts["accounts"] == 75
+    assert 8 * 1500 < counts["activities"] < 12 * 1500
+    assert indexes() == before
+    assert scalar("SELECT count(*) FROM bench_pending_ddl") == 0
+    # last_activity_at is computed while inserting contacts: it must equal the newest activity exactly.
+    assert scalar(
+        """SELECT count(*) FROM contacts_contact c
+           LEFT JOIN (SELECT contact_id, max(occurred_at) m FROM contacts_activity GROUP BY 1) a ON a.contact_id = c.id
+           WHERE c.last_activity_at IS DISTINCT FROM a.m"""
+    ) == 0
+    assert scalar("SELECT count(*) FROM contacts_activity WHERE occurred_at > '2026-03-15'") == 0
+    assert scalar("SELECT count(*) FROM contacts_activity a JOIN contacts_contact c ON c.id = a.contact_id "
+                  "WHERE c.merged_into_id IS NOT NULL OR a.occurred_at < c.created_at") == 0
+    fields = {f.code: f for f in ContactField.objects.all()}
+    seen = set()
+    for custom in Contact.objects.values_list("custom", flat=True):
+        for code, value in custom.items():
+            assert field_value(field=fields[code], value=value) == value, (code, value)
+            seen.add(code)
+    assert seen == set(fields)
+
+    generate(contacts=1500, accounts=75, now=NOW)
+    assert fingerprint() == first
+
+    capsys.readouterr()
+    assert preview(["--runs", "1"]) == 0  # exits 1 when a tree's ORM count differs from its SQL baseline
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1].startswith("RESULT a_ms=")
+    assert "counts_equal=yes" in out
