@@ -39,3 +39,6 @@ def preview_view(request: HttpRequest) -> JsonResponse:
             "description": result.description,
         }
     )
+
+
+preview_view.required_permissions = ("segments.change_contactgroup",)  # type: ignore[attr-defined]  # read by tests
