@@ -16,8 +16,8 @@ from django.views.decorators.http import require_POST
 from segments.rules import RuleError, preview
 
 
+@permission_required("segments.change_contactgroup", raise_exception=True)  # 403 before 405
 @require_POST
-@permission_required("segments.change_contactgroup", raise_exception=True)
 def preview_view(request: HttpRequest) -> JsonResponse:
     """{count, reachable: {email, sms}, contacts: [{id, name, email, url}], description} or 400 {error, path}."""
     try:
