@@ -94,8 +94,7 @@ def parse(tree: Any, *, group: Any = None) -> Rule:
 
 
 def _join(path: str, key: Any) -> str:
-    key_text = key if isinstance(key, str) else repr(key)
-    key_text = _printable(key_text)[:60]
+    key_text = _printable(_short(key))[:60]
     return f"{path}.{key_text}" if path else key_text
 
 
@@ -103,9 +102,17 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
+def _short(value: Any) -> str:
+    # Never repr() a container: a deeply nested one would raise RecursionError.
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)[:80]
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
 def _quote(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    text = _printable(text)
+    text = _printable(_short(value))
     return f"“{text[:60]}…”" if len(text) > 60 else f"“{text}”"
 
 

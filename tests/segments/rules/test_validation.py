@@ -277,3 +277,16 @@ def test_cycle_check_survives_corrupt_stored_cycles(db):
     ContactGroupFactory(code="p", is_condition_based=True, condition=member_of("q"))
     ContactGroupFactory(code="q", is_condition_based=True, condition=member_of("p"))
     validate(member_of("p"), group="r")  # terminates; r is not on the p ↔ q loop
+
+
+def test_deeply_nested_values_are_rule_errors():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    for raw in ({"version": deep, "root": LEAF}, tree({"type": deep}), tree(field("city", "equals", deep))):
+        with pytest.raises(RuleError):
+            validate(raw)
+    with pytest.raises(RuleError, match="^version: unsupported version “a list” "):
+        validate({"version": deep, "root": LEAF})
+    with pytest.raises(RuleError, match=r"^root: expected a condition"):
+        validate(tree(deep))
