@@ -108,7 +108,9 @@ def _short(value: Any) -> str:
         return value
     if value is None or isinstance(value, bool | int | float):
         return repr(value)[:80]
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def _quote(value: Any) -> str:
