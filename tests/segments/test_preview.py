@@ -106,3 +106,17 @@ def test_csrf_is_enforced(marketer):
     client.get(reverse("segments:group_list"))  # any page sets the CSRF cookie
     token = client.cookies["csrftoken"].value
     assert post(client, CZECH, headers={"X-CSRFToken": token}).status_code == 200
+
+
+def test_counts_take_one_query_and_the_contacts_one_more(reach):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from segments.rules import matching_contacts
+    from segments.rules.reach import contacts_preview
+
+    contacts = matching_contacts(CZECH)
+    with CaptureQueriesContext(connection) as queries:
+        result = contacts_preview(contacts=contacts, description="")
+    assert len(queries.captured_queries) == 2
+    assert (result.count, result.reachable_email, result.reachable_sms, len(result.contacts)) == (13, 1, 2, 10)
