@@ -90,10 +90,11 @@ COUNT_LABELS: dict[CountOp, str] = {
     CountOp.LT: "fewer than",
 }
 MEMBERSHIP_LABELS: dict[MembershipOp, str] = {
-    MembershipOp.IS_MEMBER: "is a member of",
-    MembershipOp.IS_NOT_MEMBER: "is not a member of",
+    MembershipOp.IS_MEMBER: "is a member",
+    MembershipOp.IS_NOT_MEMBER: "is not a member",
 }
-CONSENT_LABELS: dict[ConsentOp, str] = {ConsentOp.AGREED: "has agreed to", ConsentOp.NOT_AGREED: "has not agreed to"}
+# The consent or group itself is chosen in the field picker ("Consent › Newsletter" [has agreed]).
+CONSENT_LABELS: dict[ConsentOp, str] = {ConsentOp.AGREED: "has agreed", ConsentOp.NOT_AGREED: "has not agreed"}
 TYPE_LABELS: dict[ValueType, str] = {
     ValueType.TEXT: "text",
     ValueType.EMAIL: "email",
@@ -406,7 +407,7 @@ class RuleFilterForm(forms.Form):
     """The contact list's advanced filter: one rule tree (JSON), validated like a group's condition."""
 
     condition = forms.CharField(
-        label="Advanced filter",
+        label="Conditions",
         widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
         required=False,
         help_text="Combine any fields, activities, consents and groups; save the result as a condition-based group.",

@@ -365,6 +365,7 @@ export class RuleBuilder {
           type: "radio",
           class: "btn-check",
           name: `${id}-combinator`,
+          form: "rb-no-form", // owned by no form: grouped as radios, never submitted
           id: `${id}-${value}`,
           value,
           checked: combinator === value,
@@ -425,7 +426,10 @@ export class RuleBuilder {
         onclick: () => this.addGroup(group),
       }, icon("bi-diagram-2", "me-1"), "Add group"),
     );
-    if (isRoot && !children.length) head.hidden = true; // the empty state says it all
+    if (isRoot && !children.length) {
+      head.hidden = true; // the empty state says it all
+      el.classList.add("rb-is-empty");
+    }
     el.append(head, errorSlot, list, foot);
     return el;
   }
@@ -613,7 +617,7 @@ export class RuleBuilder {
         this.changed(node);
       },
     });
-    const countWrap = h("div", { class: "rb-value", dataset: { role: "count" } }, countSelect);
+    const countWrap = h("div", { class: "rb-value rb-fixed", dataset: { role: "count" } }, countSelect);
     if (!never) {
       countWrap.append(
         h("input", {
@@ -660,7 +664,7 @@ export class RuleBuilder {
         this.changed(node);
       },
     });
-    const windowWrap = h("div", { class: "rb-value", dataset: { role: "window" } }, windowSelect);
+    const windowWrap = h("div", { class: "rb-value rb-fixed", dataset: { role: "window" } }, windowSelect);
     if (kind === "last_days") {
       windowWrap.append(
         h("input", {

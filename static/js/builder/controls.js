@@ -25,10 +25,6 @@ export function visuallyHiddenLabel(forId, text) {
   return h("label", { class: "visually-hidden", for: forId }, text);
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
-
 /** A plain <select class="form-select form-select-sm"> with [{value, label}] options. */
 export function plainSelect({ id, label, options, value, onchange, className = "", dataset = {} }) {
   const select = h(
@@ -65,7 +61,7 @@ export function subjectPicker({ catalog, current, unknownLabel, id, label, onpic
     select.append(h("option", { value: current, selected: true, dataset: { prefix: "" } }, unknownLabel || current));
   }
   select.addEventListener("change", () => {
-    if (select.value && select.value !== current) onpick(select.value);
+    if (select.isConnected && select.value && select.value !== current) onpick(select.value);
   });
   return select;
 }
@@ -90,7 +86,27 @@ export function enhanceSubjectPicker(select) {
     },
   });
   ts.removeOption("");
+  flushOnEnter(ts);
   return ts;
+}
+
+/**
+ * Tom Select filters the options a moment after each key (even with refreshThrottle 0). A fast
+ * typist's Enter must pick a match for what was typed, not the option highlighted before: run the
+ * pending filter first.
+ */
+function flushOnEnter(ts) {
+  ts.control_input.addEventListener(
+    "keydown",
+    (event) => {
+      if ((event.key === "Enter" || event.key === "Tab") && ts.refreshTimeout) {
+        window.clearTimeout(ts.refreshTimeout);
+        ts.refreshTimeout = null;
+        ts._onInput();
+      }
+    },
+    true,
+  );
 }
 
 function enhanceList(select, { create = false, placeholder = "" } = {}) {
@@ -104,8 +120,9 @@ function enhanceList(select, { create = false, placeholder = "" } = {}) {
     createOnBlur: create,
     placeholder,
     allowEmptyOption: !select.multiple,
-    render: create ? { option_create: (data, escape) => `<div class="create">Add <strong>${escapeHtml(escape(data.input))}</strong>…</div>` } : {},
+    render: create ? { option_create: (data, escape) => `<div class="create">Add <strong>${escape(data.input)}</strong>…</div>` } : {},
   });
+  flushOnEnter(ts);
   return ts;
 }
 
@@ -118,6 +135,9 @@ export function valueControl({ input, item, target, changed, id, label, suffix, 
   const wrap = h("div", { class: `rb-value rb-value-${input}`, dataset: { role: "value" } });
   const enhancers = [];
   const set = (value) => {
+    // TRICKY: Tom Select may fire its change after a re-render replaced (and destroyed) this control;
+    // a detached control reads its reverted <select> and must never overwrite the tree.
+    if (!wrap.isConnected) return;
     if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) delete target.value;
     else target.value = value;
     changed(target);

@@ -8,7 +8,17 @@ export function initBuilders(root = document) {
   scope.forEach((el) => {
     if (el.ruleBuilder) return;
     el.ruleBuilder = new RuleBuilder(el);
-    el.ruleBuilder.start();
+    // In a collapsed panel (the contact list's advanced filter) start when it is first opened.
+    const collapsed = el.closest(".collapse:not(.show)");
+    if (collapsed) {
+      const open = (event) => {
+        if (event.target !== collapsed) return;
+        collapsed.removeEventListener("show.bs.collapse", open);
+        el.ruleBuilder.start();
+      };
+      collapsed.addEventListener("show.bs.collapse", open);
+    }
+    else el.ruleBuilder.start();
   });
   initSaveAsGroup(root.querySelectorAll ? root : document);
 }
