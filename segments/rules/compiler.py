@@ -35,7 +35,7 @@ from django.db.models.lookups import (
     StartsWith,
 )
 
-from contacts.models import Account, Activity, ContactConsent
+from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
 from segments.models import Membership
 from segments.rules.clock import Clock, day_range, shift
 from segments.rules.expressions import (
@@ -425,14 +425,22 @@ def last_activity_forms(node: ActivityNode, clock: Clock) -> tuple[Q, Q] | None:
     Precondition: last_activity_at = the newest occurred_at of the contact's activities (maintained by
     contacts.services; it may lie in the future). Then with the window (now − N×24 h, now]:
     did not ⇔ last_activity_at IS NULL OR last_activity_at ≤ now − N OR (last_activity_at > now AND
-    NOT EXISTS an activity in the window), and "did" is its exact complement. The EXISTS only runs for
-    the few contacts with future-dated activities; everything else is answered by the indexed column.
+    NOT EXISTS an activity in the window), and "did" is its exact complement.
     """
     if node.activity != ANY_ACTIVITY or node.where or isinstance(node.window, Between):
         return None
     since = clock.hours_ago(node.window.days) if isinstance(node.window, LastDays) else None
-    recent = Q(Exists(activity_rows(node, clock).filter(contact=OuterRef("pk"))))
     now = clock.now
+    # TRICKY: the future branch forces PostgreSQL to visit every heap page (an OR across the index).
+    # When no activity is dated after `now` — one probe of the occurred_at index — it cannot match,
+    # and "did not" becomes a single comparison answered by an index-only scan of
+    # contact_inactive_since_idx (coalesce(last_activity_at, NEVER), unmerged contacts only).
+    if not Activity.objects.filter(occurred_at__gt=now).exists():
+        if since is None:
+            return Q(last_activity_at__isnull=False), Q(last_activity_at__isnull=True)
+        did_not = Q(LessThanOrEqual(LAST_ACTIVITY_OR_NEVER, since))
+        return ~did_not, did_not
+    recent = Q(Exists(activity_rows(node, clock).filter(contact=OuterRef("pk"))))
     future_only = Q(last_activity_at__gt=now) & ~recent
     if since is None:
         did = Q(last_activity_at__isnull=False) & (Q(last_activity_at__lte=now) | recent)
