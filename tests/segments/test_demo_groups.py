@@ -18,7 +18,9 @@ def test_seed_demo_adds_sample_groups_of_every_kind_with_true_members():
     for group in groups.values():
         if group.is_condition_based:
             expected = set(matching_contacts(group.condition).values_list("pk", flat=True))
-            stored = set(Membership.objects.filter(group=group, via_condition=True).values_list("contact_id", flat=True))
+            stored = set(
+                Membership.objects.filter(group=group, via_condition=True).values_list("contact_id", flat=True)
+            )
             assert stored == expected, group.code
             assert group.member_count == Membership.objects.filter(group=group).count()
 
