@@ -297,7 +297,7 @@ export class RuleBuilder {
     el.classList.add("rb-invalid");
     const slot = el.querySelector(":scope > .rb-error");
     if (slot) {
-      slot.textContent = message;
+      slot.textContent = friendly(message, key);
       slot.hidden = false;
     }
     const role = ERROR_ROLES[key] || "value";
@@ -334,14 +334,20 @@ export class RuleBuilder {
 
   focusKey(key, { open = false } = {}) {
     const el = this.visual.querySelector(`[data-key="${key}"]`);
-    if (!el) return;
-    this.focusEl(el);
-    if (open && el.tomselect) el.tomselect.open();
+    if (el) this.focusEl(el, { open });
+    return Boolean(el);
   }
 
-  focusEl(el) {
-    if (el.tomselect) el.tomselect.focus();
-    else el.focus();
+  /** Focus a control; a Tom Select list opens when `open` (the next thing to do is choosing). */
+  focusEl(el, { open = false } = {}) {
+    if (!el.tomselect) return el.focus();
+    const ts = el.tomselect;
+    ts.focus();
+    // TRICKY: Tom Select only counts itself focused a tick later; keys typed before that (a fast
+    // typist right after picking a field) would not filter or select. Make it focused now.
+    ts.ignoreFocus = false;
+    ts.onFocus();
+    if (open) ts.open();
   }
 
   renderGroup(group, depth, parent) {
@@ -497,7 +503,7 @@ export class RuleBuilder {
         "aria-label": "Negated (NOT): click to remove",
         onclick: () => {
           delete node.negate;
-          this.render(`${id}:subject`);
+          this.render(`${id}:remove`);
           this.changed(node);
         },
       }, "NOT"));
@@ -834,8 +840,8 @@ export class RuleBuilder {
     if (negate) node.negate = true;
     this.pristine.delete(node);
     const next = kind === "field" ? "value" : kind === "activity" ? "count" : "operator";
-    this.render(`${id}:${next}`);
-    if (!this.visual.querySelector(`[data-key="${id}:${next}"]`)) this.focusKey(`${id}:operator`);
+    this.render();
+    if (!this.focusKey(`${id}:${next}`, { open: true })) this.focusKey(`${id}:operator`);
     this.changed(node);
   }
 
@@ -872,8 +878,10 @@ export class RuleBuilder {
     siblings.splice(index, 1);
     this.render();
     const next = siblings[index] || siblings[index - 1];
-    if (next) this.focusKey(`${this.idOf(next)}:${next.type === "group" ? "and" : "subject"}`);
-    else this.focusKey(`${this.idOf(parent)}:add`);
+    const nextId = next ? this.idOf(next) : "";
+    const focused = next && (next.type === "group" ? this.focusKey(`${nextId}:${next.combinator === "or" ? "or" : "and"}`)
+      : this.focusKey(`${nextId}:operator`) || this.focusKey(`${nextId}:count`) || this.focusKey(`${nextId}:subject`));
+    if (!focused) this.focusKey(`${this.idOf(parent)}:add`);
     this.afterChange();
   }
 
@@ -912,6 +920,14 @@ export class RuleBuilder {
     const first = this.tree.root.children[0];
     if (first) this.focusKey(`${this.idOf(first)}:subject`);
   }
+}
+
+/** The engine's words for a missing part ("missing: equals needs a value"), said for the builder. */
+function friendly(message, key) {
+  if (!/^missing\b/.test(message)) return message;
+  if (key === "value") return "Enter a value: this comparison needs one.";
+  if (["field", "activity", "consent", "group", "type"].includes(key)) return "Choose what this condition is about.";
+  return message;
 }
 
 /** Whether the visual builder can show a parsed tree (anything else opens in JSON mode). */

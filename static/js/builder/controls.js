@@ -51,7 +51,7 @@ export function subjectPicker({ catalog, current, unknownLabel, id, label, onpic
       const selected = o.value === current;
       found = found || selected;
       optgroup.append(
-        h("option", { value: o.value, selected, dataset: { prefix: SECTION_PREFIX[o.section] || "", icon: o.icon || "" } }, o.text),
+        h("option", { value: o.value, selected, dataset: { prefix: SECTION_PREFIX[o.section] || "", icon: o.icon || "", help: o.help || "" } }, o.text),
       );
     }
     select.append(optgroup);
@@ -70,10 +70,11 @@ export function enhanceSubjectPicker(select) {
   if (!hasTomSelect() || select.tomselect) return;
   const ts = new window.TomSelect(select, {
     plugins: ["dropdown_input"],
+    openOnFocus: false, // opened on click, typing, ↓ or Enter; the builder opens it when picking is next
     maxOptions: 300,
     refreshThrottle: 0, // filter on every key: Enter right after typing picks what was typed for
 
-    searchField: ["text", "prefix", "optgroup"],
+    searchField: ["text", "prefix", "optgroup", "help"],
     lockOptgroupOrder: true,
     allowEmptyOption: false,
     placeholder: "Choose a field…",
@@ -113,6 +114,7 @@ function enhanceList(select, { create = false, placeholder = "" } = {}) {
   if (!hasTomSelect() || select.tomselect) return null;
   const ts = new window.TomSelect(select, {
     plugins: select.multiple ? ["remove_button"] : [],
+    openOnFocus: false,
     maxOptions: 300,
     refreshThrottle: 0,
     create,
