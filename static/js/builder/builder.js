@@ -95,6 +95,10 @@ export class RuleBuilder {
   }
 
   bind() {
+    // Enter in a value box must not submit the surrounding form (saving half-built conditions).
+    this.visual.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.target.matches("input")) event.preventDefault();
+    });
     this.modeToggle.addEventListener("change", () => this.setMode(this.modeToggle.checked ? "advanced" : "visual"));
     this.textarea.addEventListener("input", () => {
       this.input.value = this.textarea.value; // posted as typed: the server reports what is wrong
