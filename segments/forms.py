@@ -29,7 +29,7 @@ class GroupForm(forms.Form):
         # The visual builder (templates/segments/_builder.html) edits the rule tree JSON held here.
         widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
         required=False,
-        help_text="Who belongs to the group: build it visually, or edit the rule tree as JSON (docs/builder.md).",
+        help_text="Who belongs to the group. Build it visually, or switch on “Edit as JSON” to paste a rule tree.",
     )
     scheduled_rebuild = forms.BooleanField(
         label="Rebuild every night (keeps members right when the condition uses relative dates)", required=False

@@ -349,6 +349,13 @@ def test_kentico_inactive_errors_json_mode_and_templates(marketer_page: Page, li
     page.set_viewport_size({"width": 420, "height": 900})
     page.screenshot(path=str(artifacts_dir / "builder-narrow.png"), full_page=True)
 
+    # Without the field catalog (a network failure), the condition is still there, as JSON.
+    page.route("**/builder/catalog/", lambda route: route.fulfill(status=500, body="down"))
+    open_builder(page, live_server.url + reverse("segments:group_update", args=[seeded.pk]))
+    expect(page.locator("[data-builder-alert]")).to_contain_text("could not be loaded")
+    assert json.loads(page.get_by_label("Rule tree (JSON, version 1)").input_value()) == seeded.condition
+    assert tree_of(page) == seeded.condition
+
 
 def test_contact_list_advanced_filter_and_save_as_group(marketer_page: Page, live_server, artifacts_dir):
     page = marketer_page

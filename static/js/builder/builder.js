@@ -76,6 +76,7 @@ export class RuleBuilder {
 
   async start() {
     this.root.dataset.ready = "loading";
+    this.bind();
     try {
       this.catalog = await loadCatalog(this.root.dataset.catalogUrl, { ownGroup: this.root.dataset.groupCode || "" });
     } catch (error) {
@@ -86,7 +87,6 @@ export class RuleBuilder {
       this.root.dataset.ready = "true";
       return;
     }
-    this.bind();
     this.loadText(this.input.value);
     this.renderTemplateMenu();
     const serverError = this.root.dataset.error;
