@@ -109,7 +109,7 @@ def _evaluate(*, group: ContactGroup, contact_ids: list[int], now: datetime | No
     """Which of `contact_ids` match the group's condition now (evaluated in the database)."""
     from segments.rules import matching_contacts
 
-    return set(matching_contacts(group.condition, now=now).filter(pk__in=contact_ids).values_list("pk", flat=True))
+    return set(matching_contacts(group.condition, now=now, among=contact_ids).values_list("pk", flat=True))
 
 
 @transaction.atomic

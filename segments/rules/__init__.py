@@ -15,6 +15,7 @@ whose message starts with the path of the bad part. Evaluation happens in the da
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -56,14 +57,26 @@ def validate(tree: Any, *, group: Any = None) -> dict[str, Any]:
     return parse(tree, group=group).to_json()
 
 
-def to_q(tree: Any, *, now: dt.datetime | None = None) -> Q:
-    """The Q over Contact for a tree, evaluated at `now` (merged contacts are NOT excluded by it)."""
-    return rule_q(parse(tree).root, Clock.at(now))
+def to_q(tree: Any, *, now: dt.datetime | None = None, few: bool = False) -> Q:
+    """The Q over Contact for a tree, evaluated at `now` (merged contacts are NOT excluded by it).
+
+    `few=True` compiles for a query limited to a handful of contacts (see `matching_contacts(among=…)`).
+    """
+    return rule_q(parse(tree).root, Clock.at(now), few=few)
 
 
-def matching_contacts(tree: Any, *, now: dt.datetime | None = None) -> QuerySet[Contact]:
-    """The unmerged contacts matching the tree at `now` (default: the current time)."""
-    return Contact.objects.filter(merged_into__isnull=True).filter(to_q(tree, now=now))
+def matching_contacts(
+    tree: Any, *, now: dt.datetime | None = None, among: Iterable[int] | None = None
+) -> QuerySet[Contact]:
+    """The unmerged contacts matching the tree at `now` (default: the current time).
+
+    `among`: only these contact ids are considered — a re-check of a few contacts; the query is then
+    shaped for them (each count looked up per contact rather than over all activities).
+    """
+    contacts = Contact.objects.filter(merged_into__isnull=True)
+    if among is None:
+        return contacts.filter(to_q(tree, now=now))
+    return contacts.filter(pk__in=list(among)).filter(to_q(tree, now=now, few=True))
 
 
 def describe(tree: Any) -> str:

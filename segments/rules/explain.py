@@ -69,7 +69,7 @@ def explain_rule(rule: Rule, contact: Contact | int, clock: Clock) -> Explanatio
     annotations: dict[str, Any] = {}
     for i, node in enumerate(nodes):
         annotations[f"rule_m{i}"] = Case(
-            When(node_q(node, clock), then=Value(True)), default=Value(False), output_field=BooleanField()
+            When(node_q(node, clock, few=True), then=Value(True)), default=Value(False), output_field=BooleanField()
         )
         if isinstance(node, ActivityNode):
             counted = (

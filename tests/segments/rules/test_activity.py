@@ -235,3 +235,17 @@ def test_fast_path_with_last_activity_in_the_future_and_an_older_one_in_the_wind
     assert contact.last_activity_at > NOW
     assert list(matching_contacts(tree(_node({"last_days": 7}, DONE[0], False)), now=NOW)) == [contact]
     assert list(matching_contacts(tree(_node({"last_days": 2}, NOT_DONE[0], False)), now=NOW)) == [contact]
+
+
+@pytest.mark.parametrize(
+    "count", [{"operator": "gte", "value": 2}, {"operator": "eq", "value": 1}, {"operator": "lt", "value": 3}]
+)
+def test_counts_for_a_few_contacts_are_correlated_and_agree(crowd, count):
+    node = tree({**activity("page_visit", count=count), "window": {"last_days": 30}})
+    ids = [c.pk for c in crowd.values()]
+    scoped = matching_contacts(node, now=NOW, among=ids)
+    assert set(scoped.values_list("pk", flat=True)) == set(
+        matching_contacts(node, now=NOW).values_list("pk", flat=True)
+    )
+    assert "IN (SELECT" in str(matching_contacts(node, now=NOW).query)  # one grouped pass for everyone
+    assert "IN (SELECT" not in str(scoped.query) and "EXISTS" in str(scoped.query)  # per contact

@@ -357,6 +357,9 @@ def test_matching_contacts_equals_the_oracle(setup, data):
             expected = oracle.evaluate(raw, world, now)
             got = set(matching_contacts(raw, now=now).values_list("pk", flat=True))
             assert got == expected
+            # The shape for re-checks (a few contacts, counts correlated per contact) agrees too.
+            some = data.draw(st.sets(st.sampled_from(sorted(c.pk for c in world.contacts))), label="among")
+            assert set(matching_contacts(raw, now=now, among=some).values_list("pk", flat=True)) == expected & some
             for node in _nodes(raw["root"])[1:]:  # each part on its own too: no masking by and/or
                 part = {"version": 1, "root": node}
                 assert set(matching_contacts(part, now=now).values_list("pk", flat=True)) == oracle.evaluate(
