@@ -8,6 +8,7 @@ export function initPickers(root) {
     const options = {
       plugins: select.multiple ? ["remove_button"] : [],
       maxOptions: 50,
+      refreshThrottle: 0, // filter at once: Enter right after typing picks what the user sees
       allowEmptyOption: true,
       placeholder: select.getAttribute("placeholder") || "Type to search…",
     };
