@@ -34,9 +34,14 @@ def grant_permissions(apps: Any, app_label: str, table: dict[str, dict[str, tupl
     from django.contrib.auth.management import create_permissions
 
     app_config = apps.get_app_config(app_label)
-    app_config.models_module = True  # create_permissions skips app configs without models
-    create_permissions(app_config, verbosity=0, apps=apps)
-    app_config.models_module = None
+    models_module = getattr(app_config, "models_module", None)
+    app_config.models_module = True  # create_permissions skips app configs without models (migration stubs)
+    try:
+        create_permissions(app_config, verbosity=0, apps=apps)
+    finally:
+        # TRICKY: restore, never set None: called with the real registry (tests do), None would make
+        # every later create_permissions skip this app.
+        app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role in Role:
