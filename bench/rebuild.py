@@ -1,0 +1,369 @@
+"""`python -m bench.rebuild [--contacts N] [--runs R] [--explain]`: group rebuilds against expert SQL.
+
+For three reference groups — (a) country is CZ, (b) /pricing visited ≥ 3 times in 30 days, (c) member of
+(a) and ((b) or lead score ≥ 50) and plan in (pro, enterprise) — times `segments.services.group_rebuild`
+(end to end: lock, compile, DELETE of leavers, INSERT … SELECT of joiners, member count, status) against
+the same membership written by hand-written SQL into a second group, in the same run and with the same
+`now`:
+
+- first build (empty group): baseline is one `INSERT … SELECT`;
+- re-build after about 2 % of contacts changed (country, lead score, new /pricing visits; set-based
+  UPDATE/INSERT): baseline writes only the difference, one DELETE of leavers and one INSERT of joiners
+  (NOT EXISTS anti-joins) in one transaction.
+
+After every timed run both groups' member sets are compared in the database (EXCEPT both ways); any
+difference exits 1 loudly. Medians of --runs (default 3). The data changes are undone at the end (and
+at the start, if a previous run was interrupted); the benchmark's groups are deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import require_postgresql, setup_django
+from bench.preview import CZ, PRICING, ensure_data, explain, t
+
+RATIO_GOAL = 1.5
+CODE_PREFIX = "bench_rb_"
+CHANGE_PERCENT = 2
+MARKER = "bench-rebuild"  # Activity.title of the visits this benchmark inserts (deleted at the end)
+UNDO_TABLE = "bench_rebuild_undo"
+
+MEMBER_INSERT = (
+    "INSERT INTO segments_membership (group_id, contact_id, via_manual, via_account, via_condition, added_at) "
+)
+
+
+@dataclass
+class Case:
+    key: str
+    label: str
+    tree: dict[str, Any]
+    ids_sql: str  # hand-written SQL selecting the matching contact ids as "id"; %(ref)s = group (a) of the side
+
+
+PRICING_IDS = """
+    SELECT a.contact_id FROM contacts_activity a
+    WHERE a.type = 'page_visit' AND a.occurred_at > %(since_30)s AND a.occurred_at <= %(now)s
+      AND a.url ILIKE '%%/pricing%%'
+    GROUP BY a.contact_id HAVING count(*) >= 3
+"""
+
+
+def cases(prefix: str) -> list[Case]:
+    def nested(ref_code: str) -> dict[str, Any]:
+        return t(
+            {
+                "type": "group",
+                "combinator": "and",
+                "children": [
+                    {"type": "membership", "group": ref_code, "operator": "is_member"},
+                    {
+                        "type": "group",
+                        "combinator": "or",
+                        "children": [
+                            PRICING,
+                            {"type": "field", "field": "lead_score", "operator": "gte", "value": 50},
+                        ],
+                    },
+                    {"type": "field", "field": "custom.plan", "operator": "in", "value": ["pro", "enterprise"]},
+                ],
+            }
+        )
+
+    return [
+        Case(
+            "a",
+            "country is CZ",
+            t(CZ),
+            "SELECT c.id FROM contacts_contact c WHERE c.merged_into_id IS NULL AND c.country = 'CZ'",
+        ),
+        Case(
+            "b",
+            "visited /pricing ≥ 3 times in the last 30 days",
+            t(PRICING),
+            f"SELECT c.id FROM contacts_contact c WHERE c.merged_into_id IS NULL AND c.id IN ({PRICING_IDS})",
+        ),
+        Case(
+            "c",
+            "member of (a) and ((b) or lead score ≥ 50) and plan in (pro, enterprise)",
+            nested(f"{prefix}a_orm"),
+            f"""SELECT c.id FROM contacts_contact c
+                WHERE c.merged_into_id IS NULL AND c.custom ->> 'plan' IN ('pro', 'enterprise')
+                  AND EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = %(ref)s AND m.contact_id = c.id)
+                  AND (c.lead_score >= 50 OR c.id IN ({PRICING_IDS}))""",
+        ),
+    ]
+
+
+def first_build_sql(case: Case) -> str:
+    return MEMBER_INSERT + f"SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r"
+
+
+def diff_sqls(case: Case) -> list[str]:
+    """The expert re-build of a condition-only group: delete the leavers, insert the joiners."""
+    leavers = f"""DELETE FROM segments_membership m WHERE m.group_id = %(gid)s
+                  AND NOT EXISTS (SELECT 1 FROM ({case.ids_sql}) r WHERE r.id = m.contact_id)"""
+    joiners = MEMBER_INSERT + f"""SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r
+        WHERE NOT EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = %(gid)s AND m.contact_id = r.id)"""
+    return [leavers, joiners]
+
+
+@dataclass
+class Outcome:
+    case: Case
+    phase: str
+    orm_ms: list[float] = field(default_factory=list)
+    sql_ms: list[float] = field(default_factory=list)
+    members: int = 0
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def orm(self) -> float:
+        return statistics.median(self.orm_ms)
+
+    @property
+    def base(self) -> float:
+        return statistics.median(self.sql_ms)
+
+    @property
+    def ratio(self) -> float:
+        return self.orm / self.base if self.base else float("inf")
+
+    @property
+    def goal_met(self) -> bool:
+        return self.ratio <= RATIO_GOAL
+
+
+def scalar(sql: str, params: Any = None) -> Any:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def execute(sql: str, params: Any = None) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def undo_changes() -> None:
+    """Put back what an earlier (possibly interrupted) run changed: contact columns and inserted visits."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        execute(f"""CREATE TABLE IF NOT EXISTS {UNDO_TABLE} (id bigint PRIMARY KEY, country varchar(2),
+                    lead_score integer, last_activity_at timestamptz, updated_at timestamptz)""")
+        execute(f"""UPDATE contacts_contact c SET country = u.country, lead_score = u.lead_score,
+                    last_activity_at = u.last_activity_at, updated_at = u.updated_at
+                    FROM {UNDO_TABLE} u WHERE u.id = c.id""")
+        execute("DELETE FROM contacts_activity WHERE type = 'page_visit' AND title = %s", [MARKER])
+        execute(f"TRUNCATE {UNDO_TABLE}")
+
+
+def change_data(*, run: int, now: dt.datetime) -> int:
+    """Change about CHANGE_PERCENT % of contacts, set-based; every change can move a reference group.
+
+    A third get another country (half of them to or from CZ), a third a new lead score (across 50), a
+    third three new /pricing visits in the last week. Originals go to the undo table first.
+    """
+    from django.db import transaction
+
+    pick = f"(hashint8extended(c.id, {900 + run}) & 1048575) %% 1000 < {CHANGE_PERCENT * 10}"
+    part = f"(hashint8extended(c.id, {950 + run}) & 1048575) %% 3"
+    with transaction.atomic():
+        execute(f"""INSERT INTO {UNDO_TABLE} SELECT c.id, c.country, c.lead_score, c.last_activity_at, c.updated_at
+                    FROM contacts_contact c WHERE c.merged_into_id IS NULL AND {pick}
+                    ON CONFLICT (id) DO NOTHING""", {"now": now})
+        n = execute(f"""UPDATE contacts_contact c SET updated_at = %(now)s,
+            country = CASE WHEN {part} = 0 THEN (CASE WHEN c.country = 'CZ' THEN 'SK' ELSE 'CZ' END) ELSE c.country END,
+            lead_score = CASE WHEN {part} = 1 THEN (CASE WHEN c.lead_score >= 50 THEN 10 ELSE 75 END)
+                              ELSE c.lead_score END,
+            last_activity_at = CASE WHEN {part} = 2 THEN %(now)s - interval '1 hour' ELSE c.last_activity_at END
+            WHERE c.merged_into_id IS NULL AND {pick}""", {"now": now})
+        execute(f"""INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, data)
+            SELECT c.id, 'page_visit', %(now)s - make_interval(days => k, hours => 1), '/pricing', %(marker)s, '{{}}'
+            FROM contacts_contact c CROSS JOIN generate_series(1, 3) k
+            WHERE c.merged_into_id IS NULL AND {pick} AND {part} = 2""", {"now": now, "marker": MARKER})
+    execute("ANALYZE contacts_contact")
+    execute("ANALYZE contacts_activity")
+    return n
+
+
+def differences(orm_gid: int, sql_gid: int) -> tuple[int, int]:
+    """(ORM members not in the baseline's, baseline members not in the ORM's), counted in the database."""
+    one = "SELECT contact_id FROM segments_membership WHERE group_id = %s AND via_condition"
+    return (
+        scalar(f"SELECT count(*) FROM ({one} EXCEPT {one}) d", [orm_gid, sql_gid]),
+        scalar(f"SELECT count(*) FROM ({one} EXCEPT {one}) d", [sql_gid, orm_gid]),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, help="generate this many contacts first if the database has fewer")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per build (default 3)")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of every baseline")
+    parser.add_argument("--only", help="comma-separated keys to run, e.g. a,c ((c) needs (a): it is built anyway)")
+    args = parser.parse_args(argv)
+    setup_django()
+    require_postgresql("bench.rebuild")
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from segments.models import ContactGroup
+    from segments.services import group_create, group_rebuild
+
+    contacts, activities = ensure_data(args.contacts)
+    now = timezone.now()
+    params: dict[str, Any] = {"now": now, "since_30": now - dt.timedelta(days=30)}
+    print(
+        f"bench.rebuild on {connection.settings_dict['NAME']}: {contacts:,} contacts, {activities:,} activities; "
+        f"now={now:%Y-%m-%d %H:%M:%S %Z}; median of {args.runs} runs"
+    )
+    undo_changes()
+    ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
+
+    all_cases = cases(CODE_PREFIX)
+    groups: dict[str, tuple[Any, Any]] = {}
+    for case in all_cases:
+        made = []
+        for side in ("orm", "sql"):
+            tree = case.tree if side == "orm" else t(CZ)  # the baseline group's condition is never evaluated
+            made.append(
+                group_create(code=f"{CODE_PREFIX}{case.key}_{side}", name=f"bench.rebuild ({case.key}) {side}",
+                             is_condition_based=True, condition=tree, queue_rebuild=False)
+            )
+        groups[case.key] = (made[0], made[1])
+    params["ref"] = groups["a"][1].pk  # the baseline of (c) reads the baseline's (a)
+
+    def run_orm(group: Any) -> tuple[float, Any]:
+        started = time.perf_counter()
+        result = group_rebuild(group=group, now=now)
+        return (time.perf_counter() - started) * 1000, result
+
+    def run_sql(sqls: list[str], gid: int) -> float:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in sqls:
+                cursor.execute(sql, {**params, "gid": gid})
+        return (time.perf_counter() - started) * 1000
+
+    def check(case: Case, phase: str) -> None:
+        orm_g, sql_g = groups[case.key]
+        extra, missing = differences(orm_g.pk, sql_g.pk)
+        if extra or missing:
+            print(f"\nMEMBERSHIP MISMATCH in ({case.key}) {case.label}, {phase}: "
+                  f"{extra:,} only in the ORM's group, {missing:,} only in the baseline's")
+            raise SystemExit(1)
+
+    def reset(case: Case) -> None:
+        for g in groups[case.key]:
+            execute("DELETE FROM segments_membership WHERE group_id = %s", [g.pk])
+        execute("VACUUM ANALYZE segments_membership")
+
+    def sql_gid(o: Outcome) -> int:
+        return groups[o.case.key][1].pk
+
+    selected = [c for c in all_cases if not args.only or c.key in args.only.split(",") or c.key == "a"]
+    outcomes: list[Outcome] = []
+    orm_sql: dict[str, str] = {}
+    status = 0
+    try:
+        # First build: both groups emptied before every run; order alternates.
+        for case in selected:
+            o = Outcome(case, "first build")
+            orm_g, sql_g = groups[case.key]
+            for run in range(args.runs):
+                reset(case)
+                for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
+                    if side == "orm":
+                        with CaptureQueriesContext(connection) as captured:
+                            ms, rebuilt = run_orm(orm_g)
+                        o.orm_ms.append(ms)
+                        o.members, o.added, o.removed = rebuilt.member_count, rebuilt.added, rebuilt.removed
+                        orm_sql[case.key] = "\n".join(q["sql"] for q in captured.captured_queries)
+                    else:
+                        o.sql_ms.append(run_sql([first_build_sql(case)], sql_g.pk))
+                check(case, "first build")
+            outcomes.append(o)
+        # Re-build: every run changes another ~2 % of contacts (groups are up to date before it).
+        rebuilds = {case.key: Outcome(case, "re-build") for case in selected}
+        for run in range(args.runs):
+            changed = change_data(run=run, now=now)
+            print(f"  run {run + 1}: changed {changed:,} contacts")
+            for case in selected:  # (a) first: (c) reads its members
+                o = rebuilds[case.key]
+                orm_g, sql_g = groups[case.key]
+                for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
+                    if side == "orm":
+                        ms, rebuilt = run_orm(orm_g)
+                        o.orm_ms.append(ms)
+                        o.members, o.added, o.removed = rebuilt.member_count, rebuilt.added, rebuilt.removed
+                    else:
+                        o.sql_ms.append(run_sql(diff_sqls(case), sql_g.pk))
+                check(case, f"re-build {run + 1}")
+        outcomes += rebuilds.values()
+
+        print()
+        print(f"{'group':<77}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'members':>10}"
+              f"{'added':>9}{'removed':>9}  goal")
+        for o in outcomes:
+            print(f"({o.case.key}) {o.case.label:<73}{o.phase:<13}{o.orm:9.1f}{o.base:9.1f}{o.ratio:7.2f}"
+                  f"{o.members:10,}{o.added:9,}{o.removed:9,}  {'ok' if o.goal_met else 'MISSED'} (≤{RATIO_GOAL}×)")
+        print("    added/removed: the ORM's last run; members sets equal the baseline's after every run")
+        for o in outcomes:
+            if args.explain or not o.goal_met:
+                print(f"\n--- ({o.case.key}) {o.phase}: ORM queries of the first build (last run) ---")
+                print(orm_sql.get(o.case.key, ""))
+                print(f"--- ({o.case.key}) {o.phase}: EXPLAIN ANALYZE of the baseline (rolled back) ---")
+                for sql in ([first_build_sql(o.case)] if o.phase == "first build" else diff_sqls(o.case)):
+                    try:
+                        with transaction.atomic():
+                            if o.phase == "first build":  # as it ran: into an empty group
+                                execute("DELETE FROM segments_membership WHERE group_id = %s", [sql_gid(o)])
+                            print(explain(sql, {**params, "gid": sql_gid(o)}))
+                            raise _Rollback
+                    except _Rollback:
+                        pass
+
+        result: dict[str, Any] = {}
+        for o in outcomes:
+            k = f"{o.case.key}_{'first' if o.phase == 'first build' else 'rebuild'}"
+            result.update({f"{k}_ms": f"{o.orm:.1f}", f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}"})
+        for key in ("a", "b", "c"):
+            match = [o for o in outcomes if o.case.key == key]
+            if match:
+                result[f"{key}_members"] = match[-1].members
+        result["goals_met"] = f"{sum(o.goal_met for o in outcomes)}/{len(outcomes)}"
+        result["members_equal"] = "yes"
+    except SystemExit as exc:
+        status = int(exc.code or 1)
+        result = {"members_equal": "NO"}
+    finally:
+        undo_changes()
+        ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
+    print()
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+    return status
+
+
+class _Rollback(Exception):
+    pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
