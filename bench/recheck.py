@@ -14,7 +14,6 @@ The groups are deleted at the end (they are never rebuilt: a re-check does not n
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import statistics
 import sys
@@ -220,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                                  is_condition_based=True, condition=t(rule.node), queue_rebuild=False)
             ids.append(group.pk)
         resolve(rules, ids)
-        combined = "SELECT ARRAY[" + ",\n".join(f"({r.sql})" for r in rules) + "] FROM contacts_contact c WHERE c.id = %(cid)s"
+        flags_sql = ",\n".join(f"({r.sql})" for r in rules)
+        combined = f"SELECT ARRAY[{flags_sql}] FROM contacts_contact c WHERE c.id = %(cid)s"
         separate = [f"SELECT ({r.sql}) FROM contacts_contact c WHERE c.id = %(cid)s" for r in rules]
 
         with connection.cursor() as cursor:
