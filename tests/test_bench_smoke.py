@@ -81,3 +81,30 @@ def test_generate_is_valid_deterministic_and_restores_indexes(capsys):
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith("RESULT a_ms=")
     assert "counts_equal=yes" in out
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_and_recheck_benchmarks_agree_with_their_baselines(capsys):
+    """bench.rebuild / bench.recheck exit 1 when the product's members or verdicts differ from the expert SQL."""
+    from bench.generate import generate
+    from bench.rebuild import UNDO_TABLE
+    from bench.rebuild import main as rebuild
+    from bench.recheck import main as recheck
+    from segments.models import ContactGroup
+
+    generate(contacts=400, accounts=20, now=dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    before = fingerprint()
+    capsys.readouterr()
+    assert rebuild(["--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("RESULT a_first_ms=") and "members_equal=yes" in last
+    assert "c_rebuild_ratio=" in last
+    assert fingerprint() == before  # the 2 % changes are undone
+    assert scalar(f"SELECT count(*) FROM {UNDO_TABLE}") == 0
+
+    assert recheck(["--runs", "3", "--groups", "34"]) == 0  # groups 30-33 include membership rules
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("RESULT recheck_ms=") and "verdicts_equal=yes" in last
+    assert not ContactGroup.objects.exists()
