@@ -26,6 +26,7 @@ from segments.forms import GroupForm
 from segments.models import ContactGroup
 from segments.rules import MAX_DEPTH, MAX_NODES, RuleError, matching_contacts, validate
 from segments.rules.catalog import ACTIVITY_FIELDS, ACTIVITY_TYPES, builtin_contact_fields, custom_attribute
+from segments.rules.describe import OPERATOR_PHRASES
 from segments.rules.nodes import (
     ANY_ACTIVITY,
     OPERATORS_BY_TYPE,
@@ -48,34 +49,7 @@ MAX_GROUPS = 1000  # group picker options (searchable); the cycle check is the s
 MAX_CAMPAIGNS = 300
 
 # Operator words as the builder shows them after the field name ("Lead score" [is at least] [50]).
-OPERATOR_LABELS: dict[Op, str] = {
-    Op.EQUALS: "is",
-    Op.NOT_EQUALS: "is not",
-    Op.CONTAINS: "contains",
-    Op.NOT_CONTAINS: "does not contain",
-    Op.STARTS_WITH: "starts with",
-    Op.ENDS_WITH: "ends with",
-    Op.IN: "is any of",
-    Op.NOT_IN: "is none of",
-    Op.IS_EMPTY: "is empty",
-    Op.IS_NOT_EMPTY: "is not empty",
-    Op.LT: "is less than",
-    Op.LTE: "is at most",
-    Op.GT: "is more than",
-    Op.GTE: "is at least",
-    Op.BETWEEN: "is between",
-    Op.ON: "is on",
-    Op.BEFORE: "is before",
-    Op.AFTER: "is after",
-    Op.IN_LAST_DAYS: "is in the last",
-    Op.MORE_THAN_DAYS_AGO: "is more than",
-    Op.IN_NEXT_DAYS: "is in the next",
-    Op.IS_TRUE: "is yes",
-    Op.IS_FALSE: "is no",
-    Op.CONTAINS_ANY: "contains any of",
-    Op.CONTAINS_ALL: "contains all of",
-    Op.CONTAINS_NONE: "contains none of",
-}
+OPERATOR_LABELS: dict[Op, str] = {**OPERATOR_PHRASES, Op.IN: "is any of"}  # the sentence says "is one of"
 # Words after the value of a days-count operator.
 OPERATOR_SUFFIXES: dict[Op, str] = {
     Op.IN_LAST_DAYS: "days",

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 
 from contacts.models import Contact
 from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck
+from segments.services import SOURCES, Source
 
 logger = logging.getLogger(__name__)
 
@@ -148,27 +149,13 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
 
 def _set_condition_source(*, group: ContactGroup, contact_ids: list[int], matching: set[int]) -> None:
     """Make via_condition true exactly for `matching` among `contact_ids` in `group`."""
-    rows = {
-        m.contact_id: m
+    existing = {
+        (m.group_id, m.contact_id): m
         for m in Membership.objects.filter(group=group, contact_id__in=contact_ids).only(
-            "id", "contact_id", "via_manual", "via_account", "via_condition"
+            "id", "group_id", "contact_id", "via_manual", "via_account", "via_condition"
         )
     }
-    new = [Membership(group=group, contact_id=cid, via_condition=True) for cid in matching if cid not in rows]
-    gain = [m.pk for cid, m in rows.items() if cid in matching and not m.via_condition]
-    lose = [m for cid, m in rows.items() if cid not in matching and m.via_condition]
-    drop = [m.pk for m in lose if not (m.via_manual or m.via_account)]
-    keep = [m.pk for m in lose if m.via_manual or m.via_account]
-    if new:
-        Membership.objects.bulk_create(new, ignore_conflicts=True)
-    if gain:
-        Membership.objects.filter(pk__in=gain).update(via_condition=True)
-    if keep:
-        Membership.objects.filter(pk__in=keep).update(via_condition=False)
-    if drop:
-        Membership.objects.filter(pk__in=drop).delete()
-    if new or drop:
-        ContactGroup.objects.filter(pk=group.pk).update(member_count=F("member_count") + len(new) - len(drop))
+    _write_source(source="via_condition", should={(group.pk, cid) for cid in matching}, existing=existing)
 
 
 def _sync_account_sources(contact_ids: list[int]) -> None:
@@ -186,20 +173,29 @@ def _sync_account_sources(contact_ids: list[int]) -> None:
             Q(contact_id__in=contact_ids) & (Q(via_account=True) | Q(group_id__in={g for g, _ in should}))
         )
     }
-    new = [Membership(group_id=g, contact_id=c, via_account=True) for g, c in should if (g, c) not in existing]
-    gain = [m.pk for key, m in existing.items() if key in should and not m.via_account]
-    lose = [m for key, m in existing.items() if key not in should and m.via_account]
-    keep = [m.pk for m in lose if m.via_manual or m.via_condition]
-    drop = [m.pk for m in lose if not (m.via_manual or m.via_condition)]
+    _write_source(source="via_account", should=should, existing=existing)
+
+
+def _write_source(*, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], Membership]) -> None:
+    """Make `source` true exactly for the (group, contact) pairs in `should`, given their `existing` rows.
+
+    `existing` must hold every row of those pairs and every row whose `source` may have to go.
+    """
+    others = [s for s in SOURCES if s != source]
+    new = [Membership(group_id=g, contact_id=c, **{source: True}) for g, c in should if (g, c) not in existing]
+    gain = [m.pk for key, m in existing.items() if key in should and not getattr(m, source)]
+    lose = [m for key, m in existing.items() if key not in should and getattr(m, source)]
+    keep = [m.pk for m in lose if any(getattr(m, other) for other in others)]
+    drop = [m for m in lose if not any(getattr(m, other) for other in others)]
     if new:
         Membership.objects.bulk_create(new, ignore_conflicts=True)
     if gain:
-        Membership.objects.filter(pk__in=gain).update(via_account=True)
+        Membership.objects.filter(pk__in=gain).update(**{source: True})
     if keep:
-        Membership.objects.filter(pk__in=keep).update(via_account=False)
+        Membership.objects.filter(pk__in=keep).update(**{source: False})
     if drop:
-        Membership.objects.filter(pk__in=drop).delete()
-    touched = {m.group_id for m in new} | {m.group_id for m in lose if m.pk in set(drop)}
+        Membership.objects.filter(pk__in=[m.pk for m in drop]).delete()
+    touched = {m.group_id for m in new} | {m.group_id for m in drop}
     if touched:
         _refresh_member_counts(touched)
 

@@ -46,7 +46,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ANY_ACTIVITY: ("did any activity", "has not done any activity"),
 }
 
-_PHRASES: dict[Op, str] = {
+OPERATOR_PHRASES: dict[Op, str] = {  # also the builder's operator labels
     Op.EQUALS: "is",
     Op.NOT_EQUALS: "is not",
     Op.CONTAINS: "contains",
@@ -146,7 +146,7 @@ def _value_text(attribute: Attribute, value: Any, rule: Rule) -> str:
 def describe_condition(condition: Condition, rule: Rule, *, subject: bool = True) -> str:
     attribute, op, value = condition.attribute, condition.operator, condition.value
     label = attribute.label if subject else ""
-    phrase = _PHRASES[op]
+    phrase = OPERATOR_PHRASES[op]
     if value is None:
         rest = ""
     elif op == Op.BETWEEN:
