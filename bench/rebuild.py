@@ -124,6 +124,8 @@ class Outcome:
     members: int = 0
     added: int = 0
     removed: int = 0
+    timed_out: str = ""  # the ORM statement that hit the statement timeout
+    queries: str = ""  # the ORM's SQL of its last run
 
     @property
     def orm(self) -> float:
@@ -139,7 +141,17 @@ class Outcome:
 
     @property
     def goal_met(self) -> bool:
-        return self.ratio <= RATIO_GOAL
+        return self.ratio <= RATIO_GOAL and not self.timed_out
+
+    def row(self) -> str:
+        orm = f"{self.orm:9.1f}" if not self.timed_out else f"{'>' + format(self.orm / 1000, '.0f') + ' s':>9}"
+        return (f"({self.case.key}) {self.case.label:<73}{self.phase:<13}{orm}{self.base:9.1f}{self.ratio:7.2f}"
+                f"{self.members:10,}{self.added:9,}{self.removed:9,}  "
+                f"{'ok' if self.goal_met else 'MISSED'} (≤{RATIO_GOAL}×)")
+
+
+HEADER = (f"{'group':<77}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'members':>10}"
+          f"{'added':>9}{'removed':>9}  goal")
 
 
 def scalar(sql: str, params: Any = None) -> Any:
@@ -215,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, help="generate this many contacts first if the database has fewer")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per build (default 3)")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of every baseline")
+    parser.add_argument("--timeout", type=float, default=120, help="statement timeout in seconds (default 120)")
     parser.add_argument("--only", help="comma-separated keys to run, e.g. a,c ((c) needs (a): it is built anyway)")
     args = parser.parse_args(argv)
     setup_django()
     require_postgresql("bench.rebuild")
 
-    from django.db import connection, transaction
+    from django.db import OperationalError, connection, transaction
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
@@ -236,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     undo_changes()
     ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
-    execute("SET statement_timeout = '300s'")  # a bad plan fails the run instead of hanging it
 
     all_cases = cases(CODE_PREFIX)
     groups: dict[str, tuple[Any, Any]] = {}
@@ -258,10 +270,37 @@ def main(argv: list[str] | None = None) -> int:
             "WHERE c.merged_into_id IS NULL AND c.id %% 10 = 0", {"gid": ballast.pk, "now": now})
     execute("ANALYZE segments_membership")
 
-    def run_orm(group: Any) -> tuple[float, Any]:
-        started = time.perf_counter()
-        result = group_rebuild(group=group, now=now)
-        return (time.perf_counter() - started) * 1000, result
+    def run_orm(o: Outcome, group: Any) -> None:
+        """Time the product's rebuild; after a statement timeout, later runs of this build are skipped."""
+        if o.timed_out:
+            return
+        with CaptureQueriesContext(connection) as captured:
+            execute(f"SET statement_timeout = {int(args.timeout * 1000)}")  # a bad plan fails, never hangs
+            started = time.perf_counter()
+            try:
+                rebuilt = group_rebuild(group=group, now=now)
+            except OperationalError as exc:
+                if "statement timeout" not in str(exc):
+                    raise
+                o.orm_ms.append(args.timeout * 1000.0)
+                statements = [q["sql"] for q in captured.captured_queries
+                              if q["sql"].split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+                o.timed_out = statements[-1]
+                execute("SET statement_timeout = 0")
+                print(f"  ({o.case.key}) {o.phase}: the ORM's rebuild hit the {args.timeout} s statement timeout")
+                return
+            o.orm_ms.append((time.perf_counter() - started) * 1000)
+            execute("SET statement_timeout = 0")
+        o.members, o.added, o.removed = rebuilt.member_count, rebuilt.added, rebuilt.removed
+        o.queries = "\n".join(q["sql"] for q in captured.captured_queries)
+
+    def copy_baseline(case: Case) -> None:
+        """Give the ORM's group the baseline's members (after a timed-out ORM rebuild rolled back)."""
+        orm_g, sql_g = groups[case.key]
+        with transaction.atomic():
+            execute("DELETE FROM segments_membership WHERE group_id = %s", [orm_g.pk])
+            execute(MEMBER_INSERT + "SELECT %(orm)s, contact_id, false, false, true, %(now)s "
+                    "FROM segments_membership WHERE group_id = %(sql)s", {"orm": orm_g.pk, "sql": sql_g.pk, "now": now})
 
     def run_sql(sqls: list[str], gid: int) -> float:
         started = time.perf_counter()
@@ -270,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
                 cursor.execute(sql, {**params, "gid": gid})
         return (time.perf_counter() - started) * 1000
 
-    def check(case: Case, phase: str) -> None:
+    def check(case: Case, phase: str, o: Outcome) -> None:
+        if o.timed_out:
+            copy_baseline(case)
+            return
         orm_g, sql_g = groups[case.key]
         extra, missing = differences(orm_g.pk, sql_g.pk)
         if extra or missing:
@@ -288,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 
     selected = [c for c in all_cases if not args.only or c.key in args.only.split(",") or c.key == "a"]
     outcomes: list[Outcome] = []
-    orm_sql: dict[str, str] = {}
     status = 0
+    print()
+    print(HEADER, flush=True)
     try:
         # First build: both groups emptied before every run; order alternates.
         for case in selected:
@@ -299,15 +342,12 @@ def main(argv: list[str] | None = None) -> int:
                 reset(case)
                 for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
                     if side == "orm":
-                        with CaptureQueriesContext(connection) as captured:
-                            ms, rebuilt = run_orm(orm_g)
-                        o.orm_ms.append(ms)
-                        o.members, o.added, o.removed = rebuilt.member_count, rebuilt.added, rebuilt.removed
-                        orm_sql[case.key] = "\n".join(q["sql"] for q in captured.captured_queries)
+                        run_orm(o, orm_g)
                     else:
                         o.sql_ms.append(run_sql([first_build_sql(case)], sql_g.pk))
-                check(case, "first build")
+                check(case, "first build", o)
             outcomes.append(o)
+            print(o.row(), flush=True)
         # Re-build: every run changes another ~2 % of contacts (groups are up to date before it).
         rebuilds = {case.key: Outcome(case, "re-build") for case in selected}
         for run in range(args.runs):
@@ -318,25 +358,29 @@ def main(argv: list[str] | None = None) -> int:
                 orm_g, sql_g = groups[case.key]
                 for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
                     if side == "orm":
-                        ms, rebuilt = run_orm(orm_g)
-                        o.orm_ms.append(ms)
-                        o.members, o.added, o.removed = rebuilt.member_count, rebuilt.added, rebuilt.removed
+                        run_orm(o, orm_g)
                     else:
                         o.sql_ms.append(run_sql(diff_sqls(case), sql_g.pk))
-                check(case, f"re-build {run + 1}")
+                check(case, f"re-build {run + 1}", o)
         outcomes += rebuilds.values()
+        for o in rebuilds.values():
+            print(o.row())
 
         print()
-        print(f"{'group':<77}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'members':>10}"
-              f"{'added':>9}{'removed':>9}  goal")
+        print(HEADER)
         for o in outcomes:
-            print(f"({o.case.key}) {o.case.label:<73}{o.phase:<13}{o.orm:9.1f}{o.base:9.1f}{o.ratio:7.2f}"
-                  f"{o.members:10,}{o.added:9,}{o.removed:9,}  {'ok' if o.goal_met else 'MISSED'} (≤{RATIO_GOAL}×)")
-        print("    added/removed: the ORM's last run; members sets equal the baseline's after every run")
+            print(o.row())
+        print("    added/removed: the ORM's last run; members sets equal the baseline's after every completed run;")
+        print("    '>N s': the ORM's rebuild hit the statement timeout (later runs of that build skipped)")
         for o in outcomes:
             if args.explain or not o.goal_met:
-                print(f"\n--- ({o.case.key}) {o.phase}: ORM queries of the first build (last run) ---")
-                print(orm_sql.get(o.case.key, ""))
+                if o.timed_out:
+                    print(f"\n--- ({o.case.key}) {o.phase}: EXPLAIN of the ORM statement that timed out ---")
+                    print(o.timed_out)
+                    print(explain_plain(o.timed_out))
+                else:
+                    print(f"\n--- ({o.case.key}) {o.phase}: the ORM's queries (last run) ---")
+                    print(o.queries)
                 print(f"--- ({o.case.key}) {o.phase}: EXPLAIN ANALYZE of the baseline (rolled back) ---")
                 for sql in ([first_build_sql(o.case)] if o.phase == "first build" else diff_sqls(o.case)):
                     try:
@@ -351,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         result: dict[str, Any] = {}
         for o in outcomes:
             k = f"{o.case.key}_{'first' if o.phase == 'first build' else 'rebuild'}"
-            result.update({f"{k}_ms": f"{o.orm:.1f}", f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}"})
+            orm_ms = f"{o.orm:.1f}" if not o.timed_out else f">{o.orm:.0f}"
+            result.update({f"{k}_ms": orm_ms, f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}"})
         for key in ("a", "b", "c"):
             match = [o for o in outcomes if o.case.key == key]
             if match:
@@ -371,6 +416,15 @@ def main(argv: list[str] | None = None) -> int:
 
 class _Rollback(Exception):
     pass
+
+
+def explain_plain(sql: str) -> str:
+    """EXPLAIN without ANALYZE (the statement is too slow to run)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 if __name__ == "__main__":
