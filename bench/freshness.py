@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from contacts import services
     from contacts.models import Account, Consent, Contact
     from segments.models import ContactGroup, PendingRecheck
+    from segments.rules import matching_contacts, validate
     from segments.services import group_create, group_rebuild
 
     logging.getLogger("django-q").setLevel(logging.WARNING)  # not one "Enqueued" line per change
@@ -198,15 +199,31 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
         stop_worker(worker)
 
-        # Verify: a full rebuild of every group (dependency order = creation order) must change nothing.
-        drift = 0
+        # Verify: every group's stored condition members against its full rule set, computed now in the
+        # database (what a full rebuild would write), compared with EXCEPT both ways. Drift among the changed
+        # contacts is the re-checks' fault; elsewhere it can only come from relative windows ("last 7 days")
+        # that moved since the groups were built, which the nightly rebuild handles: shown, not counted.
+        changed_ids = sorted(set(targets))
+        drift = window_moves = 0
         verified = time.perf_counter()
+        verify_now = timezone.now()
         for group in groups:
-            rebuilt = group_rebuild(group=group)
-            if rebuilt.added or rebuilt.removed:
-                print(f"  DRIFT in {group.code}: the rebuild added {rebuilt.added}, removed {rebuilt.removed}")
-            drift += rebuilt.added + rebuilt.removed
-        print(f"  verified {len(groups)} groups by a full rebuild in {time.perf_counter() - verified:.1f} s")
+            rule_ids = matching_contacts(validate(group.condition), now=verify_now).order_by().values("pk")
+            rule_sql, rule_params = rule_ids.query.get_compiler(connection=connection).as_sql()
+            stored = "SELECT contact_id FROM segments_membership WHERE group_id = %s AND via_condition"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"""SELECT count(*) FILTER (WHERE d.id = ANY(%s)), count(*) FROM (
+                          (({stored}) EXCEPT ({rule_sql})) UNION ALL (({rule_sql}) EXCEPT ({stored}))) d(id)""",
+                    (changed_ids, group.pk, *rule_params, *rule_params, group.pk),
+                )
+                among_changed, total = cursor.fetchone()
+            if among_changed:
+                print(f"  DRIFT in {group.code}: {among_changed} changed contacts have the wrong condition membership")
+            drift += among_changed
+            window_moves += total - among_changed
+        print(f"  verified {len(groups)} groups against their full rule sets in {time.perf_counter() - verified:.1f} s"
+              f" ({window_moves} unchanged contacts moved across a relative window since the build)")
 
         p50, p99 = percentile(delays, 50), percentile(delays, 99)
         met = p99 < GOAL_P99_S and not drift and status == 0
@@ -215,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(delays):8,}{made_in:11.1f}{p50:8.2f}{p99:8.2f}{max(delays):8.2f}{drift:7}  "
               f"{'ok' if met else 'MISSED'} (p99 < {GOAL_P99_S:.0f} s, 0 drift)")
         print("    kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds_made.items())))
-        result = {"changes": len(delays), "p50_s": f"{p50:.2f}", "p99_s": f"{p99:.2f}", "max_s": f"{max(delays):.2f}",
-                  "mean_s": f"{statistics.mean(delays):.2f}", "drift": drift, "goal_met": "yes" if met else "NO"}
+        result = {
+            "changes": len(delays), "p50_s": f"{p50:.2f}", "p99_s": f"{p99:.2f}", "max_s": f"{max(delays):.2f}",
+            "mean_s": f"{statistics.mean(delays):.2f}", "drift": drift, "window_moves": window_moves,
+            "goal_met": "yes" if met else "NO",
+        }
         if drift:
             status = 1
     finally:
