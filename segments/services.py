@@ -77,6 +77,16 @@ def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Conta
         return max(cursor.rowcount, 0)
 
 
+def _contact_in(contacts: QuerySet[Contact]) -> Q:
+    """Q over Membership: its contact is in `contacts`, as a correlated EXISTS.
+
+    TRICKY: not `contact__in=…` under a negation: PostgreSQL runs `NOT IN (subquery)` as a hashed
+    subplan only while the ids fit in work_mem; past that (a 300k-member group) it rescans the subquery
+    for every row and a rebuild never finishes. NOT EXISTS is planned as an anti-join.
+    """
+    return Q(Exists(contacts.order_by().filter(pk=OuterRef("contact_id"))))
+
+
 def _source_remove(*, group: ContactGroup, source: Source, memberships: QuerySet[Membership]) -> int:
     """Take `source` away from `memberships` of `group`; returns how many stopped being members."""
     scope = memberships.filter(group=group, **{source: True})
@@ -133,7 +143,7 @@ def _account_source_sync(*, group: ContactGroup, contacts: QuerySet[Contact] | N
         ids = contacts.order_by().values("pk")
         should = should.filter(pk__in=ids)
         memberships = memberships.filter(contact__in=ids)
-    stale = memberships.exclude(contact__in=should.filter(merged_into__isnull=True).order_by().values("pk"))
+    stale = memberships.filter(~_contact_in(should.filter(merged_into__isnull=True)))
     removed = _source_remove(group=group, source="via_account", memberships=stale)
     added = _source_add(group=group, source="via_account", contacts=should)
     return SourceChange(added=added, removed=removed)
@@ -192,7 +202,7 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     locked = ContactGroup.objects.get(pk=group.pk)
     locked.last_rebuild_started_at = timezone.now()
     matching = _rule_contacts(locked, now)
-    stale = Membership.objects.filter(group=locked).exclude(contact__in=matching.order_by().values("pk"))
+    stale = Membership.objects.filter(group=locked).filter(~_contact_in(matching))
     removed = _source_remove(group=locked, source="via_condition", memberships=stale)
     added = _source_add(group=locked, source="via_condition", contacts=matching)
     count = _refresh_member_count(locked)
