@@ -7,7 +7,7 @@ second (field edits, new activities, consent changes, account moves), each on a 
 A change's delay runs from the moment its service call returned (committed, re-check queued) until no
 PendingRecheck row of that contact is left (its re-check committed). Reports p50/p99/max of the delays
 (goal: p99 under 5 s), then verifies every membership with a full rebuild of every group: the rebuild
-must add and remove nothing (0 drift). The groups are deleted at the end; the changes stay (they are
+must have none (0 drift). The groups are deleted at the end; the changes stay (they are
 ordinary data). Everything is bounded in time (--timeout for the drain).
 """
 
