@@ -65,14 +65,16 @@ def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Conta
     insert = (
         f"INSERT INTO {table} (group_id, contact_id, via_manual, via_account, via_condition, added_at) "
         f"SELECT %s, src.pk, %s, %s, %s, %s FROM ({sql}) src "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.group_id = %s AND m.contact_id = src.pk)"
+        # TRICKY: not `WHERE NOT EXISTS (same table)`: on an empty, freshly vacuumed membership table
+        # PostgreSQL plans that as a nested loop over the growing table (quadratic first builds).
+        # "WHERE true" resolves SQLite's INSERT … SELECT … ON CONFLICT parsing ambiguity.
+        "WHERE true ON CONFLICT (group_id, contact_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             insert,
             (group.pk, flags["via_manual"], flags["via_account"], flags["via_condition"], timezone.now())
-            + params
-            + (group.pk,),
+            + params,
         )
         return max(cursor.rowcount, 0)
 
