@@ -7,10 +7,30 @@ Never imported by product code. Each benchmark prints a table and, last, one lin
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+class Medians:
+    """For a result holding `orm_ms` and `sql_ms` timings: their medians and the ORM/baseline ratio."""
+
+    orm_ms: list[float]
+    sql_ms: list[float]
+
+    @property
+    def orm(self) -> float:
+        return statistics.median(self.orm_ms)
+
+    @property
+    def base(self) -> float:
+        return statistics.median(self.sql_ms)
+
+    @property
+    def ratio(self) -> float:
+        return self.orm / self.base if self.base else float("inf")
 
 
 def setup_django() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import require_postgresql, setup_django
+from bench import Medians, require_postgresql, setup_django
 
 RATIO_GOAL = 1.5
 C_GOAL_MS = 150.0
@@ -126,25 +126,13 @@ C_DENORMALISED_SQL = """SELECT count(*) FROM contacts_contact c WHERE c.merged_i
 
 
 @dataclass
-class Outcome:
+class Outcome(Medians):
     case: Case
     orm_ms: list[float] = field(default_factory=list)
     sql_ms: list[float] = field(default_factory=list)
     orm_count: int | None = None
     sql_count: int | None = None
     orm_sql: str = ""
-
-    @property
-    def orm(self) -> float:
-        return statistics.median(self.orm_ms)
-
-    @property
-    def base(self) -> float:
-        return statistics.median(self.sql_ms)
-
-    @property
-    def ratio(self) -> float:
-        return self.orm / self.base if self.base else float("inf")
 
     @property
     def goal_met(self) -> bool:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import require_postgresql, setup_django
+from bench import Medians, require_postgresql, setup_django
 from bench.preview import CZ, PRICING, ensure_data, explain, t
 
 RATIO_GOAL = 1.5
@@ -116,7 +115,7 @@ def diff_sqls(case: Case) -> list[str]:
 
 
 @dataclass
-class Outcome:
+class Outcome(Medians):
     case: Case
     phase: str
     orm_ms: list[float] = field(default_factory=list)
@@ -126,18 +125,6 @@ class Outcome:
     removed: int = 0
     timed_out: str = ""  # the ORM statement that hit the statement timeout
     queries: str = ""  # the ORM's SQL of its last run
-
-    @property
-    def orm(self) -> float:
-        return statistics.median(self.orm_ms)
-
-    @property
-    def base(self) -> float:
-        return statistics.median(self.sql_ms)
-
-    @property
-    def ratio(self) -> float:
-        return self.orm / self.base if self.base else float("inf")
 
     @property
     def goal_met(self) -> bool:
