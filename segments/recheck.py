@@ -10,16 +10,21 @@ Re-checks lock the groups they write (like rebuilds do), so a rebuild and a re-c
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Case, Count, F, Value, When
 
-from contacts.models import Contact
+from contacts.models import Contact, ContactField
 from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck
 from segments.services import SOURCES, Source
+
+if TYPE_CHECKING:
+    from segments.rules import Dependencies, Rule
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +87,7 @@ def groups_refresh_after_bulk_change(*, kinds: set[str]) -> int:
 
     if kinds & {"account", "deleted"} or kinds == ALL_KINDS:
         account_sources_sync()
-    groups = ContactGroup.objects.filter(pk__in=[g.pk for g in _relevant_groups(kinds)])
+    groups = ContactGroup.objects.filter(pk__in=[g.pk for g in _relevant_groups(condition_groups(), kinds)])
     ordered = groups_in_dependency_order(groups=groups)
     for group in ordered:
         group_rebuild_by_id(group_id=group.pk)
@@ -91,113 +96,212 @@ def groups_refresh_after_bulk_change(*, kinds: set[str]) -> int:
     return len(ordered)
 
 
-def _relevant_groups(kinds: set[str]) -> list[ContactGroup]:
-    """Condition-based groups whose rules read any of `kinds`, plus (transitively) groups reading those."""
-    from segments.rules import dependencies
+# ---------------------------------------------------------------------------------------------
+# Parsed conditions, cached per process.
 
-    groups = list(ContactGroup.objects.filter(is_condition_based=True).exclude(condition=None))
-    deps = {g.code: dependencies(g.condition) for g in groups}
-    chosen = {g.code for g in groups if deps[g.code].kinds & kinds}
+
+@dataclass(frozen=True)
+class CompiledGroup:
+    """A condition-based group as a re-check needs it: its parsed rule (None if invalid) and dependencies."""
+
+    pk: int
+    code: str
+    rule: Rule | None
+    deps: Dependencies
+
+
+# group pk → (cache key, CompiledGroup). TRICKY: the key holds the group's condition_version and
+# updated_at (every condition change goes through save()) and a fingerprint of the custom fields,
+# because parsing reads their types: a field whose type changed compiles differently.
+_compiled: dict[int, tuple[tuple[Any, ...], CompiledGroup]] = {}
+
+
+def _catalog_fingerprint() -> int:
+    return hash(tuple(ContactField.objects.order_by("pk").values_list("code", "type", "is_active")))
+
+
+def condition_groups() -> list[CompiledGroup]:
+    """Every condition-based group with a condition, parsed once per version and kept for the process."""
+    from segments.rules import RuleError, dependencies, parse
+
+    fingerprint = _catalog_fingerprint()
+    rows = list(
+        ContactGroup.objects.filter(is_condition_based=True)
+        .exclude(condition=None)
+        .order_by("pk")
+        .values_list("pk", "code", "condition_version", "updated_at")
+    )
+    keys = {pk: (code, version, updated, fingerprint) for pk, code, version, updated in rows}
+    stale = [pk for pk, key in keys.items() if pk not in _compiled or _compiled[pk][0] != key]
+    for pk, condition in ContactGroup.objects.filter(pk__in=stale).values_list("pk", "condition"):
+        try:
+            rule: Rule | None = parse(condition)
+        except RuleError as exc:  # a rebuild reports it on the group; a re-check leaves the group alone
+            logger.warning("re-check skips group %s: %s", keys[pk][0], exc)
+            rule = None
+        _compiled[pk] = (keys[pk], CompiledGroup(pk=pk, code=keys[pk][0], rule=rule, deps=dependencies(condition)))
+    for pk in set(_compiled) - set(keys):
+        del _compiled[pk]
+    return [_compiled[pk][1] for pk in keys]
+
+
+def _relevant_groups(groups: list[CompiledGroup], kinds: set[str]) -> list[CompiledGroup]:
+    """The groups whose rules read any of `kinds`, plus (transitively) the groups reading those."""
+    chosen = {g.code for g in groups if g.deps.kinds & kinds}
     grew = True
     while grew:  # a group whose members change can change the groups that read its membership
-        more = {g.code for g in groups if g.code not in chosen and deps[g.code].groups & chosen}
+        more = {g.code for g in groups if g.code not in chosen and g.deps.groups & chosen}
         chosen |= more
         grew = bool(more)
     return [g for g in groups if g.code in chosen]
 
 
-def _evaluate(*, group: ContactGroup, contact_ids: list[int], now: datetime | None) -> set[int]:
-    """Which of `contact_ids` match the group's condition now (evaluated in the database)."""
-    from segments.rules import matching_contacts
+def _levels(groups: list[CompiledGroup]) -> list[list[CompiledGroup]]:
+    """`groups` in dependency levels: a group's level is past every level of the groups it reads."""
+    by_code = {g.code: g for g in groups}
+    level: dict[str, int] = {}
 
-    return set(matching_contacts(group.condition, now=now, among=contact_ids).values_list("pk", flat=True))
+    def depth(group: CompiledGroup, seen: frozenset[str]) -> int:
+        if group.code not in level:
+            refs = [by_code[c] for c in group.deps.groups if c in by_code and c not in seen]
+            level[group.code] = 1 + max((depth(r, seen | {group.code}) for r in refs), default=-1)
+        return level[group.code]
+
+    for group in groups:
+        depth(group, frozenset())
+    levels: list[list[CompiledGroup]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for group in groups:
+        levels[level[group.code]].append(group)
+    return levels
+
+
+def _verdicts(groups: list[CompiledGroup], contact_ids: list[int], now: datetime | None) -> set[tuple[int, int]]:
+    """The (group, contact) pairs that match, for every group and contact, in ONE query.
+
+    Each group's rule becomes one boolean column of a query over the contacts (compiled for a few
+    contacts: every count is an index lookup per contact).
+    """
+    from segments.rules.clock import Clock
+    from segments.rules.compiler import rule_q
+
+    clock = Clock.at(now)
+    columns = {
+        f"g{g.pk}": Case(
+            When(rule_q(g.rule.root, clock, few=True), then=True), default=False, output_field=BooleanField()
+        )
+        for g in groups
+        if g.rule is not None
+    }
+    if not columns:
+        return set()
+    rows = Contact.objects.filter(pk__in=contact_ids).annotate(**columns).values_list("pk", *columns)
+    pks = [int(name[1:]) for name in columns]
+    return {(gid, row[0]) for row in rows for gid, verdict in zip(pks, row[1:], strict=True) if verdict}
+
+
+# ---------------------------------------------------------------------------------------------
+# The re-check.
 
 
 @transaction.atomic
 def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | None = None) -> None:
-    """Bring the account and condition sources of these contacts up to date in every affected group."""
-    from segments.services import groups_in_dependency_order, groups_lock
+    """Bring the account and condition sources of these contacts up to date in every affected group.
 
-    live = dict(Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list("pk", "merged_into_id"))
-    merged = {cid: parent for cid, parent in live.items() if parent is not None}
-    unmerged = [cid for cid, parent in live.items() if parent is None]
-    kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
-    condition_groups = _relevant_groups(kinds) if unmerged else []
-    # Lock every group this re-check may write, before reading anything: a running rebuild finishes first.
-    touched = {g.pk for g in condition_groups}
-    touched |= set(Membership.objects.filter(contact_id__in=list(live)).values_list("group_id", flat=True))
-    if "account" in kinds:
-        touched |= set(
-            GroupAccount.objects.filter(
-                account_id__in=Contact.objects.filter(pk__in=unmerged).values("account_id")
-            ).values_list("group_id", flat=True)
+    A bounded number of statements whatever the number of groups: the groups to lock in one, the
+    memberships in one, then per dependency level one query evaluating every group's rule for every
+    contact and at most four writes (plus one for member counts).
+    """
+    from segments.services import groups_lock
+
+    live = {
+        pk: (parent, account)
+        for pk, parent, account in Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list(
+            "pk", "merged_into_id", "account_id"
         )
-    groups_lock(group_ids=touched)
+    }
+    merged = {cid: parent for cid, (parent, _) in live.items() if parent is not None}
+    unmerged = sorted(cid for cid, (parent, _) in live.items() if parent is None)
+    kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
+    relevant = _relevant_groups(condition_groups(), kinds) if unmerged else []
+    linked: dict[int, set[int]] = defaultdict(set)  # account id → group ids
+    if "account" in kinds:
+        accounts = {account for cid in unmerged if (account := live[cid][1]) is not None}
+        for group_id, account_id in GroupAccount.objects.filter(account_id__in=accounts).values_list(
+            "group_id", "account_id"
+        ):
+            linked[account_id].add(group_id)
+    # Lock every group this re-check may write before reading memberships: a running rebuild finishes first.
+    writes_elsewhere = bool(merged) or "account" in kinds or any("deleted" in k for k in kinds_by_contact.values())
+    locked = groups_lock(
+        group_ids={g.pk for g in relevant}.union(*linked.values()),
+        members_of=list(live) if writes_elsewhere else None,
+    )
     if merged:
         _move_memberships_to_parents(merged)
     if any("deleted" in k for k in kinds_by_contact.values()) or merged:
         _refresh_all_member_counts()
-    if "account" in kinds:
-        _sync_account_sources(unmerged)
-    # Dependency order: a membership node reads what the groups before it just wrote.
-    for group in groups_in_dependency_order(
-        groups=ContactGroup.objects.filter(pk__in=[g.pk for g in condition_groups])
-    ):
-        matching = _evaluate(group=group, contact_ids=unmerged, now=now)
-        _set_condition_source(group=group, contact_ids=unmerged, matching=matching)
-
-
-def _set_condition_source(*, group: ContactGroup, contact_ids: list[int], matching: set[int]) -> None:
-    """Make via_condition true exactly for `matching` among `contact_ids` in `group`."""
+    if not unmerged:
+        return
     existing = {
         (m.group_id, m.contact_id): m
-        for m in Membership.objects.filter(group=group, contact_id__in=contact_ids).only(
+        for m in Membership.objects.filter(contact_id__in=unmerged, group_id__in=locked).only(
             "id", "group_id", "contact_id", "via_manual", "via_account", "via_condition"
         )
     }
-    _write_source(source="via_condition", should={(group.pk, cid) for cid in matching}, existing=existing)
+    deltas: Counter[int] = Counter()
+    if "account" in kinds:
+        should = {(gid, cid) for cid in unmerged if (aid := live[cid][1]) for gid in linked[aid]}
+        deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=set(locked)))
+    for level in _levels(relevant):  # a membership node reads what the levels before it just wrote
+        verdicts = _verdicts(level, unmerged, now)
+        evaluated = {g.pk for g in level if g.rule is not None}
+        deltas.update(_write_source(source="via_condition", should=verdicts, existing=existing, groups=evaluated))
+    _adjust_member_counts(deltas)
 
 
-def _sync_account_sources(contact_ids: list[int]) -> None:
-    """Make via_account true exactly where the contact's current account is linked to the group."""
-    accounts = dict(Contact.objects.filter(pk__in=contact_ids).values_list("pk", "account_id"))
-    linked: dict[int, set[int]] = defaultdict(set)  # account id → group ids
-    for group_id, account_id in GroupAccount.objects.filter(
-        account_id__in={a for a in accounts.values() if a}
-    ).values_list("group_id", "account_id"):
-        linked[account_id].add(group_id)
-    should = {(gid, cid) for cid, aid in accounts.items() if aid for gid in linked[aid]}
-    existing = {
-        (m.group_id, m.contact_id): m
-        for m in Membership.objects.filter(
-            Q(contact_id__in=contact_ids) & (Q(via_account=True) | Q(group_id__in={g for g, _ in should}))
-        )
-    }
-    _write_source(source="via_account", should=should, existing=existing)
+def _write_source(
+    *, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], Membership], groups: set[int]
+) -> Counter[int]:
+    """Make `source` true exactly for the pairs in `should` among the rows of `groups`; ≤ 4 statements.
 
-
-def _write_source(*, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], Membership]) -> None:
-    """Make `source` true exactly for the (group, contact) pairs in `should`, given their `existing` rows.
-
-    `existing` must hold every row of those pairs and every row whose `source` may have to go.
+    `existing` holds every membership row of these groups for the contacts concerned; it is kept up to
+    date (rows added, changed, removed). Returns the change of member count per group.
     """
     others = [s for s in SOURCES if s != source]
     new = [Membership(group_id=g, contact_id=c, **{source: True}) for g, c in should if (g, c) not in existing]
-    gain = [m.pk for key, m in existing.items() if key in should and not getattr(m, source)]
-    lose = [m for key, m in existing.items() if key not in should and getattr(m, source)]
-    keep = [m.pk for m in lose if any(getattr(m, other) for other in others)]
+    mine = [m for key, m in existing.items() if key[0] in groups]
+    gain = [m for m in mine if (m.group_id, m.contact_id) in should and not getattr(m, source)]
+    lose = [m for m in mine if (m.group_id, m.contact_id) not in should and getattr(m, source)]
+    keep = [m for m in lose if any(getattr(m, other) for other in others)]
     drop = [m for m in lose if not any(getattr(m, other) for other in others)]
-    if new:
-        Membership.objects.bulk_create(new, ignore_conflicts=True)
+    if new:  # the groups are locked and their rows read: no conflict is possible, and the pks come back
+        Membership.objects.bulk_create(new)
     if gain:
-        Membership.objects.filter(pk__in=gain).update(**{source: True})
+        Membership.objects.filter(pk__in=[m.pk for m in gain]).update(**{source: True})
     if keep:
-        Membership.objects.filter(pk__in=keep).update(**{source: False})
+        Membership.objects.filter(pk__in=[m.pk for m in keep]).update(**{source: False})
     if drop:
         Membership.objects.filter(pk__in=[m.pk for m in drop]).delete()
-    touched = {m.group_id for m in new} | {m.group_id for m in drop}
-    if touched:
-        _refresh_member_counts(touched)
+    for m in new + gain:
+        setattr(m, source, True)
+        existing[(m.group_id, m.contact_id)] = m
+    for m in keep:
+        setattr(m, source, False)
+    for m in drop:
+        del existing[(m.group_id, m.contact_id)]
+    deltas: Counter[int] = Counter(m.group_id for m in new)
+    deltas.subtract(m.group_id for m in drop)
+    return deltas
+
+
+def _adjust_member_counts(deltas: Counter[int]) -> None:
+    """Add each group's change to its member count, in one statement (the groups are locked)."""
+    changed = {gid: d for gid, d in deltas.items() if d}
+    if changed:
+        ContactGroup.objects.filter(pk__in=list(changed)).update(
+            member_count=F("member_count")
+            + Case(*(When(pk=gid, then=Value(d)) for gid, d in changed.items()), default=Value(0))
+        )
 
 
 def _move_memberships_to_parents(merged: dict[int, int]) -> None:

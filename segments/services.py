@@ -73,8 +73,7 @@ def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Conta
     with connection.cursor() as cursor:
         cursor.execute(
             insert,
-            (group.pk, flags["via_manual"], flags["via_account"], flags["via_condition"], timezone.now())
-            + params,
+            (group.pk, flags["via_manual"], flags["via_account"], flags["via_condition"], timezone.now()) + params,
         )
         return max(cursor.rowcount, 0)
 
@@ -99,13 +98,17 @@ def _source_remove(*, group: ContactGroup, source: Source, memberships: QuerySet
     return removed
 
 
-def groups_lock(*, group_ids: Iterable[int]) -> None:
-    """Lock these groups' rows, in id order (deadlock-free), until the transaction ends.
+def groups_lock(*, group_ids: Iterable[int], members_of: list[int] | None = None) -> list[int]:
+    """Lock these groups' rows, in id order (deadlock-free), until the transaction ends; returns their ids.
 
+    `members_of`: also lock every group these contacts are members of (in the same statement).
     Every write to a group's memberships holds its group's lock first, so rebuilds, re-checks and
     by-hand changes of one group never interleave.
     """
-    list(ContactGroup.objects.select_for_update().filter(pk__in=sorted(set(group_ids))).order_by("pk").values("pk"))
+    scope = Q(pk__in=sorted(set(group_ids)))
+    if members_of:
+        scope |= Q(pk__in=Membership.objects.filter(contact_id__in=members_of).values("group_id"))
+    return list(ContactGroup.objects.select_for_update().filter(scope).order_by("pk").values_list("pk", flat=True))
 
 
 def _refresh_member_count(group: ContactGroup) -> int:
@@ -373,7 +376,19 @@ def group_update(
     if changed:
         group.condition_version += 1
     group.full_clean()
-    group.save()
+    # Only what the form edits: member_count and the rebuild fields belong to rebuilds and re-checks,
+    # which may have written them since this instance was read.
+    group.save(
+        update_fields=[
+            "name",
+            "description",
+            "is_condition_based",
+            "condition",
+            "scheduled_rebuild",
+            "condition_version",
+            "updated_at",
+        ]
+    )
     if changed:
         group_rebuild_queue(group=group)  # also clears the condition source when it was switched off
     return group

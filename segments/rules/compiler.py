@@ -406,7 +406,9 @@ def activity_q(node: ActivityNode, clock: Clock, *, few: bool = False) -> Q:
     want_complement = complement != node.negate
     if kind == "all":
         return MATCH_NONE if want_complement else MATCH_ALL
-    if kind == "at_least" and k == 1:
+    # For a few contacts the per-contact EXISTS below is an index lookup already; the fast form would
+    # only add its probe for future activities.
+    if kind == "at_least" and k == 1 and not few:
         fast = last_activity_forms(node, clock)
         if fast is not None:
             did, did_not = fast

@@ -73,9 +73,9 @@ def test_activity_recorded_rechecks_activity_groups_only(sync_worker, django_cap
     country = ContactGroupFactory(code="country", is_condition_based=True, condition=CZ)
     contact = ContactFactory(country="DE")
     evaluated = []
-    original = recheck._evaluate
+    original = recheck._verdicts
     monkeypatch.setattr(
-        recheck, "_evaluate", lambda *, group, **kw: evaluated.append(group.code) or original(group=group, **kw)
+        recheck, "_verdicts", lambda groups, *a: evaluated.extend(g.code for g in groups) or original(groups, *a)
     )
     now = timezone.now()
     for minutes in (10, 5):
@@ -186,3 +186,160 @@ def test_a_change_to_very_many_contacts_rebuilds_the_affected_groups(
     pricing.refresh_from_db()
     assert (czechs.rebuild_status, czechs.member_count) == ("succeeded", 5)
     assert pricing.rebuild_status == "never"  # field edits cannot change an activity rule
+
+
+# ---------------------------------------------------------------------------------------------
+# One query per dependency level, whatever the number of groups; the same members as a rebuild.
+
+
+def varied_trees(n):
+    """`n` condition trees of every node kind; the last ones read the membership of the first."""
+    simple = [
+        {"type": "field", "field": "country", "operator": "equals", "value": "CZ"},
+        {"type": "field", "field": "lead_score", "operator": "gte", "value": 30},
+        {"type": "field", "field": "custom.plan", "operator": "in", "value": ["pro", "enterprise"]},
+        {"type": "field", "field": "account.country", "operator": "equals", "value": "DE"},
+        {"type": "activity", "activity": "page_visit", "count": {"operator": "gte", "value": 2}},
+        {"type": "activity", "activity": "any", "count": {"operator": "eq", "value": 0}, "window": {"last_days": 30}},
+        {"type": "activity", "activity": "any", "window": {"last_days": 3}},
+        {"type": "consent", "consent": "newsletter", "operator": "agreed"},
+        {"type": "consent", "consent": "newsletter", "operator": "not_agreed", "negate": True},
+    ]
+    trees = []
+    for i in range(n):
+        one, two = simple[i % len(simple)], simple[(i * 5 + 2) % len(simple)]
+        if i % 3 == 2:
+            root = {"type": "group", "combinator": "or" if i % 2 else "and", "children": [one, two]}
+        else:
+            root = one
+        trees.append(tree(root))
+    return trees
+
+
+def make_groups(n, *, dependants=0):
+    groups = [
+        ContactGroupFactory(code=f"g{i:02d}", is_condition_based=True, condition=t)
+        for i, t in enumerate(varied_trees(n))
+    ]
+    for j in range(dependants):  # a chain: each reads the one before it
+        member_of = groups[-1].code
+        groups.append(
+            ContactGroupFactory(
+                code=f"d{j:02d}",
+                is_condition_based=True,
+                condition=tree(
+                    {
+                        "type": "group",
+                        "combinator": "and",
+                        "children": [
+                            {"type": "membership", "group": member_of, "operator": "is_member"},
+                            {"type": "field", "field": "lead_score", "operator": "gte", "value": 10},
+                        ],
+                    }
+                ),
+            )
+        )
+    return groups
+
+
+def varied_contacts():
+    from tests.factories import ActivityFactory, ConsentFactory, ContactConsentFactory, ContactFieldFactory
+
+    ContactFieldFactory(
+        code="plan", type="choice", choices=[{"code": c, "label": c} for c in ("free", "pro", "enterprise")]
+    )
+    newsletter = ConsentFactory(code="newsletter")
+    de = AccountFactory(country="DE")
+    now = timezone.now()
+    contacts = []
+    for i in range(12):
+        c = ContactFactory(
+            country="CZ" if i % 2 else "AT",
+            lead_score=i * 7,
+            account=de if i % 3 == 0 else None,
+            custom={"plan": ["free", "pro", "enterprise"][i % 3]} if i % 4 else {},
+        )
+        for k in range(i % 4):
+            ActivityFactory(
+                contact=c,
+                type="page_visit" if k % 2 == 0 else "email_open",
+                occurred_at=now - dt.timedelta(days=k * 2 + (i % 5)),
+            )
+        if i % 5 == 1:
+            ContactConsentFactory(contact=c, consent=newsletter)
+        contacts.append(c)
+    contact_services.contacts_refresh_last_activity()  # the factories bypass the service that keeps it
+    return contacts
+
+
+def test_recheck_gives_every_group_the_members_a_rebuild_gives():
+    contacts = varied_contacts()
+    groups = make_groups(18, dependants=2)
+    recheck.contacts_recheck(kinds_by_contact={c.pk: set(recheck.ALL_KINDS) for c in contacts})
+    by_recheck = {
+        g.code: set(g.memberships.filter(via_condition=True).values_list("contact_id", flat=True)) for g in groups
+    }
+    counts = {g.code: type(g).objects.get(pk=g.pk).member_count for g in groups}
+    for g in groups:  # dependency order: the chain d00 → d01 is created last
+        group_rebuild(group=g)
+    for g in groups:
+        rebuilt = set(g.memberships.filter(via_condition=True).values_list("contact_id", flat=True))
+        assert by_recheck[g.code] == rebuilt, g.code
+        assert counts[g.code] == len(rebuilt), g.code
+    assert any(by_recheck.values()) and not all(len(v) == len(contacts) for v in by_recheck.values())
+
+
+def test_recheck_statements_do_not_grow_with_the_number_of_groups(django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    contacts = varied_contacts()
+    kinds = {contacts[1].pk: set(recheck.ALL_KINDS)}
+    make_groups(3, dependants=1)
+    recheck.contacts_recheck(kinds_by_contact=kinds)  # writes the first memberships, parses the rules
+    with CaptureQueriesContext(connection) as few:
+        recheck.contacts_recheck(kinds_by_contact=kinds)
+    make_groups(30, dependants=1)
+    recheck.contacts_recheck(kinds_by_contact=kinds)
+    with CaptureQueriesContext(connection) as many:
+        recheck.contacts_recheck(kinds_by_contact=kinds)
+    assert len(many) == len(few) <= 10, [q["sql"][:80] for q in many]
+
+
+def test_a_changed_condition_is_parsed_again(monkeypatch):
+    from segments.services import group_update
+
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    contact = ContactFactory(country="CZ", lead_score=5)
+    group = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
+    recheck.contacts_recheck(kinds_by_contact={contact.pk: {"contact"}})
+    assert sources(group, contact) == (False, False, True)
+    group_update(
+        group=group,
+        name=group.name,
+        description="",
+        is_condition_based=True,
+        condition=tree({"type": "field", "field": "lead_score", "operator": "gte", "value": 50}),
+        scheduled_rebuild=False,
+    )
+    recheck.contacts_recheck(kinds_by_contact={contact.pk: {"contact"}})
+    assert sources(group, contact) is None
+
+
+def test_a_custom_field_type_change_is_seen_by_cached_rules(monkeypatch):
+    from tests.factories import ContactFieldFactory
+
+    field = ContactFieldFactory(code="tier", type="text")
+    contact = ContactFactory(custom={"tier": "10"})
+    group = ContactGroupFactory(
+        code="tier_ten",
+        is_condition_based=True,
+        condition=tree({"type": "field", "field": "custom.tier", "operator": "equals", "value": "10"}),
+    )
+    recheck.contacts_recheck(kinds_by_contact={contact.pk: {"custom"}})
+    assert sources(group, contact) == (False, False, True)
+    field.type = "number"  # the stored value "10" no longer is a valid text comparison: the rule is re-parsed
+    field.save()
+    first = recheck.condition_groups()
+    assert first == recheck.condition_groups()  # unchanged: served from the cache
+    assert first[0].rule is None or first[0].rule.root.condition.attribute.type == "number"
