@@ -7,12 +7,15 @@ rebuilt, dependencies first, so the demo opens with true member counts.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from django.utils import timezone
 
 from contacts.demo import DemoContext, demo_step
 from contacts.models import Account, Contact
 from segments import services
-from segments.models import ContactGroup
+from segments.models import ContactGroup, GroupSizeSnapshot
 
 
 def _t(root: dict[str, Any]) -> dict[str, Any]:
@@ -134,3 +137,36 @@ def seed_sample_groups(ctx: DemoContext) -> str | None:
         services.group_rebuild(group=group)
     total = ContactGroup.objects.count()
     return f"Sample contact groups: {len(created)} created, {total} in all, condition-based ones rebuilt"
+
+
+HISTORY_DAYS = 60
+# Days (counted back from today) the demo's "worker was down": no snapshot, so the History tab shows a gap.
+HISTORY_GAP = {"pricing_visitors": (23, 24)}
+
+
+@demo_step(order=110)
+def seed_group_size_history(ctx: DemoContext) -> str | None:
+    """Nightly size snapshots for the last 60 days of every sample group: gentle growth up to today's size.
+
+    Deterministic (ctx.rng, dates from ctx.now) and idempotent: an existing snapshot of a day is left alone.
+    Today has none, so the History tab ends with the live member count (as before the nightly snapshot runs).
+    """
+    today = timezone.localdate(ctx.now)
+    rows = []
+    codes = sorted(spec["code"] for spec in SAMPLE_GROUPS)
+    for group in ContactGroup.objects.filter(code__in=codes).order_by("code"):
+        current = group.member_count
+        growth = ctx.rng.uniform(0.06, 0.3)  # the group was this much smaller 60 days ago
+        wiggle = ctx.rng.uniform(0.002, 0.01)
+        skipped = HISTORY_GAP.get(group.code, ())
+        drift = 0.0  # a slow random walk around the trend, so the line is not ruler-straight
+        for back in range(1, HISTORY_DAYS + 1):
+            share = (back - 1) / (HISTORY_DAYS - 1)  # 0 yesterday … 1 sixty days ago
+            drift = 0.75 * drift + ctx.rng.gauss(0, current * wiggle)
+            count = current if back == 1 else max(0, round(current / (1 + growth * share) + drift))
+            if back not in skipped:
+                rows.append(GroupSizeSnapshot(group=group, date=today - dt.timedelta(days=back), member_count=count))
+    before = GroupSizeSnapshot.objects.count()
+    GroupSizeSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+    written = GroupSizeSnapshot.objects.count() - before
+    return f"Group size history: last {HISTORY_DAYS} days of the sample groups ({written} snapshots added)"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from segments import builder, preview, views
+from segments import builder, history, preview, views
 
 app_name = "segments"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:pk>/members/remove/", views.GroupMembersRemoveView.as_view(), name="group_members_remove"),
     path("<int:pk>/members/<int:contact_pk>/why/", views.GroupMemberWhyView.as_view(), name="group_member_why"),
     path("<int:pk>/accounts/", views.GroupAccountsView.as_view(), name="group_accounts"),
+    path("<int:pk>/history/", history.GroupHistoryView.as_view(), name="group_history"),
     path("<int:pk>/accounts/add/", views.GroupAccountsAddView.as_view(), name="group_accounts_add"),
     path(
         "<int:pk>/accounts/<int:account_pk>/remove/",

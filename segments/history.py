@@ -1,0 +1,443 @@
+"""The History tab of a contact group: its member count per day, drawn on the server as inline SVG.
+
+Invariant: a day without a snapshot is a gap (None), never zero: the line breaks there (a faint
+dashed bridge joins the two sides) and the data table says "no snapshot". Today's point is the
+group's live member_count until today's snapshot exists. Everything here is pure arithmetic on
+the snapshots, so the chart is the same in every browser and needs no JavaScript or chart library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from django.conf import settings
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from segments.models import ContactGroup, GroupSizeSnapshot, RebuildStatus
+from segments.views import GroupMixin
+
+PERIODS = (30, 90, 365)
+DEFAULT_DAYS = 90
+
+Tone = Literal["up", "down", "flat"]
+
+
+def fmt_int(value: int) -> str:
+    """1450 → "1,450"; negative numbers get a real minus sign."""
+    return f"{value:,}" if value >= 0 else f"\u2212{-value:,}"
+
+
+def fmt_signed(value: int) -> str:
+    """+250, −30, 0."""
+    return f"+{value:,}" if value > 0 else fmt_int(value)
+
+
+def fmt_day(day: dt.date, *, year: bool = False) -> str:
+    """12 Mar (or 12 Mar 2026); locale-independent of the platform's strftime flags."""
+    return f"{day.day} {day:%b}" + (f" {day.year}" if year else "")
+
+
+def history_days(raw: str | None) -> int:
+    """The period asked for in the `days` GET parameter, or the default when it is missing or junk."""
+    try:
+        days = int(raw or "")
+    except ValueError:
+        return DEFAULT_DAYS
+    return days if days in PERIODS else DEFAULT_DAYS
+
+
+# ---------------------------------------------------------------------------------------------
+# Selector
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    date: dt.date
+    count: int | None  # None: no snapshot that day (a gap, never zero)
+    live: bool = False  # today's current member_count, not (yet) a snapshot
+
+    @property
+    def count_display(self) -> str:
+        return "" if self.count is None else fmt_int(self.count)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    date: dt.date
+    count: int | None
+    delta: int | None  # against the previous day that has a count
+    live: bool
+
+    @property
+    def count_display(self) -> str:
+        return "" if self.count is None else fmt_int(self.count)
+
+    @property
+    def delta_display(self) -> str:
+        return "" if self.delta is None else fmt_signed(self.delta)
+
+
+@dataclass(frozen=True)
+class SizeHistory:
+    """A group's member counts for the days from the first known one in the window up to today."""
+
+    group: ContactGroup
+    days: int
+    start: dt.date  # the window's first day (today − days)
+    today: dt.date
+    points: list[SizePoint]  # one per day, first known day → today; empty when nothing is known
+
+    @cached_property
+    def known(self) -> list[SizePoint]:
+        return [p for p in self.points if p.count is not None]
+
+    @property
+    def has_chart(self) -> bool:
+        return len(self.known) >= 2
+
+    @property
+    def first(self) -> SizePoint:
+        return self.known[0]
+
+    @property
+    def last(self) -> SizePoint:
+        return self.known[-1]
+
+    @property
+    def low(self) -> SizePoint:
+        return min(self.known, key=lambda p: (p.count, p.date))
+
+    @property
+    def high(self) -> SizePoint:
+        return max(self.known, key=lambda p: (p.count or 0, p.date))
+
+    @property
+    def span_days(self) -> int:
+        return (self.last.date - self.first.date).days
+
+    @property
+    def starts_late(self) -> bool:
+        """True when the first snapshot is younger than the period asked for."""
+        return bool(self.points) and self.points[0].date > self.start
+
+    @property
+    def gaps(self) -> int:
+        return sum(1 for p in self.points if p.count is None)
+
+    @property
+    def change(self) -> int:
+        return (self.last.count or 0) - (self.first.count or 0)
+
+    @property
+    def change_pct(self) -> float | None:
+        base = self.first.count or 0
+        return None if base == 0 else self.change / base * 100
+
+    @property
+    def tone(self) -> Tone:
+        return "up" if self.change > 0 else "down" if self.change < 0 else "flat"
+
+    @property
+    def change_display(self) -> str:
+        return fmt_signed(self.change)
+
+    @property
+    def change_pct_display(self) -> str:
+        pct = self.change_pct
+        if pct is None:
+            return ""
+        text = f"{abs(pct):,.1f}%"
+        if text == "0.0%":
+            return text
+        return f"+{text}" if pct > 0 else f"\u2212{text}"
+
+    @property
+    def sentence(self) -> str:
+        """The chart's text alternative, e.g. "Members grew from 1,200 to 1,450 over 90 days"."""
+        if not self.has_chart:
+            return "Not enough history yet"
+        first, last = fmt_int(self.first.count or 0), fmt_int(self.last.count or 0)
+        span = f"{self.span_days} day{'s' if self.span_days != 1 else ''}"
+        if self.tone == "flat":
+            text = f"Members stayed at {last} over {span}"
+        else:
+            verb = "grew" if self.tone == "up" else "shrank"
+            text = f"Members {verb} from {first} to {last} over {span}"
+        ends = (self.first.count or 0, self.last.count or 0)
+        low, high = self.low.count or 0, self.high.count or 0
+        if low < min(ends) or high > max(ends):  # the ends do not tell the whole story
+            text += f" (lowest {fmt_int(low)}, highest {fmt_int(high)})"
+        return text
+
+    def table(self) -> list[TableRow]:
+        """Every day of the chart, newest first, with the change against the previous known day."""
+        rows: list[TableRow] = []
+        previous: int | None = None
+        for p in self.points:
+            delta = None if p.count is None or previous is None else p.count - previous
+            rows.append(TableRow(date=p.date, count=p.count, delta=delta, live=p.live))
+            if p.count is not None:
+                previous = p.count
+        return rows[::-1]
+
+
+def group_size_history(*, group: ContactGroup, days: int, today: dt.date | None = None) -> SizeHistory:
+    """The group's member count per day over the last `days` days (gaps as None, today live if not snapped yet)."""
+    today = today or timezone.localdate()
+    start = today - dt.timedelta(days=days)
+    counts: dict[dt.date, int] = dict(
+        GroupSizeSnapshot.objects.filter(group=group, date__gte=start, date__lte=today).values_list(
+            "date", "member_count"
+        )
+    )
+    live = today not in counts
+    if live:
+        counts[today] = group.member_count
+    first = min(counts)
+    points = []
+    for offset in range((today - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        points.append(SizePoint(date=day, count=counts.get(day), live=live and day == today))
+    return SizeHistory(group=group, days=days, start=start, today=today, points=points)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chart geometry
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    pos: float  # y for the value axis, x for the date axis (SVG user units)
+    label: str
+    anchor: Literal["start", "middle", "end"] = "middle"
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    x: float
+    y: float
+    point: SizePoint
+
+    @property
+    def title(self) -> str:
+        count = self.point.count or 0
+        what = "now" if self.point.live else "snapshot"
+        return f"{self.point.date:%a} {fmt_day(self.point.date, year=True)}: {fmt_int(count)} members ({what})"
+
+
+@dataclass(frozen=True)
+class HitArea:
+    x: float
+    width: float
+    target: ChartPoint
+
+
+@dataclass
+class SizeChart:
+    width: int
+    height: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+    lines: list[str] = field(default_factory=list)  # SVG path data, one per unbroken run of days
+    areas: list[str] = field(default_factory=list)
+    bridges: list[str] = field(default_factory=list)  # dashed lines across gaps
+    dots: list[ChartPoint] = field(default_factory=list)  # runs of a single day (no line to draw)
+    points: list[ChartPoint] = field(default_factory=list)  # every known day
+    hits: list[HitArea] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+
+    @property
+    def plot_width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def plot_height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def y_label_x(self) -> float:
+        return self.left - 8
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 20
+
+    @property
+    def x_tick_end(self) -> float:
+        return self.bottom + 5
+
+    @property
+    def last(self) -> ChartPoint:
+        return self.points[-1]
+
+    @property
+    def show_markers(self) -> bool:
+        """Small dots on every day only when they do not crowd each other."""
+        return len(self.points) <= 45
+
+
+def nice_step(raw: float) -> int:
+    """The smallest 1, 2 or 5 × 10^n (at least 1: counts are whole) not below `raw`."""
+    if raw <= 1:
+        return 1
+    exponent = math.floor(math.log10(raw))
+    fraction = raw / 10**exponent
+    nice = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
+    return int(nice * 10**exponent)
+
+
+def value_ticks(low: int, high: int, *, target: int = 4) -> list[int]:
+    """Round tick values covering [low, high]: 2 to 6 intervals of 1, 2 or 5 × 10^n; never below zero."""
+    if low == high:
+        step = nice_step(max(1.0, high * 0.05))
+        bottom = max(0, low - step)
+        return list(range(bottom, low + 2 * step, step))
+    if low <= high * 0.3:
+        low = 0  # close to zero anyway: an honest zero baseline costs nothing
+    step = nice_step((high - low) / target)
+    bottom = (low // step) * step
+    top = -(-high // step) * step
+    return list(range(bottom, top + step, step))
+
+
+def _date_ticks(first: dt.date, last: dt.date, x_of: Any, *, most: int) -> list[Tick]:
+    """At most `most` date labels: month starts for long spans, else every n days back from today."""
+    span = (last - first).days
+    days: list[dt.date] = []
+    if span > 25 * most:
+        months = []
+        day = dt.date(first.year, first.month, 1)
+        while day <= last:
+            if day >= first:
+                months.append(day)
+            day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        every = next(n for n in (1, 2, 3, 4, 6, 12) if math.ceil(len(months) / n) <= most)
+        days = [d for d in months if (d.month - 1) % every == 0]
+        labels = [f"{d:%b}" + (f" {d.year}" if i == 0 or d.month == 1 else "") for i, d in enumerate(days)]
+    else:
+        # Every n days counting back from today, so today is always labelled.
+        step = next((s for s in (1, 2, 7, 14, 21, 28) if span / s < most), 7 * math.ceil(span / most / 7))
+        day = last
+        while day >= first:
+            days.insert(0, day)
+            day -= dt.timedelta(days=step)
+        labels = [fmt_day(d) for d in days]
+        labels[-1] = "Today"  # the chart always ends today
+    ticks = []
+    for d, label in zip(days, labels, strict=True):
+        x = x_of(d)
+        anchor: Literal["start", "middle", "end"] = "middle"
+        if (d - first).days < span * 0.04:
+            anchor = "start"
+        elif (last - d).days < span * 0.04:
+            anchor = "end"
+        ticks.append(Tick(pos=x, label=label, anchor=anchor))
+    return ticks
+
+
+def size_chart(*, history: SizeHistory, width: int = 880, height: int = 280, most_dates: int = 6) -> SizeChart | None:
+    """Where every line, area, tick and label of the history chart goes (None: fewer than 2 points)."""
+    if not history.has_chart:
+        return None
+    known = history.known
+    ticks = value_ticks(min(p.count or 0 for p in known), max(p.count or 0 for p in known))
+    longest = max(len(fmt_int(t)) for t in ticks)
+    chart = SizeChart(width=width, height=height, left=14 + 7.5 * longest, top=14, right=width - 16, bottom=height - 30)
+    first_day, span = history.points[0].date, (history.points[-1].date - history.points[0].date).days
+    lo, hi = ticks[0], ticks[-1]
+
+    def x_of(day: dt.date) -> float:
+        return round(chart.left + (day - first_day).days / span * chart.plot_width, 1)
+
+    def y_of(count: int) -> float:
+        return round(chart.bottom - (count - lo) / (hi - lo) * chart.plot_height, 1)
+
+    chart.y_ticks = [Tick(pos=y_of(t), label=fmt_int(t), anchor="end") for t in ticks]
+    chart.x_ticks = _date_ticks(first_day, history.points[-1].date, x_of, most=most_dates)
+
+    runs: list[list[ChartPoint]] = [[]]
+    for p in history.points:
+        if p.count is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append(ChartPoint(x=x_of(p.date), y=y_of(p.count), point=p))
+    runs = [run for run in runs if run]
+    for run in runs:
+        if len(run) == 1:
+            chart.dots.append(run[0])
+            continue
+        line = "M" + " L".join(f"{c.x},{c.y}" for c in run)
+        chart.lines.append(line)
+        chart.areas.append(f"{line} L{run[-1].x},{chart.bottom} L{run[0].x},{chart.bottom} Z")
+    for before, after in zip(runs, runs[1:], strict=False):
+        chart.bridges.append(f"M{before[-1].x},{before[-1].y} L{after[0].x},{after[0].y}")
+    chart.points = [c for run in runs for c in run]
+    for i, c in enumerate(chart.points):
+        left = chart.left if i == 0 else (chart.points[i - 1].x + c.x) / 2
+        right = chart.right if i == len(chart.points) - 1 else (c.x + chart.points[i + 1].x) / 2
+        chart.hits.append(HitArea(x=round(left, 1), width=round(right - left, 1), target=c))
+    return chart
+
+
+# ---------------------------------------------------------------------------------------------
+# View
+# ---------------------------------------------------------------------------------------------
+
+STATUS_BADGES = {
+    RebuildStatus.NEVER: "text-bg-light border",
+    RebuildStatus.QUEUED: "text-bg-warning",
+    RebuildStatus.RUNNING: "text-bg-primary",
+    RebuildStatus.SUCCEEDED: "text-bg-success",
+    RebuildStatus.FAILED: "text-bg-danger",
+}
+
+
+def duration_display(ms: int | None) -> str:
+    """850 → "850 ms", 1234 → "1.2 s", 125000 → "2 min 5 s"."""
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+class GroupHistoryView(GroupMixin, TemplateView):
+    """The History tab: member count per day (30/90/365 days), summary figures and the last rebuild."""
+
+    permission_required = "segments.view_membership"  # the same as the Members tab
+    template_name = "segments/group_history.html"
+    tab = "history"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        days = history_days(self.request.GET.get("days"))
+        history = group_size_history(group=self.group, days=days)
+        group = self.group
+        return {
+            **super().get_context_data(**kwargs),
+            **self.group_context(),
+            "days": days,
+            "periods": PERIODS,
+            "history": history,
+            "chart": size_chart(history=history),
+            "chart_small": size_chart(history=history, width=440, height=250, most_dates=3),
+            "table": history.table() if history.has_chart else [],
+            "has_snapshots": history.has_chart or group.size_snapshots.exists(),
+            "current_display": fmt_int(group.member_count),
+            "nightly_time": settings.NIGHTLY_REBUILD_TIME,
+            "status_badge": STATUS_BADGES.get(RebuildStatus(group.rebuild_status), "text-bg-secondary"),
+            "duration": duration_display(group.last_rebuild_duration_ms),
+        }
