@@ -17,10 +17,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Count, F, Value, When
+from django.db.models import BooleanField, Case, Count, F, When
 
 from contacts.models import Contact, ContactField
 from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck
+from segments.rules.batch import VerdictQuery
+from segments.rules.clock import Clock
+from segments.rules.compiler import rule_q
 from segments.services import SOURCES, Source
 
 if TYPE_CHECKING:
@@ -175,28 +178,41 @@ def _levels(groups: list[CompiledGroup]) -> list[list[CompiledGroup]]:
     return levels
 
 
+# (the groups' cache keys, the day) → the compiled query of a dependency level, or None if not reusable.
+_queries: dict[tuple[Any, ...], VerdictQuery | None] = {}
+_QUERIES_KEPT = 64
+
+
 def _verdicts(groups: list[CompiledGroup], contact_ids: list[int], now: datetime | None) -> set[tuple[int, int]]:
     """The (group, contact) pairs that match, for every group and contact, in ONE query.
 
-    Each group's rule becomes one boolean column of a query over the contacts (compiled for a few
-    contacts: every count is an index lookup per contact).
+    Each group's rule is one boolean column of a query over the contacts, compiled once per set of
+    groups and day (segments.rules.batch) and bound to `now` at each execution.
     """
-    from segments.rules.clock import Clock
-    from segments.rules.compiler import rule_q
 
-    clock = Clock.at(now)
-    columns = {
-        f"g{g.pk}": Case(
-            When(rule_q(g.rule.root, clock, few=True), then=True), default=False, output_field=BooleanField()
-        )
-        for g in groups
-        if g.rule is not None
-    }
-    if not columns:
+    rules = [(f"g{g.pk}", g.rule) for g in groups if g.rule is not None]
+    if not rules or not contact_ids:
         return set()
-    rows = Contact.objects.filter(pk__in=contact_ids).annotate(**columns).values_list("pk", *columns)
-    pks = [int(name[1:]) for name in columns]
-    return {(gid, row[0]) for row in rows for gid, verdict in zip(pks, row[1:], strict=True) if verdict}
+    clock = Clock.at(now)
+    key = (tuple(_compiled[g.pk][0] if g.pk in _compiled else g.pk for g in groups), clock.today)
+    if key not in _queries:
+        if len(_queries) >= _QUERIES_KEPT:
+            _queries.clear()
+        _queries[key] = VerdictQuery.build(rules, today=clock.today)
+    query = _queries[key]
+    pks = [int(name[1:]) for name, _ in rules]
+    if query is not None:
+        rows = query.run(contact_ids, now=clock.now)
+    else:  # compiled for this `now` only
+        columns = {
+            name: Case(When(rule_q(rule.root, clock, few=True), then=True), default=False, output_field=BooleanField())
+            for name, rule in rules
+        }
+        rows = [
+            (row[0], row[1:])
+            for row in Contact.objects.filter(pk__in=contact_ids).annotate(**columns).values_list("pk", *columns)
+        ]
+    return {(gid, cid) for cid, verdicts in rows for gid, verdict in zip(pks, verdicts, strict=True) if verdict}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,13 +311,13 @@ def _write_source(
 
 
 def _adjust_member_counts(deltas: Counter[int]) -> None:
-    """Add each group's change to its member count, in one statement (the groups are locked)."""
-    changed = {gid: d for gid, d in deltas.items() if d}
-    if changed:
-        ContactGroup.objects.filter(pk__in=list(changed)).update(
-            member_count=F("member_count")
-            + Case(*(When(pk=gid, then=Value(d)) for gid, d in changed.items()), default=Value(0))
-        )
+    """Add each group's change to its member count (the groups are locked): one statement per distinct change."""
+    by_change: dict[int, list[int]] = defaultdict(list)
+    for group_id, change in deltas.items():
+        if change:
+            by_change[change].append(group_id)
+    for change, group_ids in by_change.items():
+        ContactGroup.objects.filter(pk__in=group_ids).update(member_count=F("member_count") + change)
 
 
 def _move_memberships_to_parents(merged: dict[int, int]) -> None:

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from contacts.models import Account, Activity, Consent, Contact, ContactConsent
 from contacts.services import contacts_refresh_last_activity
 from segments.models import ContactGroup, Membership
-from segments.rules import RuleError, explain, matching_contacts, validate
+from segments.rules import RuleError, explain, matching_contacts, parse, validate
+from segments.rules.batch import VerdictQuery
+from segments.rules.clock import Clock
 from tests.factories import CampaignFactory, ConsentFactory, ContactGroupFactory
 from tests.segments.rules import oracle
 from tests.segments.rules.conftest import TZ, local
@@ -352,9 +354,11 @@ def test_matching_contacts_equals_the_oracle(setup, data):
         make_world(data.draw, setup, now)
         world = oracle.load_world()
         unmerged = {c.pk for c in world.contacts if c.merged_into_id is None}
+        batch = []
         for _ in range(4):
             raw = data.draw(trees(setup, now), label="tree")
             expected = oracle.evaluate(raw, world, now)
+            batch.append((raw, expected))
             got = set(matching_contacts(raw, now=now).values_list("pk", flat=True))
             assert got == expected
             # The shape for re-checks (a few contacts, counts correlated per contact) agrees too.
@@ -373,6 +377,16 @@ def test_matching_contacts_equals_the_oracle(setup, data):
             contact = data.draw(st.sampled_from(world.contacts), label="contact")
             assert explain(raw, contact, now=now).matched == (contact.pk in got)
             assert validate(validate(raw)) == validate(raw)
+        # All trees as one re-usable query (re-checks): compiled for the day, bound to `now` when run.
+        query = VerdictQuery.build(
+            [(f"t{i}", parse(raw)) for i, (raw, _) in enumerate(batch)], today=Clock.at(now).today
+        )
+        assert query is not None
+        some = sorted(data.draw(st.sets(st.sampled_from(sorted(unmerged))), label="among batch"))
+        verdicts = dict(query.run(some, now=now))
+        assert sorted(verdicts) == some
+        for i, (_, expected) in enumerate(batch):
+            assert {pk for pk, flags in verdicts.items() if flags[i]} == expected & set(some)
         transaction.set_rollback(True)
 
 
