@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Case, Count, F, When
 
 from contacts.models import Contact, ContactField
-from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck
+from segments.models import ContactGroup, Membership, PendingRecheck
 from segments.rules.batch import VerdictQuery
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
@@ -229,23 +229,20 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
     """
     from segments.services import groups_lock
 
-    live = {
-        pk: (parent, account)
-        for pk, parent, account in Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list(
-            "pk", "merged_into_id", "account_id"
-        )
-    }
+    live: dict[int, tuple[int | None, int | None]] = {}  # contact → (merged into, account)
+    linked: dict[int, set[int]] = defaultdict(set)  # account → the groups it is linked to
+    for pk, parent, account, group_id in Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list(
+        "pk", "merged_into_id", "account_id", "account__group_accounts__group_id"
+    ):
+        live[pk] = (parent, account)
+        if group_id is not None:
+            linked[account].add(group_id)
     merged = {cid: parent for cid, (parent, _) in live.items() if parent is not None}
     unmerged = sorted(cid for cid, (parent, _) in live.items() if parent is None)
     kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
     relevant = _relevant_groups(condition_groups(), kinds) if unmerged else []
-    linked: dict[int, set[int]] = defaultdict(set)  # account id → group ids
-    if "account" in kinds:
-        accounts = {account for cid in unmerged if (account := live[cid][1]) is not None}
-        for group_id, account_id in GroupAccount.objects.filter(account_id__in=accounts).values_list(
-            "group_id", "account_id"
-        ):
-            linked[account_id].add(group_id)
+    if "account" not in kinds:
+        linked.clear()
     # Lock every group this re-check may write before reading memberships: a running rebuild finishes first.
     writes_elsewhere = bool(merged) or "account" in kinds or any("deleted" in k for k in kinds_by_contact.values())
     locked = groups_lock(
@@ -268,6 +265,8 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
     if "account" in kinds:
         should = {(gid, cid) for cid in unmerged if (aid := live[cid][1]) for gid in linked[aid]}
         deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=set(locked)))
+    if relevant:
+        VerdictQuery.prefer_generic_plans()
     for level in _levels(relevant):  # a membership node reads what the levels before it just wrote
         verdicts = _verdicts(level, unmerged, now)
         evaluated = {g.pk for g in level if g.rule is not None}

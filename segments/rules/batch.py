@@ -106,6 +106,17 @@ class VerdictQuery:
             slots.append((index, days))
         return cls(names=tuple(name for name, _ in rules), sql=sql, params=params, slots=tuple(slots), today=today)
 
+    @staticmethod
+    def prefer_generic_plans() -> None:
+        """For the rest of the transaction, run prepared statements with their generic plan (PostgreSQL).
+
+        Else PostgreSQL plans a prepared statement afresh at each of its first five runs and keeps
+        doing so while a fresh plan looks cheaper, which for these queries it always does.
+        """
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+
     def run(self, contact_ids: Sequence[int], *, now: dt.datetime) -> list[tuple[int, tuple[bool, ...]]]:
         """(contact id, verdict per rule) for each of `contact_ids` that exists, evaluated at `now`."""
         if not contact_ids:
@@ -119,8 +130,8 @@ class VerdictQuery:
         if connection.vendor == "postgresql":
             # TRICKY: planning this query costs several times its execution (many sub-plans), so it
             # runs as a prepared statement — psycopg's own cursor (server-side binding; Django's binds
-            # on the client), one array parameter for any number of contacts — with a generic plan:
-            # planned once per connection, not once per re-check.
+            # on the client), one array parameter for any number of contacts — and with a generic
+            # plan (see prefer_generic_plans) it is planned once per connection, not once per run.
             sql = f"SELECT * FROM ({self.sql}) verdicts WHERE verdicts.recheck_contact = ANY(%s)"
             connection.ensure_connection()
             started = time.monotonic()
@@ -129,8 +140,6 @@ class VerdictQuery:
             # TRICKY: not connection.connection.cursor(): Django makes that a ClientCursor, which
             # binds on the client and never prepares.
             with psycopg.Cursor(connection.connection) as cursor:
-                if connection.in_atomic_block:  # else one plan per execution, as costly as before
-                    cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
                 cursor.execute(sql, [*params, list(contact_ids)], prepare=True)
                 rows = cursor.fetchall()
             if connection.queries_logged:  # as Django's debug cursor would (tests and benchmarks count it)
