@@ -229,6 +229,7 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
     """
     from segments.services import groups_lock
 
+    _transaction_settings()
     live: dict[int, tuple[int | None, int | None]] = {}  # contact → (merged into, account)
     linked: dict[int, set[int]] = defaultdict(set)  # account → the groups it is linked to
     for pk, parent, account, group_id in Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list(
@@ -265,13 +266,27 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
     if "account" in kinds:
         should = {(gid, cid) for cid in unmerged if (aid := live[cid][1]) for gid in linked[aid]}
         deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=set(locked)))
-    if relevant:
-        VerdictQuery.prefer_generic_plans()
     for level in _levels(relevant):  # a membership node reads what the levels before it just wrote
         verdicts = _verdicts(level, unmerged, now)
         evaluated = {g.pk for g in level if g.rule is not None}
         deltas.update(_write_source(source="via_condition", should=verdicts, existing=existing, groups=evaluated))
     _adjust_member_counts(deltas)
+
+
+def _transaction_settings() -> None:
+    """PostgreSQL settings for the rest of the re-check's transaction, in one statement.
+
+    - Prepared statements (the verdict queries) run with their generic plan: planned once per connection.
+    - The commit does not wait for the disk (synchronous_commit off). Safe: memberships are derived
+      data, and a re-check lost in a crash is lost together with the deletion of its PendingRecheck
+      rows (the drain's transaction), so it is done again. A crash cannot leave it half-written.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
+                "set_config('synchronous_commit', 'off', true)"
+            )
 
 
 def _write_source(

@@ -106,17 +106,6 @@ class VerdictQuery:
             slots.append((index, days))
         return cls(names=tuple(name for name, _ in rules), sql=sql, params=params, slots=tuple(slots), today=today)
 
-    @staticmethod
-    def prefer_generic_plans() -> None:
-        """For the rest of the transaction, run prepared statements with their generic plan (PostgreSQL).
-
-        Else PostgreSQL plans a prepared statement afresh at each of its first five runs and keeps
-        doing so while a fresh plan looks cheaper, which for these queries it always does.
-        """
-        if connection.vendor == "postgresql" and connection.in_atomic_block:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-
     def run(self, contact_ids: Sequence[int], *, now: dt.datetime) -> list[tuple[int, tuple[bool, ...]]]:
         """(contact id, verdict per rule) for each of `contact_ids` that exists, evaluated at `now`."""
         if not contact_ids:
@@ -130,8 +119,9 @@ class VerdictQuery:
         if connection.vendor == "postgresql":
             # TRICKY: planning this query costs several times its execution (many sub-plans), so it
             # runs as a prepared statement — psycopg's own cursor (server-side binding; Django's binds
-            # on the client), one array parameter for any number of contacts — and with a generic
-            # plan (see prefer_generic_plans) it is planned once per connection, not once per run.
+            # on the client), one array parameter for any number of contacts. Run it under
+            # plan_cache_mode = force_generic_plan (segments.recheck does) and it is planned once per
+            # connection: else PostgreSQL plans it afresh while a fresh plan looks cheaper, i.e. always.
             sql = f"SELECT * FROM ({self.sql}) verdicts WHERE verdicts.recheck_contact = ANY(%s)"
             connection.ensure_connection()
             started = time.monotonic()

@@ -21,7 +21,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
 from django.db.models import Count as CountAgg
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.lookups import (
     Contains,
     EndsWith,
@@ -36,7 +36,7 @@ from django.db.models.lookups import (
 )
 
 from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
-from segments.models import Membership
+from segments.models import ContactGroup, Membership
 from segments.rules.clock import Clock, day_range, shift
 from segments.rules.expressions import (
     CaseFold,
@@ -344,7 +344,11 @@ def node_q(node: Node, clock: Clock, *, few: bool = False) -> Q:
         case ActivityNode():
             return activity_q(node, clock, few=few)
         case MembershipNode():
-            q = Q(Exists(Membership.objects.filter(contact=OuterRef("pk"), group__code=node.group)))
+            # TRICKY: the group's id as a one-row sub-select (run once), not a join on its code:
+            # then the membership lookup is one probe of the (group, contact) index, whatever the
+            # plan — a generic plan (re-checks' prepared statements) joined every group by code.
+            group_id = Subquery(ContactGroup.objects.filter(code=node.group).values("pk")[:1])
+            q = Q(Exists(Membership.objects.filter(contact=OuterRef("pk"), group_id=group_id)))
             if node.operator == MembershipOp.IS_NOT_MEMBER:
                 q = ~q
         case ConsentNode():
