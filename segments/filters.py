@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from contacts.models import Contact
 from segments.models import ContactGroup, Membership
 
 
@@ -28,7 +31,26 @@ class GroupFilterSet(django_filters.FilterSet):
         return queryset.filter(is_condition_based=value == "condition")
 
 
+SEARCH_WORDS = 5
+
+
+def member_search_q(value: str) -> Q:
+    """Contacts with every word of `value` (the first five) in the first name, last name or email, ignoring
+    case: the contact list's search."""
+    condition = Q()
+    for word in value.split()[:SEARCH_WORDS]:
+        condition &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+    return condition
+
+
 class MembershipFilterSet(django_filters.FilterSet):
+    """The members tab's filters over a group's memberships (what the page counts).
+
+    `scan_members`: search by reading the members one by one (see `filter_search`); pass False for a
+    group holding most contacts, where PostgreSQL's join does better. The members view applies the same
+    validated values, `cleaned()`, to its walk over contacts.
+    """
+
     q = django_filters.CharFilter(method="filter_search", label="Search")
     source = django_filters.ChoiceFilter(
         method="filter_source",
@@ -42,13 +64,28 @@ class MembershipFilterSet(django_filters.FilterSet):
         model = Membership
         fields: list[str] = []
 
+    def __init__(self, *args: Any, scan_members: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scan_members = scan_members
+
     def filter_search(self, queryset: QuerySet[Membership], name: str, value: str) -> QuerySet[Membership]:
-        value = value.strip()
-        return queryset.filter(
-            Q(contact__email__icontains=value)
-            | Q(contact__first_name__icontains=value)
-            | Q(contact__last_name__icontains=value)
-        )
+        contacts = Contact.objects.filter(member_search_q(value))
+        if not self.scan_members:
+            return queryset.filter(contact__in=contacts)
+        # TRICKY: as a join, PostgreSQL scans every contact with the search and hashes the group's members
+        # (1 s at 1M contacts) even when the first 10,001 matches are among the first 70,000 members of a
+        # 300k group. A scalar subquery never becomes a join: the members are read in order, each one's
+        # contact is tested, and the capped count stops at its LIMIT (0.2 s).
+        hit = contacts.filter(pk=OuterRef("contact_id")).order_by().values("pk")[:1]
+        return queryset.alias(search_hit=Subquery(hit)).filter(search_hit__isnull=False)
 
     def filter_source(self, queryset: QuerySet[Membership], name: str, value: str) -> QuerySet[Membership]:
         return queryset.filter(**{f"via_{value}": True})
+
+    def cleaned(self) -> tuple[str, str]:
+        """(source, search) as validated: "" for one that is absent or invalid (and so not applied)."""
+        if not self.is_bound:
+            return "", ""
+        self.form.is_valid()  # cleaned_data then holds the valid fields only
+        data = self.form.cleaned_data
+        return data.get("source") or "", (data.get("q") or "").strip()

@@ -108,3 +108,32 @@ def test_rebuild_and_recheck_benchmarks_agree_with_their_baselines(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("RESULT recheck_ms=") and "verdicts_equal=yes" in last
     assert not ContactGroup.objects.exists()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_members_benchmark_pages_agree_with_their_baseline(capsys):
+    """bench.members exits 1 when a page shows other rows than the hand-written SQL; it leaves nothing behind."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import User
+
+    from bench.generate import generate
+    from bench.members import CODE_PREFIX, USERNAME
+    from bench.members import main as members
+    from contacts.roles import CONTACTS_PERMISSIONS, grant_permissions
+    from segments.models import ContactGroup
+
+    generate(contacts=400, accounts=20, now=NOW)
+    # An earlier transactional test flushed the roles (the benchmark signs in as a Marketer): grant them again.
+    grant_permissions(apps, "contacts", CONTACTS_PERMISSIONS)
+    grant_permissions(apps, "segments", importlib.import_module("segments.migrations.0002_roles").SEGMENTS_PERMISSIONS)
+    capsys.readouterr()
+    assert members(["--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("RESULT a_ms=") and "rows_equal=yes" in last and "k_ratio=" in last
+    assert "fewer members)" in out  # pages 100 and 200 do not exist among ~120 and ~400 members
+    assert not ContactGroup.objects.filter(code__startswith=CODE_PREFIX).exists()
+    assert not User.objects.filter(username=USERNAME).exists()

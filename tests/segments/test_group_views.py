@@ -214,3 +214,140 @@ def test_contact_page_links_each_membership_to_its_explanation(marketer_client):
     MembershipFactory(group=group, contact=contact)
     body = marketer_client.get(contact.get_absolute_url()).content.decode()
     assert reverse("segments:group_member_why", args=[group.pk, contact.pk]) in body
+
+
+# --- members tab: order, filters, search, count (tests/segments: the page's rows, whichever query shape) ---
+
+# How the page reads its rows: every match sorted (a group up to the count cap), or beyond the cap
+# walking contacts in name order with a probe per contact, or PostgreSQL's choice (EXISTS).
+STRATEGIES = ["sorted matches", "walk", "planner's choice"]
+
+
+@pytest.fixture
+def members_page(monkeypatch):
+    """Pages of two rows; for the strategies beyond the cap, a cap of `cap` (4 unless told)."""
+    from segments import views
+
+    monkeypatch.setattr(views.GroupMembersView, "paginate_by", 2)
+
+    def configure(strategy: str, cap: int = 4) -> None:
+        if strategy != "sorted matches":
+            monkeypatch.setattr(views._MembersPaginator, "cap", cap)
+            monkeypatch.setattr(views, "_walk_is_cheap", lambda **kwargs: strategy == "walk")
+
+    return configure
+
+
+@pytest.fixture
+def team():
+    """A group of seven members (and contacts that are not members, who must never show)."""
+    group = ContactGroupFactory()
+    people = {
+        "anonymous": ContactFactory(first_name="", last_name="", email=None),
+        "zoe": ContactFactory(first_name="Zoe", last_name="Adams"),
+        "jana_d": ContactFactory(first_name="Jana", last_name="Dvořák"),
+        "adam_n": ContactFactory(first_name="Adam", last_name="Novák"),
+        "jana_n1": ContactFactory(first_name="Jana", last_name="Novák"),
+        "jana_n2": ContactFactory(first_name="Jana", last_name="Novák"),
+        "petr": ContactFactory(first_name="Petr", last_name="Svoboda", email="petr.novak@example.com"),
+    }
+    sources = {
+        "anonymous": {"via_manual": True},
+        "zoe": {"via_manual": False, "via_account": True},
+        "jana_d": {"via_manual": True, "via_condition": True},
+        "adam_n": {"via_manual": False, "via_condition": True},
+        "jana_n1": {"via_manual": True},
+        "jana_n2": {"via_manual": False, "via_condition": True},
+        "petr": {"via_manual": True},
+    }
+    for key, flags in sources.items():
+        MembershipFactory(group=group, contact=people[key], **flags)
+    # Not members of this group: sorted between the members and matching the searches below.
+    ContactFactory(first_name="Aaron", last_name="Adams")
+    MembershipFactory(contact=ContactFactory(first_name="Jana", last_name="Nováková"))
+    return group, people
+
+
+def page_of(client, group, page=1, **params):
+    response = client.get(reverse("segments:group_detail", args=[group.pk]), {**params, "page": page})
+    assert response.status_code == 200
+    return [m.contact for m in response.context["object_list"]]
+
+
+NAME_ORDER = ["anonymous", "zoe", "jana_d", "adam_n", "jana_n1", "jana_n2", "petr"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_members_are_sorted_by_name_both_ways(marketer_client, team, members_page, strategy):
+    members_page(strategy)
+    group, people = team
+    ascending = [people[k] for k in NAME_ORDER]  # last name, first name, then id; empty names first
+    for params in ({}, {"sort": "name"}, {"sort": "nonsense"}):
+        shown = page_of(marketer_client, group, 1, **params) + page_of(marketer_client, group, 2, **params)
+        assert shown == ascending[:4], params
+    shown = page_of(marketer_client, group, 1, sort="-name") + page_of(marketer_client, group, 2, sort="-name")
+    assert shown == ascending[::-1][:4]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_members_filter_by_source_and_search_by_every_word(marketer_client, team, members_page, strategy):
+    members_page(strategy, cap=1)  # beyond the cap as soon as two members match
+    group, people = team
+
+    def shown(**params):
+        return page_of(marketer_client, group, **params)
+
+    assert shown(source="manual") == [people["anonymous"], people["jana_d"]]
+    assert shown(source="condition", sort="-name") == [people["jana_n2"], people["adam_n"]]
+    assert shown(source="account") == [people["zoe"]]
+    assert shown(q="jana") == [people["jana_d"], people["jana_n1"]]  # not Jana Nováková: another group's
+    assert shown(q="novák jana") == [people["jana_n1"], people["jana_n2"]]  # both words, in any field
+    assert shown(q="  nov  ", source="manual") == [people["jana_n1"], people["petr"]]  # petr: by e-mail
+    assert shown(q="adams") == [people["zoe"]]  # not Aaron Adams: no member
+    assert shown(q="nobody") == []
+    assert shown(source="nonsense") == [people["anonymous"], people["zoe"]]  # an invalid source is ignored
+
+
+def test_members_search_of_a_group_of_most_contacts_joins(marketer_client, team, members_page):
+    members_page("walk", cap=1)
+    group, people = team
+    ContactGroup.objects.filter(pk=group.pk).update(member_count=10**9)  # PostgreSQL's join, not a scan
+    assert page_of(marketer_client, group, q="novák jana") == [people["jana_n1"], people["jana_n2"]]
+    assert page_of(marketer_client, group, q="jana", source="condition") == [people["jana_d"], people["jana_n2"]]
+
+
+def test_members_count_shows_the_group_total_beyond_the_cap(marketer_client, team, members_page):
+    members_page("walk")
+    group, people = team
+    url = reverse("segments:group_detail", args=[group.pk])
+    ContactGroup.objects.filter(pk=group.pk).update(member_count=12_345)
+    response = marketer_client.get(url)
+    assert "Showing 1–2 of 12,345" in response.content.decode()
+    assert not response.context["paginator"].matches  # counted, not read
+    assert "Showing 1–2 of 4" in marketer_client.get(url, {"source": "manual"}).content.decode()  # counted
+    assert "Showing 1–2 of more than 4" in marketer_client.get(url, {"q": "a"}).content.decode()
+    # A stored count that is out of date never hides members: the page counts them.
+    Membership.objects.filter(group=group).exclude(contact__in=[people["zoe"], people["petr"]]).delete()
+    response = marketer_client.get(url)
+    assert "Showing 1–2" not in response.content.decode() and "2 in all" in response.content.decode()
+    assert [m.contact for m in response.context["object_list"]] == [people["zoe"], people["petr"]]
+
+
+def test_members_name_header_sorts_and_keeps_the_filters(marketer_client, team):
+    group, _ = team
+    url = reverse("segments:group_detail", args=[group.pk])
+    body = marketer_client.get(url, {"source": "manual"}).content.decode()
+    assert 'aria-sort="ascending"' in body and "?source=manual&amp;sort=-name" in body
+    body = marketer_client.get(url, {"sort": "-name"}).content.decode()
+    assert 'aria-sort="descending"' in body and 'name="sort" value="-name"' in body
+
+
+def test_walking_contacts_in_name_order_is_chosen_for_dense_groups_and_early_pages():
+    from segments.views import _walk_is_cheap
+
+    million = 1_000_000
+    assert _walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=50)
+    assert _walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=10_000)
+    assert _walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=50)  # a dense filter
+    assert not _walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=10_000)
+    assert not _walk_is_cheap(contacts=million, member_count=2_000, found=2_000, end=50)  # a small group
