@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
+    from segments import recheck as recheck_module
     from segments.models import ContactGroup, Membership
     from segments.recheck import ALL_KINDS, contacts_recheck
     from segments.services import group_create
@@ -235,7 +236,20 @@ def main(argv: list[str] | None = None) -> int:
         rng.shuffle(pool)
         picked = pool[: args.runs + 1]  # the first is the warm-up
 
+        evaluating: list[float] = [0.0]  # time inside the verdict queries (segments.recheck._verdicts)
+        verdicts = recheck_module._verdicts
+
+        def timed_verdicts(*a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return verdicts(*a, **k)
+            finally:
+                evaluating[0] += time.perf_counter() - started
+
+        recheck_module._verdicts = timed_verdicts  # type: ignore[assignment]
+
         def orm(cid: int) -> float:
+            evaluating[0] = 0.0
             started = time.perf_counter()
             contacts_recheck(kinds_by_contact={cid: set(ALL_KINDS)}, now=now)
             return (time.perf_counter() - started) * 1000
@@ -261,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         sep_ms: list[float] = []
         comb_ms: list[float] = []
         queries: list[int] = []
+        eval_ms: list[float] = []  # of which evaluating the rules (the verdict queries, Python included)
         in_db: list[float] = []  # the re-check's time inside its SQL statements (as Django measures it)
         matched: list[int] = []
         for n, cid in enumerate(picked):
@@ -289,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             comb_ms.append(c_ms)
             queries.append(len(captured.captured_queries))
             in_db.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+            eval_ms.append(evaluating[0] * 1000)
             matched.append(len(members))
 
         orm_med, sep_med, comb_med = (statistics.median(x) for x in (orm_ms, sep_ms, comb_ms))
@@ -304,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.quantiles(comb_ms, n=10)[-1] if len(comb_ms) > 1 else comb_med:8.1f}{1:9}")
         print(f"    of the re-check's {orm_med:.1f} ms, {statistics.median(in_db):.1f} ms (median) are spent executing "
               f"its {statistics.median(queries):.0f} statements; the rest is Python (parsing, compiling, ORM)")
+        print(f"    evaluating the rules (one query per dependency level, Python included) takes "
+              f"{statistics.median(eval_ms):.1f} ms of it; the rest is choosing and locking the groups, reading "
+              f"and writing memberships and counts, and the commit")
         print(f"    groups matched per contact: median {statistics.median(matched):.0f}, max {max(matched)}; "
               f"verdicts equal the baselines' for all {len(picked)} contacts")
         result = {
@@ -311,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             "separate_ms": f"{sep_med:.1f}", "combined_ms": f"{comb_med:.1f}",
             "ratio_separate": f"{orm_med / sep_med:.2f}", "ratio_combined": f"{orm_med / comb_med:.2f}",
             "queries": f"{statistics.median(queries):.0f}", "sql_ms": f"{statistics.median(in_db):.1f}",
+            "evaluate_ms": f"{statistics.median(eval_ms):.1f}",
             "groups": len(rules),
             "goal_met": "yes" if met else "NO", "verdicts_equal": "yes",
         }
