@@ -233,7 +233,7 @@ def members_page(monkeypatch):
     def configure(strategy: str, cap: int = 4) -> None:
         if strategy != "sorted matches":
             monkeypatch.setattr(views._MembersPaginator, "cap", cap)
-            monkeypatch.setattr(views, "_walk_is_cheap", lambda **kwargs: strategy == "walk")
+            monkeypatch.setattr(views, "walk_is_cheap", lambda **kwargs: strategy == "walk")
 
     return configure
 
@@ -343,11 +343,11 @@ def test_members_name_header_sorts_and_keeps_the_filters(marketer_client, team):
 
 
 def test_walking_contacts_in_name_order_is_chosen_for_dense_groups_and_early_pages():
-    from segments.views import _walk_is_cheap
+    from segments.selectors import walk_is_cheap
 
     million = 1_000_000
-    assert _walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=50)
-    assert _walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=10_000)
-    assert _walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=50)  # a dense filter
-    assert not _walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=10_000)
-    assert not _walk_is_cheap(contacts=million, member_count=2_000, found=2_000, end=50)  # a small group
+    assert walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=50)
+    assert walk_is_cheap(contacts=million, member_count=300_000, found=300_000, end=10_000)
+    assert walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=50)  # a dense filter
+    assert not walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=10_000)
+    assert not walk_is_cheap(contacts=million, member_count=2_000, found=2_000, end=50)  # a small group
