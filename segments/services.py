@@ -62,18 +62,27 @@ def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Conta
     table = Membership._meta.db_table
     # TRICKY: Django has no INSERT … SELECT; the SELECT is the ORM's own SQL for `contacts`, so the
     # rule engine's query runs inside the database and no id travels through Python.
+    # TRICKY: which rows are new. A group with members: an anti-join with them (a re-build of a 300k
+    # group otherwise attempts 300k conflicting inserts). An empty group: no anti-join — on an empty,
+    # freshly vacuumed membership table PostgreSQL plans `NOT EXISTS (same table)` as a nested loop
+    # over the growing table (quadratic first builds); ON CONFLICT alone skips the rare existing row.
+    # "WHERE …" also resolves SQLite's INSERT … SELECT … ON CONFLICT parsing ambiguity.
+    if Membership.objects.filter(group=group).exists():
+        new_only = f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.group_id = %s AND m.contact_id = src.pk)"
+        new_params: tuple = (group.pk,)
+    else:
+        new_only, new_params = "WHERE true", ()
     insert = (
         f"INSERT INTO {table} (group_id, contact_id, via_manual, via_account, via_condition, added_at) "
-        f"SELECT %s, src.pk, %s, %s, %s, %s FROM ({sql}) src "
-        # TRICKY: not `WHERE NOT EXISTS (same table)`: on an empty, freshly vacuumed membership table
-        # PostgreSQL plans that as a nested loop over the growing table (quadratic first builds).
-        # "WHERE true" resolves SQLite's INSERT … SELECT … ON CONFLICT parsing ambiguity.
-        "WHERE true ON CONFLICT (group_id, contact_id) DO NOTHING"
+        f"SELECT %s, src.pk, %s, %s, %s, %s FROM ({sql}) src {new_only} "
+        "ON CONFLICT (group_id, contact_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             insert,
-            (group.pk, flags["via_manual"], flags["via_account"], flags["via_condition"], timezone.now()) + params,
+            (group.pk, flags["via_manual"], flags["via_account"], flags["via_condition"], timezone.now())
+            + params
+            + new_params,
         )
         return max(cursor.rowcount, 0)
 
