@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from contacts.models import Account, Contact
@@ -50,14 +51,23 @@ def _contact_ids_sql(contacts: QuerySet[Contact]) -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Contact]) -> int:
-    """Give every unmerged contact in `contacts` the source in `group`; returns how many became members."""
+def _source_add(*, group: ContactGroup, source: Source, contacts: QuerySet[Contact], few_existing: bool = False) -> int:
+    """Give every unmerged contact in `contacts` the source in `group`; returns how many became members.
+
+    `few_existing`: few of the group's members lack the source (a re-build: only those in by hand or
+    by account), so those are probed one by one rather than joined with all of `contacts`.
+    """
     try:
         sql, params = _contact_ids_sql(contacts)
     except EmptyResultSet:  # Django proved the set empty (e.g. `pk__in=[]`): nothing to add
         return 0
-    in_set = Q(contact__in=contacts.filter(merged_into__isnull=True).order_by().values("pk"))
-    Membership.objects.filter(in_set, group=group, **{source: False}).update(**{source: True})
+    unmerged = contacts.filter(merged_into__isnull=True)
+    lacking = Membership.objects.filter(group=group, **{source: False})
+    if few_existing:
+        lacking = lacking.filter(_contact_probe(unmerged))
+    else:
+        lacking = lacking.filter(contact__in=unmerged.order_by().values("pk"))
+    lacking.update(**{source: True})
     flags = {s: s == source for s in SOURCES}
     table = Membership._meta.db_table
     # TRICKY: Django has no INSERT … SELECT; the SELECT is the ORM's own SQL for `contacts`, so the
@@ -97,13 +107,37 @@ def _contact_in(contacts: QuerySet[Contact]) -> Q:
     return Q(Exists(contacts.order_by().filter(pk=OuterRef("contact_id"))))
 
 
-def _source_remove(*, group: ContactGroup, source: Source, memberships: QuerySet[Membership]) -> int:
-    """Take `source` away from `memberships` of `group`; returns how many stopped being members."""
+def _contact_probe(contacts: QuerySet[Contact]) -> IsNull:
+    """A filter on Membership: its contact is in `contacts`, checked row by row.
+
+    TRICKY: for statements over the few memberships that other conditions keep (the members that also
+    have another source). EXISTS / IN become a join that evaluates all of `contacts` first (a full rule
+    set: 300k contacts for the CZ group); a scalar sub-select never becomes a join, so PostgreSQL runs it
+    only for the rows that pass the cheap conditions, each an index probe.
+    """
+    return IsNull(Subquery(contacts.order_by().filter(pk=OuterRef("contact_id")).values("pk")[:1]), False)
+
+
+def _source_remove(
+    *,
+    group: ContactGroup,
+    source: Source,
+    memberships: QuerySet[Membership],
+    still: QuerySet[Contact] | None = None,
+) -> int:
+    """Take `source` away from `memberships` of `group`, except for contacts in `still` (when given).
+
+    Returns how many stopped being members.
+    """
     scope = memberships.filter(group=group, **{source: True})
     others = [s for s in SOURCES if s != source]
     only_this = Q(**{others[0]: False}) & Q(**{others[1]: False})
-    removed, _ = scope.filter(only_this).delete()
-    scope.exclude(only_this).update(**{source: False})
+    gone, kept = scope.filter(only_this), scope.exclude(only_this)
+    if still is not None:
+        gone = gone.filter(~_contact_in(still))  # most of the rows: one anti-join
+        kept = kept.exclude(_contact_probe(still))  # few rows: probed one by one
+    removed, _ = gone.delete()
+    kept.update(**{source: False})
     return removed
 
 
@@ -216,9 +250,9 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     locked = ContactGroup.objects.get(pk=group.pk)
     locked.last_rebuild_started_at = timezone.now()
     matching = _rule_contacts(locked, now)
-    stale = Membership.objects.filter(group=locked).filter(~_contact_in(matching))
-    removed = _source_remove(group=locked, source="via_condition", memberships=stale)
-    added = _source_add(group=locked, source="via_condition", contacts=matching)
+    members = Membership.objects.filter(group=locked)
+    removed = _source_remove(group=locked, source="via_condition", memberships=members, still=matching)
+    added = _source_add(group=locked, source="via_condition", contacts=matching, few_existing=True)
     count = _refresh_member_count(locked)
     duration_ms = int((time.monotonic() - started) * 1000)
     ContactGroup.objects.filter(pk=locked.pk).update(
