@@ -30,15 +30,19 @@ demo: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_user
 
-# Web server and django-q2 worker together; Ctrl-C stops both.
+# Web server and django-q2 worker together; Ctrl-C (or TERM) stops both. The worker stops on the terminal's
+# Ctrl-C itself (a second signal would interrupt its shutdown); it is told after 3 s and killed after 10 s.
 serve:
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py qcluster & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait
+	@$(PY) manage.py qcluster & worker=$$!; \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & web=$$!; \
+	trap 'trap "" INT TERM; trap - EXIT; kill -TERM $$web 2>/dev/null; \
+	      for n in 1 2 3 4 5 6 7 8 9 10; do kill -0 $$worker 2>/dev/null || break; \
+	        [ $$n = 3 ] && kill -INT $$worker 2>/dev/null; sleep 1; done; \
+	      pkill -KILL -P $$worker 2>/dev/null; kill -KILL $$worker 2>/dev/null; exit 0' INT TERM EXIT; \
+	wait $$web
 
 run: demo
 	@$(MAKE) --no-print-directory serve
