@@ -146,3 +146,20 @@ def test_role_matrix(client, name):
     client.logout()
     response = client.get(reverse(name))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+def test_a_forbidden_page_explains_itself_inside_the_app(staff_client):
+    response = staff_client.get(reverse("segments:group_create"))
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Not allowed" in page and "Your role does not allow" in page
+    assert 'href="/groups/"' in page  # the app's navigation, not Django's bare page
+    assert "staff_user" in page and "Staff" in page
+
+
+@pytest.mark.django_db
+def test_a_missing_page_is_a_friendly_404(marketer_client):
+    response = marketer_client.get("/groups/999999/")
+    assert response.status_code == 404
+    assert "This page does not exist" in response.content.decode()
