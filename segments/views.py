@@ -82,6 +82,8 @@ class GroupMixin(PermissionRequiredMixin):
             "tab": self.tab,
             "summary": condition_summary(self.group),
             "drifts": services.group_drifts(group=self.group),
+            # the header's status badge polls while a rebuild is queued or running
+            "busy": self.group.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING),
         }
 
 

@@ -1,5 +1,6 @@
 """Contact group pages: list, create/edit/delete, members and accounts tabs, rebuild button."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -150,6 +151,28 @@ def test_rebuild_button_queues_and_htmx_gets_the_polling_badge(marketer_client, 
     assert "Queued" in body and 'hx-trigger="every 2s"' in body
     group.refresh_from_db()
     assert group.rebuild_status == RebuildStatus.QUEUED
+
+
+def test_a_group_page_opened_during_a_rebuild_polls_and_hides_the_previous_time(marketer_client):
+    from django.utils import timezone
+
+    group = ContactGroupFactory(
+        is_condition_based=True,
+        condition=CZ_TREE,
+        rebuild_status=RebuildStatus.QUEUED,
+        last_rebuild_finished_at=timezone.now() - dt.timedelta(minutes=5),
+        last_rebuild_duration_ms=1500,
+        last_rebuild_added=12345,
+        last_rebuild_removed=0,
+    )
+    body = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Queued" in body
+    assert "5\xa0minutes ago" not in body and "5 minutes ago" not in body  # not "queued 5 minutes ago"
+    group.rebuild_status = RebuildStatus.SUCCEEDED
+    group.save()
+    body = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' not in body
+    assert "+12,345" in body and "minutes ago" in body
 
 
 def test_staff_cannot_edit_or_rebuild(staff_client):
