@@ -156,6 +156,7 @@ class GroupDeleteView(GroupMixin, TemplateView):
 
 MEMBER_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {"name": CONTACT_SORTS["name"]}
 
+
 class _MembersPaginator(CappedPaginator):
     """Pages of members. `object_list` yields the matching members' contact ids, read up to the cap
     (their number is the count); `rows(matches, offset, limit)` gives a page, `matches` being None
@@ -315,10 +316,18 @@ class GroupMembersRemoveView(GroupMixin, View):
             scope = scope.filter(contact__in=contacts)
         stays = scope.exclude(via_account=False, via_condition=False).count()
         change = services.group_remove_contacts(group=self.group, contacts=contacts)
-        text = f"{change.removed} member{'s' if change.removed != 1 else ''} removed."
+        if not change.removed and not stays:
+            messages.info(
+                request,
+                "Nobody was added by hand, so nothing was removed."
+                if contacts is None
+                else "None of the selected contacts was added by hand, so nothing was removed.",
+            )
+            return redirect("segments:group_detail", pk=self.group.pk)
+        text = f"{change.removed:,} member{'s' if change.removed != 1 else ''} removed."
         if stays:
             text += (
-                f" {stays} contact{'s' if stays != 1 else ''} stay{'' if stays != 1 else 's'} in the group "
+                f" {stays:,} contact{'s' if stays != 1 else ''} stay{'' if stays != 1 else 's'} in the group "
                 "through their account or the condition."
             )
         messages.success(request, text)

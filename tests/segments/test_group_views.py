@@ -125,6 +125,15 @@ def test_staff_adds_and_removes_members_and_condition_members_stay(staff_client)
     assert "stays in the group" in response.content.decode()
 
 
+def test_removing_all_added_by_hand_when_nobody_was_says_so(staff_client):
+    group = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE)
+    MembershipFactory(group=group, contact=ContactFactory(country="CZ"), via_manual=False, via_condition=True)
+    response = staff_client.post(reverse("segments:group_members_remove", args=[group.pk]), {"all": "1"}, follow=True)
+    page = response.content.decode()
+    assert "Nobody was added by hand, so nothing was removed." in page and "0 members removed" not in page
+    assert Membership.objects.filter(group=group).count() == 1
+
+
 def test_add_all_contacts_matching_a_contact_list_filter(marketer_client):
     group = ContactGroupFactory()
     cz = [ContactFactory(country="CZ") for _ in range(3)]
