@@ -110,8 +110,11 @@ class VerdictQuery:
         """(contact id, verdict per rule) for each of `contact_ids` that exists, evaluated at `now`."""
         if not contact_ids:
             return []
+        clock = Clock.at(now)
+        if clock.today != self.today:  # its day-based parameters belong to another day
+            raise ValueError(f"this VerdictQuery was built for {self.today}, not for {clock.today}")
         params = list(self.params)
-        utc_now = Clock.at(now).now.astimezone(dt.UTC)
+        utc_now = clock.now.astimezone(dt.UTC)
         for index, days in self.slots:
             params[index] = connection.ops.adapt_datetimefield_value(utc_now - dt.timedelta(days=days))
         # The contact filter outside the compiled SELECT: both databases pull the subquery up, so the
@@ -123,13 +126,13 @@ class VerdictQuery:
             # plan_cache_mode = force_generic_plan (segments.recheck does) and it is planned once per
             # connection: else PostgreSQL plans it afresh while a fresh plan looks cheaper, i.e. always.
             sql = f"SELECT * FROM ({self.sql}) verdicts WHERE verdicts.recheck_contact = ANY(%s)"
-            connection.ensure_connection()
-            started = time.monotonic()
             import psycopg
 
+            connection.ensure_connection()
+            started = time.monotonic()
             # TRICKY: not connection.connection.cursor(): Django makes that a ClientCursor, which
             # binds on the client and never prepares.
-            with psycopg.Cursor(connection.connection) as cursor:
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(sql, [*params, list(contact_ids)], prepare=True)
                 rows = cursor.fetchall()
             if connection.queries_logged:  # as Django's debug cursor would (tests and benchmarks count it)

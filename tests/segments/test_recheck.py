@@ -340,3 +340,16 @@ def test_cached_rules_are_reused_until_a_custom_field_changes():
     again = recheck.condition_groups()
     assert again[0] is not first[0]
     assert again[0].rule is not None and again[0].rule.root.condition.attribute.type == "number"
+
+
+def test_a_verdict_query_refuses_another_day():
+    from segments.rules import parse
+    from segments.rules.batch import VerdictQuery
+
+    contact = ContactFactory(country="CZ")
+    today = timezone.localdate()
+    query = VerdictQuery.build([("czechs", parse(CZ))], today=today)
+    assert query is not None
+    assert query.run([contact.pk], now=timezone.now()) == [(contact.pk, (True,))]
+    with pytest.raises(ValueError, match="built for"):
+        query.run([contact.pk], now=timezone.now() + dt.timedelta(days=1))
