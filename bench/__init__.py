@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class Medians:
@@ -95,3 +96,12 @@ def timed(label: str, timings: list[tuple[str, float, str]], detail: str = "") -
     seconds = time.perf_counter() - started
     timings.append((label, seconds, info["detail"]))
     print(f"  {label:<46}{seconds:8.2f} s  {info['detail']}".rstrip(), flush=True)
+
+
+def execute(sql: str, params: Any = None) -> int:
+    """Run one statement on Django's default connection; returns its row count."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench import Medians, require_postgresql, setup_django
+from bench import Medians, execute, require_postgresql, setup_django
 from bench.preview import ensure_data, explain
 
 GOAL_MS = 100.0
@@ -197,11 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         f"bench.members on {connection.settings_dict['NAME']}: {contacts:,} contacts, {activities:,} activities; "
         f"median of {args.runs} runs; DEBUG={settings.DEBUG}"
     )
-
-    def execute(sql: str, params: Any = None) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
 
     def cleanup() -> None:
         with transaction.atomic():

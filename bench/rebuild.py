@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import Medians, require_postgresql, setup_django
+from bench import Medians, execute, require_postgresql, setup_django
 from bench.preview import CZ, PRICING, ensure_data, explain, t
 
 RATIO_GOAL = 1.5
@@ -147,14 +147,6 @@ def scalar(sql: str, params: Any = None) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
-
-
-def execute(sql: str, params: Any = None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def undo_changes() -> None:
