@@ -444,22 +444,14 @@ class _Parser:
     def membership(self, obj: dict[str, Any], path: str) -> MembershipNode:
         _keys(obj, path, ("type", "group", "operator", "negate"), required=("group", "operator"))
         negate = self.negate(obj, path)
-        code = obj["group"]
-        if not isinstance(code, str):
-            raise RuleError(_join(path, "group"), "expected a group code")
-        if self.catalog.group(code) is None:
-            raise RuleError(_join(path, "group"), f"there is no group with code {_quote(code)}")
+        code = _known_code(obj, path, "group", self.catalog.group)
         operator = _enum(obj["operator"], _join(path, "operator"), MembershipOp, "operator")
         return MembershipNode(path=path, group=code, operator=operator, negate=negate)
 
     def consent(self, obj: dict[str, Any], path: str) -> ConsentNode:
         _keys(obj, path, ("type", "consent", "operator", "negate"), required=("consent", "operator"))
         negate = self.negate(obj, path)
-        code = obj["consent"]
-        if not isinstance(code, str):
-            raise RuleError(_join(path, "consent"), "expected a consent code")
-        if self.catalog.consent_name(code) is None:
-            raise RuleError(_join(path, "consent"), f"there is no consent with code {_quote(code)}")
+        code = _known_code(obj, path, "consent", self.catalog.consent_name)
         operator = _enum(obj["operator"], _join(path, "operator"), ConsentOp, "operator")
         return ConsentNode(path=path, consent=code, operator=operator, negate=negate)
 
@@ -495,6 +487,16 @@ def check_cycles(rule: Rule, *, owner: str) -> None:
             raise RuleError(
                 path, f"group {_quote(node.group)} already depends on this group ({steps}), which would make a cycle"
             )
+
+
+def _known_code(obj: dict[str, Any], path: str, key: str, lookup: Callable[[str], Any]) -> str:
+    """`obj[key]`: the code of a `key` (group, consent) that `lookup` knows (None means unknown)."""
+    code = obj[key]
+    if not isinstance(code, str):
+        raise RuleError(_join(path, key), f"expected a {key} code")
+    if lookup(code) is None:
+        raise RuleError(_join(path, key), f"there is no {key} with code {_quote(code)}")
+    return code
 
 
 def _path_to(start: str, target: str, catalog: Catalog) -> list[str] | None:
