@@ -8,7 +8,6 @@ builder can never offer a field, operator or value shape that `validate` would r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contacts.models import Activity, Consent, ContactField
 from contacts.pagination import CappedPaginator
 from segments import services
-from segments.forms import GroupForm
+from segments.forms import GroupForm, condition_json
 from segments.models import ContactGroup
 from segments.rules import MAX_DEPTH, MAX_NODES, RuleError, matching_contacts, validate
 from segments.rules.catalog import ACTIVITY_FIELDS, ACTIVITY_TYPES, builtin_contact_fields, custom_attribute
@@ -388,13 +387,10 @@ class RuleFilterForm(forms.Form):
     )
 
     def clean_condition(self) -> dict[str, Any] | None:
-        text = self.cleaned_data["condition"].strip()
-        if not text:
+        text = self.cleaned_data["condition"]
+        if not text.strip():
             return None
-        try:
-            tree = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+        tree = condition_json(text)
         try:
             return validate(tree)
         except RuleError as exc:

@@ -13,6 +13,16 @@ from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
 from segments.models import ContactGroup
 
 
+def condition_json(text: str) -> Any:
+    """What a condition field's text holds as JSON (None when blank); a form error when it is not JSON."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=200)
     code = forms.CharField(
@@ -62,15 +72,8 @@ class GroupForm(forms.Form):
             raise forms.ValidationError("A group with this code already exists.")
         return code
 
-    def clean_condition(self) -> dict | None:
-        text = self.cleaned_data["condition"].strip()
-        if not text:
-            return None
-        try:
-            tree = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
-        return tree
+    def clean_condition(self) -> Any:
+        return condition_json(self.cleaned_data["condition"])
 
     def clean(self) -> dict[str, Any]:
         from segments.rules import RuleError, validate
