@@ -37,11 +37,7 @@ BOOLEAN_CHOICES = [("yes", "Yes"), ("no", "No"), ("empty", "Empty")]
 
 def _search(queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
     """Every word must appear in the first name, last name or email (case-insensitive)."""
-    for word in value.split()[:5]:
-        queryset = queryset.filter(
-            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
-        )
-    return queryset
+    return queryset.filter(selectors.contact_search_q(value))
 
 
 def _day_start(day: dt.date) -> dt.datetime:

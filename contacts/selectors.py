@@ -78,6 +78,18 @@ def contact_email_taken(*, email: str | None, exclude_pk: int | None = None) -> 
     return clash.exists()
 
 
+SEARCH_WORDS = 5
+
+
+def contact_search_q(value: str) -> Q:
+    """Contacts with every word of `value` (the first five) in the first name, last name or email, ignoring
+    case: the one search of contacts (the contact list, pickers, a group's members)."""
+    condition = Q()
+    for word in value.split()[:SEARCH_WORDS]:
+        condition &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+    return condition
+
+
 def contact_search(
     *,
     query: str,
@@ -86,9 +98,7 @@ def contact_search(
     exclude_account_id: int | None = None,
 ) -> list[Contact]:
     """Unmerged contacts whose name or email contains every word of `query` (for pickers)."""
-    qs = Contact.objects.unmerged()
-    for word in query.split()[:5]:
-        qs = qs.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word))
+    qs = Contact.objects.unmerged().filter(contact_search_q(query))
     if exclude_ids:
         qs = qs.exclude(pk__in=exclude_ids)
     if exclude_account_id is not None:

@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from contacts.models import Contact
+from contacts.selectors import contact_search_q
 from segments.models import ContactGroup, Membership
 
 
@@ -29,18 +30,6 @@ class GroupFilterSet(django_filters.FilterSet):
 
     def filter_kind(self, queryset: QuerySet[ContactGroup], name: str, value: str) -> QuerySet[ContactGroup]:
         return queryset.filter(is_condition_based=value == "condition")
-
-
-SEARCH_WORDS = 5
-
-
-def member_search_q(value: str) -> Q:
-    """Contacts with every word of `value` (the first five) in the first name, last name or email, ignoring
-    case: the contact list's search."""
-    condition = Q()
-    for word in value.split()[:SEARCH_WORDS]:
-        condition &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
-    return condition
 
 
 class MembershipFilterSet(django_filters.FilterSet):
@@ -69,7 +58,7 @@ class MembershipFilterSet(django_filters.FilterSet):
         self.scan_members = scan_members
 
     def filter_search(self, queryset: QuerySet[Membership], name: str, value: str) -> QuerySet[Membership]:
-        contacts = Contact.objects.filter(member_search_q(value))
+        contacts = Contact.objects.filter(contact_search_q(value))
         if not self.scan_members:
             return queryset.filter(contact__in=contacts)
         # TRICKY: as a join, PostgreSQL scans every contact with the search and hashes the group's members

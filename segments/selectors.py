@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, Subquery
 
 from contacts.models import Contact
-from segments.filters import member_search_q
+from contacts.selectors import contact_search_q
 from segments.models import ContactGroup, Membership
 
 # What one row costs each way round, in µs (measured with bench/members.py on 1M contacts).
@@ -53,7 +53,7 @@ def members_page(
         contacts = Contact.objects.filter(pk__in=matches)
     else:
         flag = Q(**{f"via_{source}": True}) if source else Q()
-        contacts = Contact.objects.filter(member_search_q(search))
+        contacts = Contact.objects.filter(contact_search_q(search))
         if walk:
             # TRICKY: PostgreSQL turns EXISTS into a join and picks its order from statistics; expecting
             # ~1 member (as above) it reads the members first and fetches and sorts all 300k (640 ms). A
