@@ -409,6 +409,4 @@ class AccountFilterSet(django_filters.FilterSet):
         self.filters["industry"].extra["choices"] = [(i, i) for i in selectors.account_industries()]
 
     def filter_search(self, queryset: QuerySet[Account], name: str, value: str) -> QuerySet[Account]:
-        for word in value.split()[:5]:
-            queryset = queryset.filter(Q(name__icontains=word) | Q(domain__icontains=word))
-        return queryset
+        return queryset.filter(selectors.account_search_q(value))

@@ -113,12 +113,18 @@ def contact_picker_label(contact: Contact) -> str:
     return contact.display_name
 
 
+def account_search_q(value: str) -> Q:
+    """Accounts with every word of `value` (the first five) in the name or domain, ignoring case: the
+    account list's search and the pickers'."""
+    condition = Q()
+    for word in value.split()[:SEARCH_WORDS]:
+        condition &= Q(name__icontains=word) | Q(domain__icontains=word)
+    return condition
+
+
 def account_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Account]:
-    """Accounts whose name or domain contains `query` (for pickers)."""
-    qs = Account.objects.all()
-    for word in query.split()[:5]:
-        qs = qs.filter(Q(name__icontains=word) | Q(domain__icontains=word))
-    return list(qs.order_by("name", "id")[:limit])
+    """Accounts whose name or domain contains every word of `query` (for pickers)."""
+    return list(Account.objects.filter(account_search_q(query)).order_by("name", "id")[:limit])
 
 
 def account_picker_label(account: Account) -> str:
