@@ -28,7 +28,7 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py seed_demo
-	$(PY) manage.py demo_user
+	$(PY) manage.py demo_user --url http://$(HOST):$(PORT)/
 
 # Web server and django-q2 worker together; Ctrl-C (or TERM) stops both. The worker stops on the terminal's
 # Ctrl-C itself (a second signal would interrupt its shutdown); it is told after 3 s and killed after 10 s.
