@@ -97,9 +97,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # ignores the INCLUDE, which is all W040 says.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Re-checks run their verdict query as a prepared statement (segments.rules.batch); psycopg
-    # prepares nothing while this is None. Django's own queries bind on the client: unaffected.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+    # Prepared statements run with their generic plan, planned once per connection. The only ones are
+    # the re-checks' verdict queries (segments.rules.batch): Django binds its own queries on the client.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class SegmentsConfig(AppConfig):
@@ -8,11 +8,17 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from contacts.bulk_actions import register_bulk_action
+        from contacts.models import ContactField
         from contacts.signals import contacts_changed
         from segments.bulk import ADD_TO_GROUP
-        from segments.recheck import contact_changed_receiver
+        from segments.models import ContactGroup
+        from segments.recheck import contact_changed_receiver, rule_catalog_changed
         from segments.schedules import schedules_register
 
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="segments.schedules")
         contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.recheck")
         register_bulk_action(ADD_TO_GROUP)
+        # Whatever parsed conditions depend on: a new RuleCatalogVersion (segments.models) with each change.
+        for model in (ContactGroup, ContactField):
+            for signal in (post_save, post_delete):
+                signal.connect(rule_catalog_changed, sender=model, dispatch_uid=f"segments.catalog.{model.__name__}")

@@ -23,6 +23,7 @@ def condition_json(text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
 
+
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=200)
     code = forms.CharField(

@@ -99,6 +99,22 @@ class GroupAccount(models.Model):
         return f"{self.account} in {self.group}"
 
 
+class RuleCatalogVersion(models.Model):
+    """One row whose `version` changes with anything parsed conditions depend on.
+
+    Invariant: every save or delete of a contact group or of a custom field (its type decides how a
+    condition compares values) sets `version` to a new random number, in the same transaction
+    (segments.apps connects the receivers). A number is never reused, not even after a rollback, which
+    brings back the old number together with the old data. Re-checks keep their parsed conditions
+    per process and read this one number instead of every group and field (segments.recheck).
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"rule catalog version {self.version}"
+
+
 class PendingRecheck(models.Model):
     """A contact waiting to be re-checked against condition-based groups, for one kind of change.
 

@@ -10,6 +10,7 @@ Re-checks lock the groups they write (like rebuilds do), so a rebuild and a re-c
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Count, F, When
+from django.db.models import BooleanField, Case, Count, When
+from django.utils import timezone
 
 from contacts.models import Contact, ContactField
-from segments.models import ContactGroup, Membership, PendingRecheck
+from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck, RuleCatalogVersion
 from segments.rules.batch import VerdictQuery
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
@@ -42,7 +44,9 @@ KINDS_BY_REASON: dict[str, frozenset[str]] = {
     "merged": ALL_KINDS,
     "deleted": frozenset({"deleted"}),
 }
+CATALOG_ROW = 1  # the pk of the one RuleCatalogVersion row
 DRAIN_BATCH = 500
+INSERT_BATCH = 1000  # memberships per INSERT (3 parameters each: within both databases' limits)
 # Past this many contacts in one change, rebuilding the affected groups (set-based, in the database)
 # is cheaper than re-checking contact by contact.
 BULK_REBUILD_THRESHOLD = 5_000
@@ -111,41 +115,82 @@ class CompiledGroup:
     code: str
     rule: Rule | None
     deps: Dependencies
+    key: tuple[Any, ...]  # what it was parsed from: (pk, code, condition_version, custom fields fingerprint)
 
 
-# group pk → (cache key, CompiledGroup). TRICKY: the key holds the group's condition_version and
-# updated_at (every condition change goes through save()) and a fingerprint of the custom fields,
+# group pk → CompiledGroup. TRICKY: the key holds the group's condition_version (every condition
+# change goes through segments.services, which bumps it) and a fingerprint of the custom fields,
 # because parsing reads their types: a field whose type changed compiles differently.
-_compiled: dict[int, tuple[tuple[Any, ...], CompiledGroup]] = {}
+_compiled: dict[int, CompiledGroup] = {}
+# The RuleCatalogVersion the last list of groups was read under, and that list.
+_catalog: tuple[int, list[CompiledGroup]] | None = None
 
 
 def _catalog_fingerprint() -> int:
     return hash(tuple(ContactField.objects.order_by("pk").values_list("code", "type", "is_active")))
 
 
-def condition_groups() -> list[CompiledGroup]:
-    """Every condition-based group with a condition, parsed once per version and kept for the process."""
+def condition_groups(*, version: int | None = None) -> list[CompiledGroup]:
+    """Every condition-based group with a condition, each parsed once per version and kept for the process.
+
+    `version`: the RuleCatalogVersion the caller just read. While it is the one the last list was
+    read under, that list is served without a query: nothing it was read from has changed since.
+    """
     from segments.rules import RuleError, dependencies, parse
 
+    global _catalog
+    if version is not None and _catalog is not None and _catalog[0] == version:
+        return _catalog[1]
     fingerprint = _catalog_fingerprint()
     rows = list(
         ContactGroup.objects.filter(is_condition_based=True)
         .exclude(condition=None)
         .order_by("pk")
-        .values_list("pk", "code", "condition_version", "updated_at")
+        .values_list("pk", "code", "condition_version")
     )
-    keys = {pk: (code, version, updated, fingerprint) for pk, code, version, updated in rows}
-    stale = [pk for pk, key in keys.items() if pk not in _compiled or _compiled[pk][0] != key]
-    for pk, condition in ContactGroup.objects.filter(pk__in=stale).values_list("pk", "condition"):
+    keys = {pk: (pk, code, condition_version, fingerprint) for pk, code, condition_version in rows}
+    stale = [pk for pk, key in keys.items() if pk not in _compiled or _compiled[pk].key != key]
+    for pk, condition in ContactGroup.objects.filter(pk__in=stale).values_list("pk", "condition") if stale else []:
+        code = keys[pk][1]
         try:
             rule: Rule | None = parse(condition)
         except RuleError as exc:  # a rebuild reports it on the group; a re-check leaves the group alone
-            logger.warning("re-check skips group %s: %s", keys[pk][0], exc)
+            logger.warning("re-check skips group %s: %s", code, exc)
             rule = None
-        _compiled[pk] = (keys[pk], CompiledGroup(pk=pk, code=keys[pk][0], rule=rule, deps=dependencies(condition)))
+        _compiled[pk] = CompiledGroup(pk=pk, code=code, rule=rule, deps=dependencies(condition), key=keys[pk])
     for pk in set(_compiled) - set(keys):
         del _compiled[pk]
-    return [_compiled[pk][1] for pk in keys]
+    groups = [_compiled[pk] for pk in keys]
+    if version is not None:
+        _catalog = (version, groups)
+    return groups
+
+
+def rule_catalog_changed(**_: object) -> None:
+    """post_save / post_delete receiver (groups, custom fields): a new RuleCatalogVersion, never used before.
+
+    Runs in the transaction of the change, so the new number and the change commit (or roll back) together.
+    """
+    version = secrets.randbits(62)
+    if not RuleCatalogVersion.objects.filter(pk=CATALOG_ROW).update(version=version):
+        # The row is gone (a test database flush): create it, then write the number under its lock.
+        RuleCatalogVersion.objects.bulk_create([RuleCatalogVersion(pk=CATALOG_ROW)], ignore_conflicts=True)
+        RuleCatalogVersion.objects.filter(pk=CATALOG_ROW).update(version=version)
+
+
+# (the groups' cache keys, the kinds of change) → the relevant groups in dependency levels.
+_plans: dict[tuple[Any, ...], list[list[CompiledGroup]]] = {}
+_PLANS_KEPT = 64
+
+
+def _relevant_levels(groups: list[CompiledGroup], kinds: set[str]) -> list[list[CompiledGroup]]:
+    """`_levels(_relevant_groups(groups, kinds))`, worked out once per set of group versions and kinds."""
+    key = (tuple(g.key for g in groups), frozenset(kinds))
+    if key not in _plans:
+        if len(_plans) >= _PLANS_KEPT:
+            _plans.clear()
+        _plans[key] = _levels(_relevant_groups(groups, kinds))
+    return _plans[key]
 
 
 def _relevant_groups(groups: list[CompiledGroup], kinds: set[str]) -> list[CompiledGroup]:
@@ -194,7 +239,7 @@ def _verdicts(groups: list[CompiledGroup], contact_ids: list[int], now: datetime
     if not rules or not contact_ids:
         return set()
     clock = Clock.at(now)
-    key = (tuple(_compiled[g.pk][0] if g.pk in _compiled else g.pk for g in groups), clock.today)
+    key = (tuple(g.key for g in groups), clock.today)
     if key not in _queries:
         if len(_queries) >= _QUERIES_KEPT:
             _queries.clear()
@@ -223,31 +268,31 @@ def _verdicts(groups: list[CompiledGroup], contact_ids: list[int], now: datetime
 def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | None = None) -> None:
     """Bring the account and condition sources of these contacts up to date in every affected group.
 
-    A bounded number of statements whatever the number of groups: the groups to lock in one, the
-    memberships in one, then per dependency level one query evaluating every group's rule for every
-    contact and at most four writes (plus one for member counts).
+    A bounded number of statements whatever the number of groups: the contacts (and the rule
+    catalog's version) in one, the custom fields and the groups in two only when that version has
+    changed, the locks in one, the memberships in one, then per dependency level one query evaluating
+    every group's rule for every contact and at most four writes, and one per distinct member count change.
     """
     from segments.services import groups_lock
 
-    _transaction_settings()
     live: dict[int, tuple[int | None, int | None]] = {}  # contact → (merged into, account)
     linked: dict[int, set[int]] = defaultdict(set)  # account → the groups it is linked to
-    for pk, parent, account, group_id in Contact.objects.filter(pk__in=list(kinds_by_contact)).values_list(
-        "pk", "merged_into_id", "account_id", "account__group_accounts__group_id"
-    ):
+    rows = _read_contacts(list(kinds_by_contact))
+    catalog = rows[0][4] if rows else None  # the RuleCatalogVersion: has any group or custom field changed?
+    for pk, parent, account, group_id, _ in rows:
         live[pk] = (parent, account)
-        if group_id is not None:
+        if account is not None and group_id is not None:
             linked[account].add(group_id)
     merged = {cid: parent for cid, (parent, _) in live.items() if parent is not None}
     unmerged = sorted(cid for cid, (parent, _) in live.items() if parent is None)
     kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
-    relevant = _relevant_groups(condition_groups(), kinds) if unmerged else []
+    levels = _relevant_levels(condition_groups(version=catalog), kinds) if unmerged else []
     if "account" not in kinds:
         linked.clear()
     # Lock every group this re-check may write before reading memberships: a running rebuild finishes first.
     writes_elsewhere = bool(merged) or "account" in kinds or any("deleted" in k for k in kinds_by_contact.values())
     locked = groups_lock(
-        group_ids={g.pk for g in relevant}.union(*linked.values()),
+        group_ids={g.pk for level in levels for g in level}.union(*linked.values()),
         members_of=list(live) if writes_elsewhere else None,
     )
     if merged:
@@ -256,41 +301,73 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
         _refresh_all_member_counts()
     if not unmerged:
         return
-    existing = {
-        (m.group_id, m.contact_id): m
-        for m in Membership.objects.filter(contact_id__in=unmerged, group_id__in=locked).only(
-            "id", "group_id", "contact_id", "via_manual", "via_account", "via_condition"
-        )
-    }
+    mine = set(locked)
+    existing = {(m.group_id, m.contact_id): m for m in _read_memberships(unmerged) if m.group_id in mine}
     deltas: Counter[int] = Counter()
     if "account" in kinds:
         should = {(gid, cid) for cid in unmerged if (aid := live[cid][1]) for gid in linked[aid]}
-        deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=set(locked)))
-    for level in _levels(relevant):  # a membership node reads what the levels before it just wrote
+        deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=mine))
+    for level in levels:  # a membership node reads what the levels before it just wrote
         verdicts = _verdicts(level, unmerged, now)
         evaluated = {g.pk for g in level if g.rule is not None}
         deltas.update(_write_source(source="via_condition", should=verdicts, existing=existing, groups=evaluated))
     _adjust_member_counts(deltas)
 
 
-def _transaction_settings() -> None:
-    """PostgreSQL settings for the rest of the re-check's transaction, in one statement.
+# ---------------------------------------------------------------------------------------------
+# Its statements. TRICKY: hand-written. A re-check of one contact has a budget of 10 ms, and the ORM
+# spends 0.2 to 1 ms building each of these fixed-shape statements (bulk_create ~1 ms for two dozen
+# rows), more than the database spends running them. The rules themselves are compiled by the ORM.
 
-    - Prepared statements (the verdict queries) run with their generic plan: planned once per connection.
-    - The commit does not wait for the disk (synchronous_commit off). Safe: memberships are derived
-      data, and a re-check lost in a crash is lost together with the deletion of its PendingRecheck
-      rows (the drain's transaction), so it is done again. A crash cannot leave it half-written.
-    """
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
-                "set_config('synchronous_commit', 'off', true)"
-            )
+
+@dataclass(slots=True)
+class _Row:
+    """A membership row as the re-check reads and writes it."""
+
+    pk: int | None
+    group_id: int
+    contact_id: int
+    via_manual: bool = False
+    via_account: bool = False
+    via_condition: bool = False
+
+
+def _in(column: str, ids: Iterable[int]) -> tuple[str, list[Any]]:
+    """`column IN (ids)`: one array parameter on PostgreSQL (psycopg re-parses statements of over 50)."""
+    values = list(ids)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
+def _read_contacts(ids: list[int]) -> list[tuple[int, int | None, int | None, int | None, int | None]]:
+    """(contact, merged into, account, a group linked to the account, RuleCatalogVersion) per row."""
+    where, params = _in("c.id", ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, c.merged_into_id, c.account_id, ga.group_id, "
+            f"(SELECT v.version FROM {RuleCatalogVersion._meta.db_table} v WHERE v.id = {CATALOG_ROW}) "
+            f"FROM {Contact._meta.db_table} c LEFT JOIN {GroupAccount._meta.db_table} ga "
+            f"ON ga.account_id = c.account_id WHERE {where}",
+            params,
+        )
+        return cursor.fetchall()
+
+
+def _read_memberships(contact_ids: list[int]) -> list[_Row]:
+    where, params = _in("contact_id", contact_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, group_id, contact_id, {', '.join(SOURCES)} FROM {Membership._meta.db_table} WHERE {where}",
+            params,
+        )
+        return [_Row(*(bool(v) if i > 2 else v for i, v in enumerate(row))) for row in cursor.fetchall()]
 
 
 def _write_source(
-    *, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], Membership], groups: set[int]
+    *, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], _Row], groups: set[int]
 ) -> Counter[int]:
     """Make `source` true exactly for the pairs in `should` among the rows of `groups`; ≤ 4 statements.
 
@@ -298,20 +375,24 @@ def _write_source(
     date (rows added, changed, removed). Returns the change of member count per group.
     """
     others = [s for s in SOURCES if s != source]
-    new = [Membership(group_id=g, contact_id=c, **{source: True}) for g, c in should if (g, c) not in existing]
+    new = [_Row(None, g, c, **{source: True}) for g, c in should if (g, c) not in existing]
     mine = [m for key, m in existing.items() if key[0] in groups]
     gain = [m for m in mine if (m.group_id, m.contact_id) in should and not getattr(m, source)]
     lose = [m for m in mine if (m.group_id, m.contact_id) not in should and getattr(m, source)]
     keep = [m for m in lose if any(getattr(m, other) for other in others)]
     drop = [m for m in lose if not any(getattr(m, other) for other in others)]
-    if new:  # the groups are locked and their rows read: no conflict is possible, and the pks come back
-        Membership.objects.bulk_create(new)
-    if gain:
-        Membership.objects.filter(pk__in=[m.pk for m in gain]).update(**{source: True})
-    if keep:
-        Membership.objects.filter(pk__in=[m.pk for m in keep]).update(**{source: False})
-    if drop:
-        Membership.objects.filter(pk__in=[m.pk for m in drop]).delete()
+    table = Membership._meta.db_table
+    with connection.cursor() as cursor:
+        if new:  # the groups are locked and their rows read: no conflict is possible
+            _insert(cursor, new, source=source)
+        for rows, sql in (
+            (gain, f"UPDATE {table} SET {source} = TRUE"),
+            (keep, f"UPDATE {table} SET {source} = FALSE"),
+            (drop, f"DELETE FROM {table}"),
+        ):  # (nothing refers to a membership row)
+            if rows:
+                where, params = _in("id", [m.pk for m in rows if m.pk is not None])
+                cursor.execute(f"{sql} WHERE {where}", params)
     for m in new + gain:
         setattr(m, source, True)
         existing[(m.group_id, m.contact_id)] = m
@@ -324,14 +405,36 @@ def _write_source(
     return deltas
 
 
+def _insert(cursor: Any, rows: list[_Row], *, source: Source) -> None:
+    """INSERT these memberships (with `source` only), a thousand rows per statement, and set their pks."""
+    table = Membership._meta.db_table
+    flags = ", ".join("TRUE" if s == source else "FALSE" for s in SOURCES)
+    added_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    pks: dict[tuple[int, int], int] = {}
+    for start in range(0, len(rows), INSERT_BATCH):
+        batch = rows[start : start + INSERT_BATCH]
+        values = ", ".join([f"(%s, %s, {flags}, %s)"] * len(batch))
+        cursor.execute(
+            f"INSERT INTO {table} (group_id, contact_id, {', '.join(SOURCES)}, added_at) VALUES {values} "
+            "RETURNING id, group_id, contact_id",
+            [x for m in batch for x in (m.group_id, m.contact_id, added_at)],
+        )
+        pks.update(((g, c), pk) for pk, g, c in cursor.fetchall())
+    for m in rows:
+        m.pk = pks[(m.group_id, m.contact_id)]
+
+
 def _adjust_member_counts(deltas: Counter[int]) -> None:
     """Add each group's change to its member count (the groups are locked): one statement per distinct change."""
     by_change: dict[int, list[int]] = defaultdict(list)
     for group_id, change in deltas.items():
         if change:
             by_change[change].append(group_id)
-    for change, group_ids in by_change.items():
-        ContactGroup.objects.filter(pk__in=group_ids).update(member_count=F("member_count") + change)
+    table = ContactGroup._meta.db_table
+    with connection.cursor() as cursor:
+        for change, group_ids in by_change.items():
+            where, params = _in("id", group_ids)
+            cursor.execute(f"UPDATE {table} SET member_count = member_count + %s WHERE {where}", [change, *params])
 
 
 def _move_memberships_to_parents(merged: dict[int, int]) -> None:

@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from contacts.models import Account, Contact
 from segments.models import ContactGroup, GroupAccount, Membership, RebuildStatus
+from segments.rules.expressions import AnyOf
 
 Source = Literal["via_manual", "via_account", "via_condition"]
 SOURCES: tuple[Source, ...] = ("via_manual", "via_account", "via_condition")
@@ -141,17 +142,45 @@ def _source_remove(
     return removed
 
 
+# The namespace of the groups' advisory locks (PostgreSQL): the first key of pg_advisory_xact_lock.
+GROUP_LOCK_NAMESPACE = 0x5E6_0001
+
+
+class _GroupLock(Func):
+    """Takes the group's advisory lock (PostgreSQL), held until the transaction ends; always FALSE.
+
+    An advisory lock writes nothing: a row lock on 100 groups costs as much as the re-check's reading.
+    Ids past 2**31 share a lock with a smaller one: a needless wait, never a missed one.
+    """
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **kwargs: Any) -> Any:
+        return "FALSE", ()  # SQLite: a write transaction locks the whole database
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"pg_advisory_xact_lock(%s, mod({column}, 2147483647)::integer) IS NULL", (
+            GROUP_LOCK_NAMESPACE,
+            *params,
+        )
+
+
 def groups_lock(*, group_ids: Iterable[int], members_of: list[int] | None = None) -> list[int]:
-    """Lock these groups' rows, in id order (deadlock-free), until the transaction ends; returns their ids.
+    """Lock these groups, in id order (deadlock-free), until the transaction ends; returns those that exist.
 
     `members_of`: also lock every group these contacts are members of (in the same statement).
-    Every write to a group's memberships holds its group's lock first, so rebuilds, re-checks and
-    by-hand changes of one group never interleave.
+    Every write to a group's memberships, and its deletion, holds its group's lock first, so rebuilds,
+    re-checks and by-hand changes of one group never interleave.
+    TRICKY: the ids come from the snapshot taken before waiting. A group deleted meanwhile is still
+    returned; writing its memberships then fails (foreign key) and the transaction is rolled back.
     """
-    scope = Q(pk__in=sorted(set(group_ids)))
+    scope = Q(AnyOf("pk", sorted(set(group_ids))))
     if members_of:
         scope |= Q(pk__in=Membership.objects.filter(contact_id__in=members_of).values("group_id"))
-    return list(ContactGroup.objects.select_for_update().filter(scope).order_by("pk").values_list("pk", flat=True))
+    # The lock is in the SELECT list: PostgreSQL evaluates it after the ORDER BY, so in id order.
+    rows = ContactGroup.objects.filter(scope).order_by("pk").values_list("pk", _GroupLock("pk"))
+    return [pk for pk, _ in rows]
 
 
 def _refresh_member_count(group: ContactGroup) -> int:
@@ -443,6 +472,7 @@ def group_delete(*, group: ContactGroup) -> None:
     users = group_users(group=group)
     if users:
         raise GroupInUse(f"“{group.name}” is used by {', '.join(users)}; change those first.")
+    groups_lock(group_ids=[group.pk])  # a running rebuild or re-check of it finishes first
     group.delete()
 
 

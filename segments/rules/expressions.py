@@ -1,5 +1,5 @@
 """Portable SQL building blocks the compiler needs and Django does not have: JSON values read by type,
-JSON array membership, and Unicode-aware lower-casing — one class each, with its SQL for SQLite and
+JSON array membership, Unicode-aware lower-casing and IN over an array — one class each, with its SQL for SQLite and
 for PostgreSQL side by side.
 
 Invariant: every expression here is NULL-safe in the sense the compiler relies on — `JsonText` is
@@ -173,3 +173,27 @@ class JsonArrayContainsAll(_JsonKeyFunc):
         " AND rules_item.value IN ({codes})) = {n} ELSE 0 END)"
     )
     postgresql_template = "(CASE WHEN jsonb_typeof({c} -> {k}) = 'array' THEN ({c} -> {k}) ?& {array} ELSE false END)"
+
+
+class AnyOf(Func):
+    """`field IN (values)`, sent to PostgreSQL as `field = ANY(%s)`: one array parameter.
+
+    For lists of ids built in Python (the groups a re-check locks): the ORM's IN makes a parameter of
+    every value, and psycopg re-parses a statement with over 50 parameters at every execution.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, values: Sequence[int]) -> None:
+        super().__init__(F(field))
+        self.values = list(values)
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
+        column_sql, column_params = compiler.compile(self.source_expressions[0])
+        if not self.values:
+            return "1 = 0", ()
+        return f"{column_sql} IN ({', '.join(['%s'] * len(self.values))})", (*column_params, *self.values)
+
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> Any:
+        column_sql, column_params = compiler.compile(self.source_expressions[0])
+        return f"{column_sql} = ANY(%s)", (*column_params, self.values)

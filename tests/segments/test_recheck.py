@@ -323,6 +323,12 @@ def test_a_changed_condition_is_parsed_again(monkeypatch):
     assert sources(group, contact) is None
 
 
+def catalog_version():
+    from segments.models import RuleCatalogVersion
+
+    return RuleCatalogVersion.objects.get(pk=recheck.CATALOG_ROW).version
+
+
 def test_cached_rules_are_reused_until_a_custom_field_changes():
     from tests.factories import ContactFieldFactory
 
@@ -342,6 +348,52 @@ def test_cached_rules_are_reused_until_a_custom_field_changes():
     assert again[0].rule is not None and again[0].rule.root.condition.attribute.type == "number"
 
 
+def test_every_change_to_groups_or_fields_gives_a_new_catalog_version(monkeypatch):
+    from contacts.field_settings import field_retire
+    from segments.services import group_add_contacts, group_delete, group_rebuild
+    from tests.factories import ContactFieldFactory
+
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    seen = [catalog_version()]
+
+    def changed() -> bool:
+        seen.append(catalog_version())
+        return seen[-1] not in seen[:-1]
+
+    field = ContactFieldFactory(code="tier", type="text")
+    assert changed()
+    group = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
+    assert changed()
+    contact = ContactFactory(country="CZ")
+    group_rebuild(group=group)  # memberships, counts and rebuild fields are not what rules are parsed from
+    group_add_contacts(group=group, contacts=type(contact).objects.filter(pk=contact.pk))
+    assert not changed()
+    field_retire(field=field)
+    assert changed()
+    group_delete(group=group)
+    assert changed()
+
+
+def test_the_group_list_is_read_only_when_the_catalog_version_changed(django_assert_num_queries):
+    from django.db import transaction
+
+    ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
+    version = catalog_version()
+    first = recheck.condition_groups(version=version)
+    with django_assert_num_queries(0):
+        assert recheck.condition_groups(version=version) is first
+    with transaction.atomic():  # a change rolled back brings the old number back, with the old groups
+        ContactGroupFactory(code="germans", is_condition_based=True, condition=CZ)
+        inside = catalog_version()
+        assert [g.code for g in recheck.condition_groups(version=inside)] == ["czechs", "germans"]
+        transaction.set_rollback(True)
+    assert catalog_version() == version
+    assert [g.code for g in recheck.condition_groups(version=version)] == ["czechs"]
+    ContactGroupFactory(code="poles", is_condition_based=True, condition=CZ)  # never the rolled-back number
+    assert catalog_version() not in (version, inside)
+    assert [g.code for g in recheck.condition_groups(version=catalog_version())] == ["czechs", "poles"]
+
+
 def test_a_verdict_query_refuses_another_day():
     from segments.rules import parse
     from segments.rules.batch import VerdictQuery
@@ -353,3 +405,29 @@ def test_a_verdict_query_refuses_another_day():
     assert query.run([contact.pk], now=timezone.now()) == [(contact.pk, (True,))]
     with pytest.raises(ValueError, match="built for"):
         query.run([contact.pk], now=timezone.now() + dt.timedelta(days=1))
+
+
+def test_prepared_verdict_statements_serve_one_and_many_contacts_and_stay_bounded(monkeypatch):
+    from django.db import connection
+
+    from segments.rules import parse
+    from segments.rules.batch import VerdictQuery
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    monkeypatch.setattr("segments.rules.batch._STATEMENTS_KEPT", 3)
+    czech, german = ContactFactory(country="CZ"), ContactFactory(country="DE")
+    today, now = timezone.localdate(), timezone.now()
+    for country in ("CZ", "DE", "SK"):
+        rule = parse(tree({"type": "field", "field": "country", "operator": "equals", "value": country}))
+        query = VerdictQuery.build([("here", rule)], today=today)
+        assert query is not None and query.statement is not None
+        expected = {czech.pk: (country == "CZ",), german.pk: (country == "DE",)}
+        assert dict(query.run([czech.pk, german.pk], now=now)) == expected  # = ANY($n)
+        assert dict(query.run([german.pk], now=now)) == {german.pk: expected[german.pk]}  # = $n
+        assert dict(query.run([german.pk], now=now)) == {german.pk: expected[german.pk]}  # prepared already
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'verdicts%%'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert names == set(connection.connection._segments_verdict_statements)
+    assert len(names) == 3  # six forms were prepared; the oldest three were deallocated
