@@ -9,6 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 
 NIGHTLY_REBUILD = "segments.nightly_rebuild"
+# A safety net: every change queues its own drain, but a drain that failed (a deadlock, a group deleted
+# while it waited for its lock, a lost connection) leaves its contacts pending; this picks them up.
+PENDING_RECHECKS = "segments.pending_rechecks"
 
 
 def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -22,8 +25,18 @@ def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def schedules_register(**_: Any) -> None:
-    """Create or update the nightly rebuild schedule (connected to post_migrate)."""
+    """Create or update the nightly rebuild and pending re-check schedules (connected to post_migrate)."""
     from django_q.models import Schedule
+
+    Schedule.objects.get_or_create(
+        name=PENDING_RECHECKS,
+        defaults={
+            "func": "segments.tasks.drain_rechecks",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
 
     run_at = next_daily_run(at=settings.NIGHTLY_REBUILD_TIME)
     schedule, created = Schedule.objects.get_or_create(

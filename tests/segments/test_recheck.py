@@ -431,3 +431,26 @@ def test_prepared_verdict_statements_serve_one_and_many_contacts_and_stay_bounde
         names = {row[0] for row in cursor.fetchall()}
     assert names == set(connection.connection._segments_verdict_statements)
     assert len(names) == 3  # six forms were prepared; the oldest three were deallocated
+
+
+def test_a_failed_drain_leaves_its_contacts_pending_for_the_next(monkeypatch):
+    from django.db import DatabaseError
+
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    contact = ContactFactory(country="CZ")
+    group = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
+    PendingRecheck.objects.all().delete()
+    PendingRecheck.objects.create(contact_id=contact.pk, kind="contact")
+    real = recheck.contacts_recheck
+
+    def lost_connection(**_):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(recheck, "contacts_recheck", lost_connection)
+    with pytest.raises(DatabaseError):
+        recheck.rechecks_drain()
+    assert PendingRecheck.objects.filter(contact_id=contact.pk).exists()
+    monkeypatch.setattr(recheck, "contacts_recheck", real)
+    assert recheck.rechecks_drain() == 1  # (the minutely schedule runs this)
+    assert sources(group, contact) == (False, False, True)
+    assert not PendingRecheck.objects.exists()

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django_q.models import Schedule
 
-from segments.schedules import NIGHTLY_REBUILD, next_daily_run, schedules_register
+from segments.schedules import NIGHTLY_REBUILD, PENDING_RECHECKS, next_daily_run, schedules_register
 
 PRAGUE = ZoneInfo("Europe/Prague")
 
@@ -16,6 +16,18 @@ def test_nightly_rebuild_schedule_exists_after_migrate():
     assert schedule.schedule_type == Schedule.DAILY
     local = schedule.next_run.astimezone(PRAGUE)
     assert (local.hour, local.minute) == (2, 0)
+
+
+@pytest.mark.django_db
+def test_pending_rechecks_are_drained_every_minute_even_when_a_drain_failed():
+    schedule = Schedule.objects.get(name=PENDING_RECHECKS)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "segments.tasks.drain_rechecks",
+        Schedule.MINUTES,
+        1,
+    )
+    schedules_register()
+    assert Schedule.objects.filter(name=PENDING_RECHECKS).count() == 1
 
 
 @pytest.mark.django_db
