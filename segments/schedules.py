@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 NIGHTLY_REBUILD = "segments.nightly_rebuild"
-# A safety net: every change queues its own drain, but a drain that failed (a deadlock, a group deleted
-# while it waited for its lock, a lost connection) leaves its contacts pending; this picks them up.
+# A safety net, every 5 minutes: every change queues its own drain, but a drain that failed (a deadlock,
+# a group deleted while it waited for its lock, a lost connection) leaves its contacts pending.
 PENDING_RECHECKS = "segments.pending_rechecks"
 
 
@@ -28,12 +28,12 @@ def schedules_register(**_: Any) -> None:
     """Create or update the nightly rebuild and pending re-check schedules (connected to post_migrate)."""
     from django_q.models import Schedule
 
-    Schedule.objects.get_or_create(
+    Schedule.objects.update_or_create(
         name=PENDING_RECHECKS,
         defaults={
             "func": "segments.tasks.drain_rechecks",
             "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
+            "minutes": 5,
             "repeats": -1,
         },
     )

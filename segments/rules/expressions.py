@@ -49,6 +49,17 @@ def register_sqlite_functions(connection: BaseDatabaseWrapper) -> None:
         connection._segments_rules_sqlite = raw  # type: ignore[attr-defined]
 
 
+def install_sqlite_functions(sender: object, connection: BaseDatabaseWrapper, **_: Any) -> None:
+    """connection_created receiver: SEGMENTS_LOWER() on every new SQLite connection.
+
+    TRICKY: registering it when an expression is compiled is not enough. A re-check runs SQL compiled
+    earlier (segments.rules.batch caches it per process) on whatever connection is open now, and on
+    SQLite the worker opens a new connection for every task.
+    """
+    if connection.vendor == "sqlite":
+        register_sqlite_functions(connection)
+
+
 class _JsonKeyFunc(Func):
     """Base for expressions reading one key of a JSON column; subclasses give SQL templates.
 

@@ -451,6 +451,43 @@ def test_a_failed_drain_leaves_its_contacts_pending_for_the_next(monkeypatch):
         recheck.rechecks_drain()
     assert PendingRecheck.objects.filter(contact_id=contact.pk).exists()
     monkeypatch.setattr(recheck, "contacts_recheck", real)
-    assert recheck.rechecks_drain() == 1  # (the minutely schedule runs this)
+    assert recheck.rechecks_drain() == 1  # (a schedule runs this every 5 minutes)
     assert sources(group, contact) == (False, False, True)
     assert not PendingRecheck.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cached_verdict_query_runs_on_a_new_database_connection():
+    """Cached SQL runs on a new connection: PostgreSQL prepares its statements again.
+
+    (The SQLite test database lives in memory and close() keeps it open; the next test covers SQLite.)
+    """
+    from django.db import connection
+
+    from segments.rules import parse
+    from segments.rules.batch import VerdictQuery
+
+    praguer = ContactFactory(city="Praha 6")
+    rule = parse(tree({"type": "field", "field": "city", "operator": "contains", "value": "PRAHA"}))  # case-folded
+    query = VerdictQuery.build([("prague", rule)], today=timezone.localdate())
+    assert query is not None
+    assert query.run([praguer.pk], now=timezone.now()) == [(praguer.pk, (True,))]
+    connection.close()  # the next statement opens a new connection: no functions, no prepared statements
+    assert query.run([praguer.pk], now=timezone.now()) == [(praguer.pk, (True,))]
+    assert query.run([praguer.pk, praguer.pk + 1], now=timezone.now()) == [(praguer.pk, (True,))]
+
+
+def test_every_new_sqlite_connection_has_the_rules_functions(tmp_path):
+    """(The test database lives in memory and is never reopened, so a new connection is made here.)"""
+    from django.db import connection
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own functions")
+    other = DatabaseWrapper({**connection.settings_dict, "NAME": str(tmp_path / "other.sqlite3")}, alias="other")
+    try:
+        with other.cursor() as cursor:  # nothing compiled on it yet
+            cursor.execute("SELECT SEGMENTS_LOWER('ČERNÝ')")
+            assert cursor.fetchone() == ("černý",)
+    finally:
+        other.close()

@@ -19,12 +19,12 @@ def test_nightly_rebuild_schedule_exists_after_migrate():
 
 
 @pytest.mark.django_db
-def test_pending_rechecks_are_drained_every_minute_even_when_a_drain_failed():
+def test_pending_rechecks_are_drained_every_five_minutes_even_when_a_drain_failed():
     schedule = Schedule.objects.get(name=PENDING_RECHECKS)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
         "segments.tasks.drain_rechecks",
         Schedule.MINUTES,
-        1,
+        5,
     )
     schedules_register()
     assert Schedule.objects.filter(name=PENDING_RECHECKS).count() == 1
