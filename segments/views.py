@@ -18,7 +18,7 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from contacts.filters import ContactFilterSet
 from contacts.models import Account, Contact
-from contacts.pagination import CappedPaginator
+from contacts.pagination import CappedPaginator, NearestPageMixin
 from contacts.selectors import CONTACT_SORTS, parse_sort, sort_ordering
 from segments import services
 from segments.filters import GroupFilterSet, MembershipFilterSet
@@ -39,16 +39,17 @@ def condition_summary(group: ContactGroup) -> str:
         return f"Invalid condition: {exc}"
 
 
-def rebuild_status_context(group_id: int) -> dict[str, Any]:
+def rebuild_status_context(group_id: int, *, reload: bool = False) -> dict[str, Any]:
+    """The status badge's context. `reload`: the page shows members, so it reloads when the rebuild ends."""
     group = ContactGroup.objects.get(pk=group_id)
     return {
         "group": group,
         "busy": group.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING),
-        "show_error": True,
+        "reload": reload,
     }
 
 
-class GroupListView(PermissionRequiredMixin, ListView):
+class GroupListView(PermissionRequiredMixin, NearestPageMixin, ListView):
     permission_required = "segments.view_contactgroup"
     template_name = "segments/group_list.html"
     paginate_by = 50
@@ -84,6 +85,8 @@ class GroupMixin(PermissionRequiredMixin):
             "drifts": services.group_drifts(group=self.group),
             # the header's status badge polls while a rebuild is queued or running
             "busy": self.group.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING),
+            # and the tabs showing members or counts reload when it ends (not the forms: edits would be lost)
+            "reload": self.tab in ("members", "accounts", "history"),
         }
 
 
@@ -200,7 +203,7 @@ class _MembersPaginator(CappedPaginator):
         return super().count_display
 
 
-class GroupMembersView(GroupMixin, ListView):
+class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
     """The members tab: every member with its sources, sortable by name, filterable by source and searchable.
 
     Reads the matching members' contact ids up to 10,001 (the capped count). Up to 10,000 the page is
@@ -334,7 +337,7 @@ class GroupMembersRemoveView(GroupMixin, View):
         return redirect("segments:group_detail", pk=self.group.pk)
 
 
-class GroupAccountsView(GroupMixin, ListView):
+class GroupAccountsView(GroupMixin, NearestPageMixin, ListView):
     permission_required = "segments.view_groupaccount"
     template_name = "segments/group_accounts.html"
     paginate_by = 50
@@ -385,19 +388,30 @@ class GroupRebuildView(GroupMixin, View):
             return redirect("segments:group_detail", pk=self.group.pk)
         services.group_rebuild_queue(group=self.group)
         if request.headers.get("HX-Request"):
-            return render(request, GroupStatusView.template_name, rebuild_status_context(self.group.pk))
+            context = rebuild_status_context(self.group.pk, reload=request.POST.get("reload") == "1")
+            return render(request, GroupStatusView.template_name, context)
         messages.info(request, "Rebuild queued; the members update when it finishes.")
         return HttpResponseRedirect(reverse("segments:group_detail", args=[self.group.pk]))
 
 
 class GroupStatusView(GroupMixin, TemplateView):
-    """The rebuild status badge; polls itself while a rebuild is queued or running."""
+    """The rebuild status badge; polls itself while a rebuild is queued or running.
+
+    With ?reload=1 (a page showing members or counts), the answer that finds the rebuild ended tells
+    htmx to reload the page (HX-Refresh), so the new members and count show.
+    """
 
     permission_required = "segments.view_contactgroup"
     template_name = "segments/_rebuild_status.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return rebuild_status_context(self.group.pk)
+        return rebuild_status_context(self.group.pk, reload=self.request.GET.get("reload") == "1")
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **response_kwargs)
+        if context["reload"] and not context["busy"]:
+            response["HX-Refresh"] = "true"
+        return response
 
 
 class GroupMemberWhyView(GroupMixin, TemplateView):

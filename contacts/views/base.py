@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import ListView
 
 from contacts import selectors
-from contacts.pagination import CappedPaginator
+from contacts.pagination import CappedPaginator, NearestPageMixin
 
 
-class FilteredListView(ListView):
+class FilteredListView(NearestPageMixin, ListView):
     """base queryset → filter (FilterSet) → order (whitelisted ?sort=) → paginate (capped count)."""
 
     filterset_class: Any = None
@@ -35,15 +34,6 @@ class FilteredListView(ListView):
         )
         self.sort = selectors.parse_sort(self.request.GET.get("sort"), sorts=self.sorts, default=self.default_sort)
         return self.filterset.qs.order_by(*selectors.sort_ordering(self.sort, sorts=self.sorts))
-
-    def paginate_queryset(self, queryset: Any, page_size: int) -> tuple[Paginator, Any, Any, bool]:
-        # A page number out of range or malformed shows the nearest page rather than a 404.
-        paginator = self.get_paginator(queryset, page_size)
-        number = self.request.GET.get("page") or 1
-        if number == "last":
-            number = paginator.num_pages
-        page = paginator.get_page(number)
-        return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -184,6 +184,42 @@ def test_a_group_page_opened_during_a_rebuild_polls_and_hides_the_previous_time(
     assert "+12,345" in body and "minutes ago" in body
 
 
+def test_pages_showing_members_reload_when_the_rebuild_ends_and_forms_do_not(marketer_client):
+    group = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE, rebuild_status=RebuildStatus.RUNNING)
+    members = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
+    status_url = reverse("segments:group_status", args=[group.pk])
+    assert f'hx-get="{status_url}?reload=1"' in members
+    settings = marketer_client.get(reverse("segments:group_update", args=[group.pk])).content.decode()
+    assert f'hx-get="{status_url}"' in settings  # an edit in progress is never reloaded away
+    assert "HX-Refresh" not in marketer_client.get(status_url + "?reload=1", HTTP_HX_REQUEST="true").headers
+    group.rebuild_status = RebuildStatus.SUCCEEDED
+    group.save()
+    assert marketer_client.get(status_url + "?reload=1", HTTP_HX_REQUEST="true").headers["HX-Refresh"] == "true"
+    assert "HX-Refresh" not in marketer_client.get(status_url, HTTP_HX_REQUEST="true").headers
+
+
+def test_a_failed_rebuild_shows_its_error_under_the_header(marketer_client):
+    group = ContactGroupFactory(
+        is_condition_based=True, condition=CZ_TREE, rebuild_status=RebuildStatus.FAILED,
+        rebuild_error="The condition is invalid: root.children[0].field: “plan” is not an active field.",
+    )  # fmt: skip
+    body = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
+    assert "The last rebuild failed</strong>, so the members from before it are kept" in body
+    assert "is not an active field" in body
+
+
+def test_a_page_past_the_end_shows_the_last_page_not_a_404(marketer_client):
+    group = ContactGroupFactory()
+    for contact in ContactFactory.create_batch(3):
+        MembershipFactory(group=group, contact=contact, via_manual=True)
+    for name in ("segments:group_detail", "segments:group_accounts"):
+        response = marketer_client.get(reverse(name, args=[group.pk]), {"page": "999"})
+        assert response.status_code == 200 and response.context["page_obj"].number == 1
+    members = marketer_client.get(reverse("segments:group_detail", args=[group.pk]), {"page": "oops"})
+    assert len(members.context["page_obj"].object_list) == 3
+    assert marketer_client.get(reverse("segments:group_list"), {"page": "999"}).status_code == 200
+
+
 def test_staff_cannot_edit_or_rebuild(staff_client):
     group = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE)
     assert staff_client.get(reverse("segments:group_update", args=[group.pk])).status_code == 403
