@@ -418,3 +418,30 @@ def test_contact_list_advanced_filter_and_save_as_group(marketer_page: Page, liv
     page.reload()
     assert set(Membership.objects.filter(group=group).values_list("contact_id", flat=True)) == matching
     expect(page.locator(".members-table tbody a[href*='/contacts/']")).to_have_count(min(len(matching), 50))
+
+
+def test_a_save_refused_for_a_cycle_keeps_its_message_while_the_preview_loads(marketer_page: Page, live_server):
+    def tree(root: dict) -> dict:
+        return {"version": 1, "root": root}
+
+    CZ_RULE = {"type": "field", "field": "country", "operator": "equals", "value": "CZ"}  # noqa: N806
+    page = marketer_page
+    czechs = ContactGroup.objects.create(
+        code="cz_all", name="All Czechs", is_condition_based=True, condition=tree(CZ_RULE), condition_version=1
+    )
+    ContactGroup.objects.create(
+        code="cz_vips", name="Czech VIPs", is_condition_based=True, condition_version=1,
+        condition=tree({"type": "membership", "group": "cz_all", "operator": "is_member"}),
+    )  # fmt: skip
+    open_builder(page, live_server.url + reverse("segments:group_update", args=[czechs.pk]))
+    page.get_by_label("Edit as JSON").check()
+    page.get_by_label("Rule tree (JSON, version 1)").fill(
+        json.dumps(tree({"type": "membership", "group": "cz_vips", "operator": "is_member"}))
+    )
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and view contacts").click()
+    expect(page.locator("[data-rule-builder]")).to_have_attribute("data-ready", "true")
+    expect(page.locator("[data-builder-preview]")).to_have_attribute("data-state", "ready")  # it loaded...
+    expect(page.get_by_text("cycle", exact=False).first).to_be_visible()  # ...and the reason is still there
+    czechs.refresh_from_db()
+    assert czechs.condition == tree(CZ_RULE)

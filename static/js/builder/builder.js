@@ -61,6 +61,7 @@ export class RuleBuilder {
     this.ids = new WeakMap();
     this.els = new WeakMap();
     this.pristine = new WeakSet(); // new conditions the marketer has not finished yet: no red errors
+    this.saveError = false; // the page came back with a save error that no edit has touched yet
     this.enhancers = [];
     this.mode = "visual";
     this.virtualRoot = false;
@@ -70,7 +71,8 @@ export class RuleBuilder {
       url: root.dataset.previewUrl,
       contactUrl: root.dataset.contactUrl,
       onError: (error) => this.showError(error, { live: true }),
-      onResult: () => this.clearErrors(),
+      // A save error the preview cannot see (a cycle through this very group) stays until the next edit.
+      onResult: () => this.saveError || this.clearErrors(),
     });
   }
 
@@ -90,6 +92,7 @@ export class RuleBuilder {
     this.loadText(this.input.value);
     this.renderTemplateMenu();
     const serverError = this.root.dataset.error;
+    this.saveError = Boolean(serverError);
     if (serverError) this.showError(splitError(serverError), { live: false });
     this.root.dataset.ready = "true";
   }
@@ -177,6 +180,7 @@ export class RuleBuilder {
 
   /** After every edit: the hidden input, the relative-dates warning, the live preview. */
   afterChange() {
+    this.saveError = false; // edited since the save was refused: the live preview judges from now on
     if (this.mode === "visual") {
       const tree = this.serialize();
       this.input.value = tree ? JSON.stringify(tree) : "";
