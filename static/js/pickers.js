@@ -12,6 +12,13 @@ export function initPickers(root) {
       allowEmptyOption: true,
       placeholder: select.getAttribute("placeholder") || "Type to search…",
     };
+    if (select.multiple) {
+      // Tom Select keeps the typed text after a pick: the next name would be typed after it.
+      options.onItemAdd = function onItemAdd() {
+        this.setTextboxValue("");
+        this.refreshOptions(false);
+      };
+    }
     if (url) {
       Object.assign(options, {
         valueField: "id",
