@@ -25,10 +25,25 @@ class AddToGroupForm(forms.Form):
 def _add_to_group(*, contact_ids: list[int], data: dict[str, Any], **_: Any) -> str:
     group = data["group"]
     change = services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=contact_ids))
-    already = len(contact_ids) - change.added
-    message = f"{change.added:,} contact{'' if change.added == 1 else 's'} added to “{group.name}”."
-    if already > 0:
-        message += f" {already:,} were already members (or are merged contacts, which are never members)."
+    return added_by_hand_message(group=group, picked=len(contact_ids), change=change)
+
+
+def added_by_hand_message(*, group: ContactGroup, picked: int, change: services.SourceChange) -> str:
+    """What adding `picked` contacts by hand did: who joined, who was in already and is now also in by hand."""
+
+    def contacts(n: int) -> str:
+        return f"{n:,} contact{'' if n == 1 else 's'}"
+
+    message = f"{contacts(change.added)} added to “{group.name}”."
+    if change.marked:
+        were = "was" if change.marked == 1 else "were"
+        message += (
+            f" {contacts(change.marked)} {were} already in through the condition or an account"
+            " and now also by hand, so they stay when those change."
+        )
+    rest = picked - change.added - change.marked
+    if rest > 0:
+        message += f" {contacts(rest)} {'was' if rest == 1 else 'were'} already added by hand or merged into another."
     return message
 
 

@@ -30,10 +30,15 @@ SOURCES: tuple[Source, ...] = ("via_manual", "via_account", "via_condition")
 
 @dataclass(frozen=True)
 class SourceChange:
-    """How many contacts became members (`added`) and how many stopped being members (`removed`)."""
+    """How many contacts became members (`added`) and how many stopped being members (`removed`).
+
+    `marked`: members already (by another source) that got the source too, e.g. added by hand while in
+    through the condition: they stay members when the condition stops matching.
+    """
 
     added: int = 0
     removed: int = 0
+    marked: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,9 +199,12 @@ def _refresh_member_count(group: ContactGroup) -> int:
 def group_add_contacts(*, group: ContactGroup, contacts: QuerySet[Contact]) -> SourceChange:
     """Add `contacts` to `group` by hand (the manual source); merged contacts are skipped."""
     groups_lock(group_ids=[group.pk])
+    marked = Membership.objects.filter(
+        group=group, via_manual=False, contact__in=contacts.filter(merged_into__isnull=True).order_by().values("pk")
+    ).count()
     added = _source_add(group=group, source="via_manual", contacts=contacts)
     _refresh_member_count(group)
-    return SourceChange(added=added)
+    return SourceChange(added=added, marked=marked)
 
 
 @transaction.atomic

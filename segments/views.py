@@ -21,6 +21,7 @@ from contacts.models import Account, Contact
 from contacts.pagination import CappedPaginator, NearestPageMixin
 from contacts.selectors import CONTACT_SORTS, parse_sort, sort_ordering
 from segments import services
+from segments.bulk import added_by_hand_message
 from segments.filters import GroupFilterSet, MembershipFilterSet
 from segments.forms import AccountsPickForm, ContactsPickForm, GroupCopyForm, GroupForm, SelectedMembersForm
 from segments.models import ContactGroup, GroupAccount, Membership, RebuildStatus
@@ -292,10 +293,9 @@ class GroupMembersAddView(GroupMixin, View):
                 messages.error(request, "Pick at least one contact to add.")
                 return redirect("segments:group_detail", pk=self.group.pk)
             contacts = Contact.objects.filter(pk__in=[c.pk for c in form.cleaned_data["contacts"]])
+        picked = contacts.count()
         change = services.group_add_contacts(group=self.group, contacts=contacts)
-        messages.success(
-            request, f"{change.added} contact{'s' if change.added != 1 else ''} added to “{self.group.name}”."
-        )
+        messages.success(request, added_by_hand_message(group=self.group, picked=picked, change=change))
         return redirect("segments:group_detail", pk=self.group.pk)
 
 
@@ -362,7 +362,8 @@ class GroupAccountsAddView(GroupMixin, View):
             change = services.group_add_accounts(group=self.group, accounts=accounts)
             messages.success(
                 request,
-                f"{accounts.count()} account(s) added; {change.added} of their contacts joined the group.",
+                f"{(n := accounts.count()):,} account{'' if n == 1 else 's'} added; "
+                f"{change.added:,} of their contacts joined the group.",
             )
         return redirect("segments:group_accounts", pk=self.group.pk)
 
