@@ -18,7 +18,7 @@ import heapq
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import cache
@@ -553,10 +553,35 @@ def field_move(*, field: ContactField, offset: int) -> list[ContactField]:
     return field_reorder(field_ids=ids)
 
 
+# Who uses a custom field, by code: (name, URL) pairs. Other apps register a finder (segments: the
+# conditions of contact groups); contacts never imports them.
+_FIELD_USER_FINDERS: list[Callable[[str], list[tuple[str, str]]]] = []
+
+
+def register_field_users(finder: Callable[[str], list[tuple[str, str]]]) -> None:
+    if finder not in _FIELD_USER_FINDERS:
+        _FIELD_USER_FINDERS.append(finder)
+
+
+def field_users(*, code: str) -> list[tuple[str, str]]:
+    """What uses the custom field `code`, as (name, URL) pairs."""
+    return [user for finder in _FIELD_USER_FINDERS for user in finder(code)]
+
+
 @transaction.atomic
 def field_retire(*, field: ContactField) -> ContactField:
-    """Hide a field from forms, filters, lists and new rules; its stored values are kept."""
+    """Hide a field from forms, filters, lists and new rules; its stored values are kept.
+
+    Refused (ValidationError) while something uses it, e.g. a contact group's condition: that condition
+    would stop being valid and its group could no longer be rebuilt.
+    """
     current = ContactField.objects.select_for_update().get(pk=field.pk)
+    users = field_users(code=current.code)
+    if current.is_active and users:
+        raise ValidationError(
+            f"“{current.label}” is used by {', '.join(name for name, _ in users)}; change those first.",
+            code="in_use",
+        )
     if current.is_active:
         current.is_active = False
         current.save(update_fields=["is_active"])

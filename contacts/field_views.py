@@ -254,8 +254,15 @@ class FieldRetireView(FieldConfirmView):
             return redirect("fields:field_list")
         return super().get(request, *args, **kwargs)
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(users=field_settings.field_users(code=self.get_field().code), **kwargs)
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        field = field_settings.field_retire(field=self.get_field())
+        try:
+            field = field_settings.field_retire(field=self.get_field())
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(request.path)
         messages.success(
             request,
             f"Retired “{field.label}”. Its stored values are kept; you can restore it from Retired fields below.",

@@ -9,6 +9,7 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from contacts.bulk_actions import register_bulk_action
+        from contacts.field_settings import register_field_users
         from contacts.models import ContactField
         from contacts.signals import contacts_changed
         from segments.bulk import ADD_TO_GROUP
@@ -16,11 +17,13 @@ class SegmentsConfig(AppConfig):
         from segments.recheck import contact_changed_receiver, rule_catalog_changed
         from segments.rules.expressions import install_sqlite_functions
         from segments.schedules import schedules_register
+        from segments.services import groups_using_field
 
         connection_created.connect(install_sqlite_functions, dispatch_uid="segments.sqlite_functions")
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="segments.schedules")
         contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.recheck")
         register_bulk_action(ADD_TO_GROUP)
+        register_field_users(groups_using_field)
         # Whatever parsed conditions depend on: a new RuleCatalogVersion (segments.models) with each change.
         for model in (ContactGroup, ContactField):
             for signal in (post_save, post_delete):

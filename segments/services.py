@@ -399,6 +399,17 @@ def group_users(*, group: ContactGroup) -> list[str]:
     return users
 
 
+def groups_using_field(code: str) -> list[tuple[str, str]]:
+    """The groups whose condition reads the custom field `code`, as (name, URL) pairs (field settings ask)."""
+    from segments.rules import dependencies
+
+    return [
+        (f"the condition of group “{group.name}”", group.get_absolute_url())
+        for group in ContactGroup.objects.filter(is_condition_based=True).exclude(condition=None).order_by("name")
+        if code in dependencies(group.condition).custom_fields
+    ]
+
+
 @transaction.atomic
 def group_create(
     *,
