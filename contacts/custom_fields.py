@@ -21,8 +21,14 @@ from django.utils import timezone
 
 from contacts.models import ContactField, FieldType
 
-PHONE_RE = re.compile(r"^\+?[0-9(][0-9 ()./-]{3,30}$")
-PHONE_MIN_DIGITS = 5
+# A phone number: digits, spaces, "+", "-", "(", ")" and ".", then an optional extension ("ext. 12", "x12").
+PHONE_RE = re.compile(
+    r"^(?P<number>\(?\+?[0-9][0-9 ().-]*?)(?:\s*(?:ext\.?|x)\s*(?P<extension>[0-9]{1,7}))?$",
+    re.ASCII | re.IGNORECASE,
+)
+PHONE_MIN_DIGITS = 6
+PHONE_MAX_LENGTH = 40  # Contact.phone's max_length; custom phone values keep the same limit
+PHONE_MESSAGE = "Enter a phone number, e.g. +420 601 234 567."
 # A plain decimal number: optional sign, digits with "." or "," as the decimal separator, optional exponent.
 NUMBER_RE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$", re.ASCII)
 # "1,000" could be one thousand or one: refused rather than guessed.
@@ -30,6 +36,10 @@ AMBIGUOUS_NUMBER_RE = re.compile(r"^[+-]?\d{1,3},\d{3}$", re.ASCII)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 # Numbers are kept within the range where JSON, float and both databases agree exactly on integers.
 MAX_NUMBER = 10**15
+NUMBER_RANGE_MESSAGE = f"Enter a number between {-MAX_NUMBER:,} and {MAX_NUMBER:,}."
+FINITE_MESSAGE = "Enter a finite number."
+# What people (and spreadsheets) write for infinity and not-a-number.
+NON_FINITE_WORDS = {"inf", "infinity", "nan", "snan", "∞"}
 
 
 def is_empty(value: Any) -> bool:
@@ -38,13 +48,14 @@ def is_empty(value: Any) -> bool:
 
 
 def _number(value: Any) -> int | float:
+    """A finite number within ±MAX_NUMBER: an int when whole, else a float (JSON stores both faithfully)."""
     if isinstance(value, bool):
         raise ValidationError("Enter a number.")
     if isinstance(value, int):
         number: int | float = value
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError("Enter a number.")
+            raise ValidationError(FINITE_MESSAGE)
         number = value
     else:
         if isinstance(value, Decimal):
@@ -53,22 +64,36 @@ def _number(value: Any) -> int | float:
             text = str(value).strip()
             if AMBIGUOUS_NUMBER_RE.match(text):
                 raise ValidationError(f"“{text}” is ambiguous: write it without the comma, or with a decimal point.")
+            if text.lower().lstrip("+-") in NON_FINITE_WORDS:
+                raise ValidationError(FINITE_MESSAGE)
             if not NUMBER_RE.match(text):
                 raise ValidationError("Enter a number.")
             try:
                 parsed = Decimal(text.replace(",", "."))
             except InvalidOperation:  # pragma: no cover - NUMBER_RE only lets valid decimals through
                 raise ValidationError("Enter a number.") from None
-        if not parsed.is_finite() or abs(parsed) > MAX_NUMBER:
-            raise ValidationError(
-                "Enter a number." if not parsed.is_finite() else "Enter a number of at most 15 digits."
-            )
+        if not parsed.is_finite():
+            raise ValidationError(FINITE_MESSAGE)
+        # Compared as a Decimal, before any float conversion: "1e400" would otherwise become infinity.
+        if abs(parsed) > MAX_NUMBER:
+            raise ValidationError(NUMBER_RANGE_MESSAGE)
         number = int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if abs(number) > MAX_NUMBER:
-        raise ValidationError("Enter a number of at most 15 digits.")
+        raise ValidationError(NUMBER_RANGE_MESSAGE)
     return number
+
+
+def phone(value: Any) -> str:
+    """A phone number as typed (stripped); ValidationError unless it looks like one, with at least 6 digits."""
+    text = value.strip() if isinstance(value, str) else ""
+    if len(text) > PHONE_MAX_LENGTH:
+        raise ValidationError(f"Enter a phone number of at most {PHONE_MAX_LENGTH} characters.", code="invalid_phone")
+    match = PHONE_RE.match(text)
+    if match is None or sum(c.isdigit() for c in match["number"]) < PHONE_MIN_DIGITS:
+        raise ValidationError(PHONE_MESSAGE, code="invalid_phone")
+    return text
 
 
 def _date(value: Any) -> str:
@@ -168,10 +193,7 @@ def coerce_value(*, field_type: str, value: Any, choices: list[str] | None = Non
             URLValidator(message="Enter a valid web address, e.g. https://example.com.")(text)
             return text
         case FieldType.PHONE:
-            text = str(value).strip()
-            if not PHONE_RE.match(text) or sum(c.isdigit() for c in text) < PHONE_MIN_DIGITS:
-                raise ValidationError("Enter a valid phone number, e.g. +420 601 123 456.")
-            return text
+            return phone(value if isinstance(value, str) else str(value))
         case FieldType.TEXT:
             return _text(value)
     raise ValidationError(f"Unknown field type “{field_type}”.")
@@ -224,6 +246,27 @@ def display_value(*, field: ContactField, value: Any) -> str:
     return str(value)
 
 
+class NumberFormField(forms.DecimalField):
+    """A custom number on a form: the same rules and messages as `coerce_value` (finite, within ±MAX_NUMBER)."""
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]  # the stubs inherit IntegerField's
+        if value in self.empty_values or is_empty(value):
+            return None
+        return Decimal(str(_number(value.strip() if isinstance(value, str) else value)))
+
+
+class PhoneFormField(forms.CharField):
+    """A phone number on a form (custom phone fields and the contact's own phone)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", PHONE_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return phone(text) if text else text
+
+
 def form_field(*, field: ContactField, initial: Any = None) -> forms.Field:
     """A Django form field for a custom field; its cleaned value is the canonical stored value."""
     common: dict[str, Any] = {
@@ -235,7 +278,7 @@ def form_field(*, field: ContactField, initial: Any = None) -> forms.Field:
     choices = [(c["code"], c.get("label") or c["code"]) for c in field.choices or []]
     match field.type:
         case FieldType.NUMBER:
-            return forms.DecimalField(**common, widget=forms.NumberInput(attrs={"step": "any"}))
+            return NumberFormField(**common, widget=forms.NumberInput(attrs={"step": "any"}))
         case FieldType.DATE:
             return forms.DateField(**common, widget=forms.DateInput(attrs={"type": "date"}))
         case FieldType.BOOLEAN:
@@ -252,5 +295,5 @@ def form_field(*, field: ContactField, initial: Any = None) -> forms.Field:
         case FieldType.URL:
             return forms.URLField(**common, assume_scheme="https")
         case FieldType.PHONE:
-            return forms.CharField(**common, max_length=40)
+            return PhoneFormField(**common)
     return forms.CharField(**common, max_length=1000)

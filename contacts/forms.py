@@ -12,7 +12,9 @@ from typing import Any
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.urls import reverse, reverse_lazy
 
 from contacts import custom_fields, selectors
@@ -21,6 +23,8 @@ from contacts.services import DUPLICATE_EMAIL_MESSAGE
 
 CUSTOM_PREFIX = "custom_"
 MAX_PK = 2**63 - 1
+NO_IDENTITY_MESSAGE = "Give the contact a name, an email or a phone number."
+IDENTITY_FIELDS = ("first_name", "last_name", "email", "phone")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -138,6 +142,11 @@ class ContactMultipleChoiceField(SafePkMixin, forms.ModelMultipleChoiceField):
 # --- contacts ----------------------------------------------------------------------------------
 
 
+def _lacks_identity(values: dict[str, Any], errors: Any = ()) -> bool:
+    """True when none of the identity fields has a value (a field with its own error counts as given)."""
+    return not any(name in errors or str(values.get(name) or "").strip() for name in IDENTITY_FIELDS)
+
+
 class ContactForm(forms.ModelForm):
     """Standard fields plus one field per active custom field (named `custom_<code>`)."""
 
@@ -155,6 +164,7 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args: Any, custom_field_defs: list[ContactField] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _portable_integer_range(self.fields["lead_score"], Contact._meta.get_field("lead_score"))
         self.custom_field_defs = (
             custom_field_defs if custom_field_defs is not None else selectors.active_custom_fields()
         )
@@ -203,14 +213,30 @@ class ContactForm(forms.ModelForm):
             parts.append(HTML(""))
         return Layout(Div(*parts, css_class="contact-form"))
 
+    @property
+    def field_error_count(self) -> int:
+        """How many fields have errors (form-level errors are not a field to highlight)."""
+        return sum(1 for name in self.errors if name != NON_FIELD_ERRORS)
+
     def clean_email(self) -> str | None:
         email = (self.cleaned_data.get("email") or "").strip() or None
         if email and selectors.contact_email_taken(email=email, exclude_pk=self.instance.pk):
             raise ValidationError(DUPLICATE_EMAIL_MESSAGE, code="duplicate")
         return email
 
+    def clean_phone(self) -> str:
+        phone = (self.cleaned_data.get("phone") or "").strip()
+        if not phone or (self.instance.pk and phone == (self.instance.phone or "").strip()):
+            return phone  # a stored phone left as it was is kept, even one saved before this check existed
+        return custom_fields.phone(phone)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        # Anonymous contacts come from tracking and imports; one made by hand with nothing to tell it apart is
+        # almost surely a mistake. An existing contact that already has none of these can still be edited.
+        stored = {name: getattr(self.instance, name) for name in IDENTITY_FIELDS}
+        if _lacks_identity(cleaned, self.errors) and (self.instance.pk is None or not _lacks_identity(stored)):
+            self.add_error(None, ValidationError(NO_IDENTITY_MESSAGE, code="no_identity"))
         values = {}
         for cf in self.custom_field_defs:
             name = CUSTOM_PREFIX + cf.code
@@ -237,6 +263,21 @@ class ContactForm(forms.ModelForm):
         for key, messages in error.message_dict.items():
             name = key if key in self.fields else CUSTOM_PREFIX + key
             self.add_error(name if name in self.fields else None, messages)
+
+
+def _portable_integer_range(field: forms.Field, model_field: Any) -> None:
+    """Limit an integer form field to its model field's range on every database, with a human message.
+
+    Django's own limits follow the connection (64-bit on SQLite, 32-bit on PostgreSQL for an IntegerField)
+    and read "Ensure this value is less than or equal to 9223372036854775807.".
+    """
+    low, high = BaseDatabaseOperations.integer_field_ranges[model_field.get_internal_type()]
+    message = f"{field.label} must be between {low:,} and {high:,}."
+    assert isinstance(field, forms.IntegerField)
+    field.min_value, field.max_value = low, high
+    kept = [v for v in field.validators if not isinstance(v, MinValueValidator | MaxValueValidator)]
+    field.validators = [*kept, MinValueValidator(low, message=message), MaxValueValidator(high, message=message)]
+    field.widget.attrs.update({"min": low, "max": high})
 
 
 class MergeForm(forms.Form):

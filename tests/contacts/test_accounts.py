@@ -46,6 +46,17 @@ def test_list_sorting_and_empty_states(marketer_client):
     assert "No accounts match these filters" in content
 
 
+def test_unknown_employee_count_is_a_dash_not_none(marketer_client):
+    unknown = AccountFactory(name="Unknown size", employees=None)
+    AccountFactory(name="Big", employees=12000)
+    content = marketer_client.get(LIST).content.decode()
+    assert "None" not in content
+    assert '<td class="text-end d-none d-sm-table-cell"><span class="text-body-tertiary">—</span></td>' in content
+    assert '<td class="text-end d-none d-sm-table-cell">12,000</td>' in content
+    detail = marketer_client.get(reverse("contacts:account_detail", args=[unknown.pk])).content.decode()
+    assert "<dt>Employees</dt><dd>—</dd>" in detail and "None" not in detail
+
+
 def test_detail_lists_contacts_paginated(marketer_client):
     account = AccountFactory(name="Acme")
     ContactFactory.create_batch(27, account=account)

@@ -92,7 +92,7 @@ def test_duplicate_email_case_insensitive_is_a_form_error(marketer_client):
         ("custom_renewal", "31/12/2026", "Enter a valid date."),
         ("custom_website", "not a url", "Enter a valid URL."),
         ("custom_work_email", "nope@", "Enter a valid email address."),
-        ("custom_mobile", "call me", "Enter a valid phone number"),
+        ("custom_mobile", "call me", "Enter a phone number, e.g. +420 601 234 567."),
         ("lead_score", "high", "Enter a whole number."),
     ],
 )
@@ -103,6 +103,111 @@ def test_bad_input_is_a_form_error_and_stores_nothing(marketer_client, custom_fi
     assert field in errors and message in " ".join(errors[field])
     assert "Nothing was saved" in response.content.decode()
     assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("custom_budget", "1e400", "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        ("custom_budget", "-1e400", "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        ("custom_budget", "9" * 400, "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        ("custom_budget", "inf", "Enter a finite number."),
+        ("custom_budget", "-Infinity", "Enter a finite number."),
+        ("custom_budget", "NaN", "Enter a finite number."),
+        ("lead_score", "99999999999999999999", "Lead score must be between -2,147,483,648 and 2,147,483,647."),
+        ("lead_score", "2147483648", "Lead score must be between -2,147,483,648 and 2,147,483,647."),
+        ("lead_score", "-2147483649", "Lead score must be between -2,147,483,648 and 2,147,483,647."),
+        ("phone", "abc", "Enter a phone number, e.g. +420 601 234 567."),
+        ("phone", "12345", "Enter a phone number, e.g. +420 601 234 567."),
+        ("phone", "+420 601 234 567; drop", "Enter a phone number, e.g. +420 601 234 567."),
+        ("custom_mobile", "abc", "Enter a phone number, e.g. +420 601 234 567."),
+        ("custom_mobile", "601 x 1234", "Enter a phone number, e.g. +420 601 234 567."),  # 3 digits + extension
+    ],
+)
+def test_out_of_range_and_malformed_values_get_human_messages(marketer_client, custom_fields, field, value, message):
+    response = marketer_client.post(CREATE, form_data(**{field: value}))
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == [message]
+    assert not Contact.objects.exists()
+
+
+def test_lead_score_limits_are_accepted(marketer_client):
+    for score in (2147483647, -2147483648):
+        marketer_client.post(CREATE, form_data(email=f"{score}@example.com", lead_score=str(score)))
+    assert sorted(Contact.objects.values_list("lead_score", flat=True)) == [-2147483648, 2147483647]
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+420 601 234 567",
+        "(555) 010-0199",
+        "+1.202.555.0143",
+        "(+44) 20 7946 0000",
+        "601234567 ext. 12",
+        "+44 20 7946 0000 x7",
+    ],
+)
+def test_phone_like_input_is_accepted(marketer_client, custom_fields, phone):
+    response = marketer_client.post(CREATE, form_data(phone=f"  {phone} ", custom_mobile=phone))
+    assert response.status_code == 302, response.context["form"].errors
+    contact = Contact.objects.get()
+    assert contact.phone == phone and contact.custom["mobile"] == phone
+
+
+def test_editing_keeps_a_stored_phone_saved_before_the_check(marketer_client):
+    contact = ContactFactory(first_name="Ada", phone="+44 1")
+    url = reverse("contacts:contact_update", args=[contact.pk])
+    response = marketer_client.post(url, form_data(phone="+44 1", job_title="CTO"))
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.phone, contact.job_title) == ("+44 1", "CTO")
+    response = marketer_client.post(url, form_data(phone="+44 12"))  # a changed phone must be a phone
+    assert response.context["form"].errors["phone"] == ["Enter a phone number, e.g. +420 601 234 567."]
+
+
+BLANK = form_data(first_name="", last_name="", email="", phone="", job_title="", country="", city="", lead_score="0")
+
+
+def test_blank_new_contact_is_refused_with_a_form_error(marketer_client):
+    response = marketer_client.post(CREATE, {**BLANK, "first_name": "   "})
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.non_field_errors() == ["Give the contact a name, an email or a phone number."]
+    assert form.field_error_count == 0
+    content = response.content.decode()
+    assert "Give the contact a name, an email or a phone number." in content and "Nothing was saved" in content
+    assert "highlighted" not in content  # no field is highlighted, so the page doesn't point at one
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"first_name": "Ada"}, {"last_name": "Lovelace"}, {"email": "ada@example.com"}, {"phone": "+420 601 234 567"}],
+)
+def test_any_one_of_name_email_or_phone_is_enough(marketer_client, given):
+    response = marketer_client.post(CREATE, {**BLANK, **given})
+    assert response.status_code == 302
+    assert Contact.objects.count() == 1
+
+
+def test_a_bad_email_alone_is_reported_on_the_email_not_as_blank(marketer_client):
+    response = marketer_client.post(CREATE, {**BLANK, "email": "nope@"})
+    form = response.context["form"]
+    assert "email" in form.errors and not form.non_field_errors()
+
+
+def test_edit_cannot_blank_out_a_contact_but_anonymous_ones_stay_editable(marketer_client):
+    named = ContactFactory(first_name="Ada", last_name="", email=None, phone="")
+    response = marketer_client.post(reverse("contacts:contact_update", args=[named.pk]), BLANK)
+    assert response.context["form"].non_field_errors() == ["Give the contact a name, an email or a phone number."]
+    named.refresh_from_db()
+    assert named.first_name == "Ada"
+    tracked = services.contact_create(first_name="", last_name="", email=None, phone="")  # services still allow it
+    response = marketer_client.post(reverse("contacts:contact_update", args=[tracked.pk]), {**BLANK, "city": "Brno"})
+    assert response.status_code == 302
+    tracked.refresh_from_db()
+    assert tracked.city == "Brno"
 
 
 def test_required_custom_field(marketer_client):

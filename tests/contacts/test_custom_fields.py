@@ -56,6 +56,10 @@ GOOD = [
     ("url", "https://example.com/a?b=1", "https://example.com/a?b=1"),
     ("phone", "+420 601 123 456", "+420 601 123 456"),
     ("phone", "(555) 010-0199", "(555) 010-0199"),
+    ("phone", " +1.202.555.0143 ", "+1.202.555.0143"),
+    ("phone", "601234567 ext. 12", "601234567 ext. 12"),
+    ("phone", "+44 20 7946 0000 x7", "+44 20 7946 0000 x7"),
+    ("phone", 601234567, "601234567"),
 ]
 
 # (type, raw value) that must be refused with a ValidationError (never another exception)
@@ -98,6 +102,12 @@ BAD = [
     ("url", "javascript:alert(1)"),
     ("phone", "call me"),
     ("phone", "12"),
+    ("phone", "abc"),
+    ("phone", "12345"),  # fewer than 6 digits
+    ("phone", "123 ext 4567"),  # the extension's digits don't count
+    ("phone", "+420 601 234 567 call after 5"),
+    ("phone", "601/234/567"),
+    ("phone", "1" * 41),
     ("unknown_type", "x"),
 ]
 
@@ -134,6 +144,37 @@ def test_is_empty(value, expected):
 def test_choice_error_lists_the_choices():
     with pytest.raises(ValidationError, match="“gold” is not one of the choices \\(enterprise, smb, mid_market\\)"):
         coerce_value(field_type="choice", value="gold", choices=CODES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("1e400", "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        ("-1E400", "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        (Decimal("1e400"), "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        (1e300, "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        (10**400, "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."),
+        ("inf", "Enter a finite number."),
+        ("-Infinity", "Enter a finite number."),
+        ("nan", "Enter a finite number."),
+        (float("inf"), "Enter a finite number."),
+        (float("-inf"), "Enter a finite number."),
+        (float("nan"), "Enter a finite number."),
+        (Decimal("Infinity"), "Enter a finite number."),
+        (Decimal("NaN"), "Enter a finite number."),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(raw, message):
+    """Bulk paths (imports, type changes) coerce here too: nothing that JSON can't store faithfully gets through."""
+    with pytest.raises(ValidationError) as excinfo:
+        coerce_value(field_type="number", value=raw)
+    assert excinfo.value.messages == [message]
+
+
+def test_phone_message_gives_an_example():
+    with pytest.raises(ValidationError) as excinfo:
+        coerce_value(field_type="phone", value="abc")
+    assert excinfo.value.messages == ["Enter a phone number, e.g. +420 601 234 567."]
 
 
 def test_ambiguous_number_message_explains():
