@@ -158,7 +158,11 @@ def test_build_preview_save_rebuild_members_and_reopen(marketer_page: Page, live
     page = marketer_page
     open_builder(page, live_server.url + reverse("segments:group_create"))
     page.fill("#id_name", "Czech pricing leads")
+    expect(page.locator("#id_code")).to_have_value("czech_pricing_leads")  # suggested from the name
     page.fill("#id_code", "cz_pricing_leads")
+    page.fill("#id_name", "Czech pricing leads (hot)")
+    expect(page.locator("#id_code")).to_have_value("cz_pricing_leads")  # edited by hand: kept
+    page.fill("#id_name", "Czech pricing leads")
     page.check("#id_is_condition_based")
     expect(page.locator(".rb-template")).to_have_count(6)
     page.screenshot(path=str(artifacts_dir / "builder-empty.png"), full_page=True)

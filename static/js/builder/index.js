@@ -1,7 +1,7 @@
 // Entry point of the visual condition builder: starts one RuleBuilder per [data-rule-builder]
 // element (templates/segments/_builder.html), also in content htmx swaps in.
 import { RuleBuilder } from "./builder.js";
-import { initSaveAsGroup } from "./save-as-group.js";
+import { initSaveAsGroup, suggestCode } from "./save-as-group.js";
 
 export function initBuilders(root = document) {
   const scope = root.matches && root.matches("[data-rule-builder]") ? [root] : root.querySelectorAll("[data-rule-builder]");
@@ -21,6 +21,8 @@ export function initBuilders(root = document) {
     else el.ruleBuilder.start();
   });
   initSaveAsGroup(root.querySelectorAll ? root : document);
+  // The new-group form: the code follows the name until edited (on edit the code is fixed).
+  document.querySelectorAll("form.group-form").forEach((form) => suggestCode(form.querySelector("#id_name"), form.querySelector("#id_code")));
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => initBuilders());
