@@ -97,7 +97,10 @@ def baseline(case: Case, gid: int) -> list[tuple[str, dict[str, Any]]]:
     params: dict[str, Any] = {"gid": gid, "offset": (page - 1) * PAGE_SIZE, "q": f"%{query}%"}
     on_member = "m.group_id = %(gid)s AND m.contact_id = c.id" + (f" AND m.via_{source}" if source else "")
     search = "(c.email ILIKE %(q)s OR c.first_name ILIKE %(q)s OR c.last_name ILIKE %(q)s)"
-    order = ", ".join(f"c.{col}{' DESC' if desc else ''}" for col in ("last_name", "first_name", "id"))
+    # The name sort (contacts.models.NAME_MISSING, FAMILY_OR_GIVEN_NAME): contacts without a name last.
+    keys = ("(c.first_name = '' AND c.last_name = '')", "COALESCE(NULLIF(c.last_name, ''), c.first_name)",
+            "c.first_name", "c.id")  # fmt: skip
+    order = ", ".join(f"{key}{' DESC' if desc else ''}" for key in keys)
     # The page's ids along the name index (EXISTS: PostgreSQL chooses the join), then their rows.
     rows = f"""SELECT c.id, c.first_name, c.last_name, c.email, c.country, a.name,
                       m.via_manual, m.via_account, m.via_condition

@@ -15,13 +15,23 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils.formats import date_format
 
 from contacts import custom_fields
-from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField, FieldType
+from contacts.models import (
+    FAMILY_OR_GIVEN_NAME,
+    NAME_MISSING,
+    Account,
+    Activity,
+    Consent,
+    Contact,
+    ContactConsent,
+    ContactField,
+    FieldType,
+)
 
 SEARCH_LIMIT = 20
 
 # sort key → (label, ascending ordering expressions). Descending reverses every expression.
 CONTACT_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "name": ("Name", (F("last_name"), F("first_name"), F("id"))),
+    "name": ("Name", (NAME_MISSING, FAMILY_OR_GIVEN_NAME, F("first_name"), F("id"))),
     "email": ("Email", (Lower("email"), F("id"))),
     "account": ("Account", (F("account__name"), F("id"))),
     "country": ("Country", (F("country"), F("id"))),

@@ -160,7 +160,7 @@ def test_custom_filters_combine_with_standard_filters(marketer_client, custom_fi
 @pytest.mark.parametrize(
     ("sort", "key"),
     [
-        ("name", lambda c: (c.last_name, c.first_name, c.pk)),
+        ("name", lambda c: (c.last_name or c.first_name, c.first_name, c.pk)),
         ("email", lambda c: (c.email.lower(), c.pk)),
         ("country", lambda c: (c.country.code, c.pk)),
         ("lead_score", lambda c: (c.lead_score, c.pk)),
@@ -209,6 +209,18 @@ def test_anonymous_contacts_sort_after_emails_ascending(marketer_client):
     named = ContactFactory(email="a@x.example")
     response = marketer_client.get(URL, {"sort": "email"})
     assert [c.pk for c in response.context["object_list"]] == [named.pk, anon.pk]
+
+
+def test_name_sort_puts_contacts_without_a_name_last_and_a_lone_given_name_in_place(marketer_client):
+    nameless = ContactFactory(email="info@x.example", first_name="", last_name="")
+    anonymous = ContactFactory(email=None, first_name="", last_name="")
+    maria = ContactFactory(first_name="Maria", last_name="")  # only a given name: sorted by it
+    novak = ContactFactory(first_name="Adam", last_name="Novák")
+    adams = ContactFactory(first_name="Zoe", last_name="Adams")
+    ascending = [adams.pk, maria.pk, novak.pk, nameless.pk, anonymous.pk]
+    assert [c.pk for c in marketer_client.get(URL, {"sort": "name"}).context["object_list"]] == ascending
+    descending = [c.pk for c in marketer_client.get(URL, {"sort": "-name"}).context["object_list"]]
+    assert descending == ascending[::-1]  # empty values first when descending, as in every column
 
 
 def test_pagination_50_per_page_with_capped_paginator(marketer_client):
