@@ -50,6 +50,11 @@ class ContactGroup(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("segments:group_detail", args=[self.pk])
 
+    @property
+    def is_rebuilding(self) -> bool:
+        """A rebuild is queued or running (the status badge polls meanwhile)."""
+        return self.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING)
+
 
 class Membership(models.Model):
     group = models.ForeignKey(ContactGroup, on_delete=models.CASCADE, related_name="memberships")

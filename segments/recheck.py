@@ -26,6 +26,7 @@ from segments.models import ContactGroup, GroupAccount, Membership, PendingReche
 from segments.rules.batch import VerdictQuery
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
+from segments.rules.expressions import ids_in_sql
 from segments.services import SOURCES, Source
 
 if TYPE_CHECKING:
@@ -333,13 +334,7 @@ class _Row:
 
 
 def _in(column: str, ids: Iterable[int]) -> tuple[str, list[Any]]:
-    """`column IN (ids)`: one array parameter on PostgreSQL (psycopg re-parses statements of over 50)."""
-    values = list(ids)
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [values]
-    if not values:
-        return "1 = 0", []
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+    return ids_in_sql(column, ids, connection)
 
 
 def _read_contacts(ids: list[int]) -> list[tuple[int, int | None, int | None, int | None, int | None]]:
@@ -363,7 +358,7 @@ def _read_memberships(contact_ids: list[int]) -> list[_Row]:
             f"SELECT id, group_id, contact_id, {', '.join(SOURCES)} FROM {Membership._meta.db_table} WHERE {where}",
             params,
         )
-        return [_Row(*(bool(v) if i > 2 else v for i, v in enumerate(row))) for row in cursor.fetchall()]
+        return [_Row(pk, group, contact, *map(bool, flags)) for pk, group, contact, *flags in cursor.fetchall()]
 
 
 def _write_source(

@@ -24,7 +24,7 @@ from segments import services
 from segments.bulk import added_by_hand_message
 from segments.filters import GroupFilterSet, MembershipFilterSet
 from segments.forms import AccountsPickForm, ContactsPickForm, GroupCopyForm, GroupForm, SelectedMembersForm
-from segments.models import ContactGroup, GroupAccount, Membership, RebuildStatus
+from segments.models import ContactGroup, GroupAccount, Membership
 from segments.selectors import members_page, walk_is_cheap
 
 
@@ -45,7 +45,7 @@ def rebuild_status_context(group_id: int, *, reload: bool = False) -> dict[str, 
     group = ContactGroup.objects.get(pk=group_id)
     return {
         "group": group,
-        "busy": group.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING),
+        "busy": group.is_rebuilding,
         "reload": reload,
     }
 
@@ -85,7 +85,7 @@ class GroupMixin(PermissionRequiredMixin):
             "summary": condition_summary(self.group),
             "drifts": services.group_drifts(group=self.group),
             # the header's status badge polls while a rebuild is queued or running
-            "busy": self.group.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING),
+            "busy": self.group.is_rebuilding,
             # and the tabs showing members or counts reload when it ends (not the forms: edits would be lost)
             "reload": self.tab in ("members", "accounts", "history"),
         }

@@ -1,6 +1,6 @@
 """Portable SQL building blocks the compiler needs and Django does not have: JSON values read by type,
-JSON array membership, Unicode-aware lower-casing and IN over an array — one class each, with its SQL for SQLite and
-for PostgreSQL side by side.
+JSON array membership, Unicode-aware lower-casing and IN over a list of ids — each with its SQL for
+SQLite and for PostgreSQL side by side.
 
 Invariant: every expression here is NULL-safe in the sense the compiler relies on — `JsonText` is
 never NULL ('' when empty or not a string), `JsonNumber` is NULL exactly when the value is not a JSON
@@ -11,7 +11,7 @@ TRUE or FALSE, never NULL. No expression can fail at run time on any stored JSON
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from django.db import NotSupportedError
@@ -186,12 +186,22 @@ class JsonArrayContainsAll(_JsonKeyFunc):
     postgresql_template = "(CASE WHEN jsonb_typeof({c} -> {k}) = 'array' THEN ({c} -> {k}) ?& {array} ELSE false END)"
 
 
-class AnyOf(Func):
-    """`field IN (values)`, sent to PostgreSQL as `field = ANY(%s)`: one array parameter.
+def ids_in_sql(column: str, ids: Iterable[int], connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """`column IN (ids)` as SQL and parameters; on PostgreSQL `column = ANY(%s)`, one array parameter.
 
-    For lists of ids built in Python (the groups a re-check locks): the ORM's IN makes a parameter of
-    every value, and psycopg re-parses a statement with over 50 parameters at every execution.
+    For lists of ids built in Python (the groups a re-check locks, its contacts and rows): an IN list
+    makes a parameter of every value, and psycopg re-parses a statement of over 50 at every execution.
     """
+    values = list(ids)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
+class AnyOf(Func):
+    """`field IN (values)` in a QuerySet, written by `ids_in_sql`."""
 
     output_field = BooleanField()
 
@@ -201,10 +211,5 @@ class AnyOf(Func):
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any) -> Any:
         column_sql, column_params = compiler.compile(self.source_expressions[0])
-        if not self.values:
-            return "1 = 0", ()
-        return f"{column_sql} IN ({', '.join(['%s'] * len(self.values))})", (*column_params, *self.values)
-
-    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> Any:
-        column_sql, column_params = compiler.compile(self.source_expressions[0])
-        return f"{column_sql} = ANY(%s)", (*column_params, self.values)
+        sql, params = ids_in_sql(column_sql, self.values, connection)
+        return sql, (*column_params, *params)
