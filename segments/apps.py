@@ -25,6 +25,9 @@ class SegmentsConfig(AppConfig):
         register_bulk_action(ADD_TO_GROUP)
         register_field_users(groups_using_field)
         # Whatever parsed conditions depend on: a new RuleCatalogVersion (segments.models) with each change.
+        # TRICKY: a signal that writes, against DESIGN's "a signal may only queue a task": the number must
+        # change in the same transaction as every write to groups and fields, queryset deletes and writes
+        # outside the services included, or a worker keeps serving a list that names deleted groups.
         for model in (ContactGroup, ContactField):
             for signal in (post_save, post_delete):
                 signal.connect(rule_catalog_changed, sender=model, dispatch_uid=f"segments.catalog.{model.__name__}")
