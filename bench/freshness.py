@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     from contacts import services
     from contacts.models import Account, Consent, Contact
     from segments.models import ContactGroup, PendingRecheck
+    from segments.rebuilds import group_rebuild
     from segments.rules import matching_contacts, validate
-    from segments.services import group_create, group_rebuild
+    from segments.services import group_create
 
     logging.getLogger("django-q").setLevel(logging.WARNING)  # not one "Enqueued" line per change
     contacts, activities = ensure_data(args.contacts)

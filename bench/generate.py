@@ -636,7 +636,10 @@ def generate(*, contacts: int, accounts: int, per_contact: int = 10, now: dt.dat
             restore_statements(leftover, timings)
 
     with timed("wipe; drop secondary indexes and constraints", timings) as info, session() as conn:
-        conn.execute(f"TRUNCATE {', '.join(LOADED_TABLES)} RESTART IDENTITY CASCADE")
+        # Memberships and their history have no foreign keys (segments.models): named, not reached by CASCADE.
+        conn.execute(
+            f"TRUNCATE {', '.join(LOADED_TABLES)}, segments_membership, segments_membershipevent RESTART IDENTITY CASCADE"
+        )
         cursor = conn.cursor()
         constraints, indexes = secondary_structures(cursor)
         # Recorded in the same transaction as the drops, so an interrupted run is repaired by the next one.

@@ -187,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.urls import reverse
 
     from contacts.roles import Role
+    from segments.memberships import groups_lock
     from segments.models import ContactGroup
-    from segments.services import group_create, groups_lock
+    from segments.services import group_create
 
     contacts, activities = ensure_data(args.contacts)
     selected = [

@@ -1,7 +1,7 @@
 """`python -m bench.rebuild [--contacts N] [--runs R] [--explain]`: group rebuilds against expert SQL.
 
 For three reference groups — (a) country is CZ, (b) /pricing visited ≥ 3 times in 30 days, (c) member of
-(a) and ((b) or lead score ≥ 50) and plan in (pro, enterprise) — times `segments.services.group_rebuild`
+(a) and ((b) or lead score ≥ 50) and plan in (pro, enterprise) — times `segments.rebuilds.group_rebuild`
 (end to end: lock, compile, DELETE of leavers, INSERT … SELECT of joiners, member count, status) against
 the same membership written by hand-written SQL into a second group, in the same run and with the same
 `now`:
@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.utils import timezone
 
     from segments.models import ContactGroup
-    from segments.services import group_create, group_rebuild
+    from segments.rebuilds import group_rebuild
+    from segments.services import group_create
 
     contacts, activities = ensure_data(args.contacts)
     now = timezone.now()

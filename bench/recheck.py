@@ -2,7 +2,7 @@
 
 Creates G (default 100) condition-based groups with a varied mix of rules (contact fields, custom fields,
 account fields, activities with counts and windows, "has not done", consents, memberships of other
-bench groups, and AND/OR combinations), then times `segments.recheck.contacts_recheck` for one contact
+bench groups, and AND/OR combinations), then times `segments.rechecks.contacts_recheck` for one contact
 with every kind of change (end to end: choosing the affected groups, locking them, evaluating every
 rule for that contact and writing its condition sources) — median of R/2 runs (R default 100) over
 random unmerged contacts; the other half run under Django's query capture, untimed, for the statement
@@ -196,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from segments import recheck as recheck_module
+    from segments import rechecks as recheck_module
     from segments.models import ContactGroup, Membership
-    from segments.recheck import ALL_KINDS, contacts_recheck
+    from segments.rechecks import ALL_KINDS, contacts_recheck
     from segments.services import group_create
 
     contacts, activities = ensure_data(args.contacts)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         rng.shuffle(pool)
         picked = pool[: args.runs + 1]  # the first is the warm-up
 
-        evaluating: list[float] = [0.0]  # time inside the verdict queries (segments.recheck._verdicts)
+        evaluating: list[float] = [0.0]  # time inside the verdict queries (segments.rechecks._verdicts)
         verdicts = recheck_module._verdicts
 
         def timed_verdicts(*a: Any, **k: Any) -> Any:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         met = orm_med < GOAL_MS
         print()
         print(f"{'re-check of one contact, all kinds changed':<52}{'median ms':>10}{'p90 ms':>8}{'queries':>9}  goal")
-        print(f"{'segments.recheck.contacts_recheck (end to end)':<52}{orm_med:10.1f}{p90:8.1f}"
+        print(f"{'segments.rechecks.contacts_recheck (end to end)':<52}{orm_med:10.1f}{p90:8.1f}"
               f"{statistics.median(queries):9.0f}  {'ok' if met else 'MISSED'} (<{GOAL_MS:.0f} ms)")
         print(f"{f'baseline: {len(rules)} separate hand-written queries':<52}{statistics.median(sep_ms):10.1f}"
               f"{statistics.quantiles(sep_ms, n=10)[-1] if len(sep_ms) > 1 else sep_med:8.1f}{len(rules):9}")

@@ -169,6 +169,8 @@ if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
+# Membership history (who entered or left which group, and why) older than this is pruned nightly.
+MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 
 LOGGING = {
     "version": 1,

@@ -239,6 +239,17 @@ def contact_memberships(*, contact: Contact) -> list[Any]:
     return list(contact.memberships.select_related("group").order_by("group__name", "group_id"))  # type: ignore[attr-defined]
 
 
+def contact_group_history(*, contact: Contact, limit: int = 20) -> tuple[list[Any], bool]:
+    """The contact's newest membership history events (groups joined and left, and why), and whether more exist.
+
+    Read through the reverse relation `membership_events`: contacts never imports segments.
+    """
+    rows = list(
+        contact.membership_events.select_related("group", "actor").order_by("-at", "-id")[: limit + 1]  # type: ignore[attr-defined]
+    )
+    return rows[:limit], len(rows) > limit
+
+
 def contact_merged_children(*, contact: Contact) -> list[Contact]:
     """Contacts merged into this one, by name."""
     return list(contact.merged_contacts.order_by("last_name", "first_name", "id"))

@@ -1,8 +1,9 @@
 """Signals sent by `contacts.services` so other apps (segments) can react to contact changes.
 
-Invariant: every service that changes contacts sends `contacts_changed` exactly once per call, after the
-transaction commits (`transaction.on_commit`), with all affected ids. Receivers may only queue work;
-they never change contacts synchronously. `contacts` sends; it never imports a receiver.
+Invariant: every service that changes contacts sends `contacts_changed` exactly once per call, INSIDE
+the transaction of the change, with all affected ids. Receivers may only note work in that same
+transaction (queue rows that commit or roll back with the change) and wake a worker on commit; they
+never change contacts or memberships themselves. `contacts` sends; it never imports a receiver.
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ contacts_changed = django.dispatch.Signal()
 
 
 def send_contacts_changed(*, contact_ids: Iterable[int], reason: ChangeReason | str) -> None:
-    """Queue one `contacts_changed` signal for when the current transaction commits."""
+    """Send `contacts_changed` now, inside the caller's transaction (the change and its notes commit together)."""
     ids = sorted(set(contact_ids))
     reason = ChangeReason(reason)
     if not ids:
         return
-
-    def send() -> None:
-        contacts_changed.send(sender=Contact, contact_ids=ids, reason=reason.value)
-
-    transaction.on_commit(send)
+    if not transaction.get_connection().in_atomic_block:
+        # TRICKY: a caller outside a transaction would commit the change and the notes separately.
+        raise RuntimeError("send_contacts_changed() must be called inside the transaction of the change")
+    contacts_changed.send(sender=Contact, contact_ids=ids, reason=reason.value)

@@ -14,14 +14,14 @@ class SegmentsConfig(AppConfig):
         from contacts.signals import contacts_changed
         from segments.bulk import ADD_TO_GROUP
         from segments.models import ContactGroup
-        from segments.recheck import contact_changed_receiver, rule_catalog_changed
+        from segments.rechecks import contact_changed_receiver, rule_catalog_changed
         from segments.rules.expressions import install_sqlite_functions
         from segments.schedules import schedules_register
         from segments.services import groups_using_field
 
         connection_created.connect(install_sqlite_functions, dispatch_uid="segments.sqlite_functions")
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="segments.schedules")
-        contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.recheck")
+        contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.rechecks")
         register_bulk_action(ADD_TO_GROUP)
         register_field_users(groups_using_field)
         # Whatever parsed conditions depend on: a new RuleCatalogVersion (segments.models) with each change.

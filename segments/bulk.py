@@ -9,6 +9,7 @@ from django import forms
 from contacts.bulk_actions import BulkAction
 from contacts.models import Contact
 from segments import services
+from segments.memberships import SourceChange
 from segments.models import ContactGroup
 
 
@@ -28,7 +29,7 @@ def _add_to_group(*, contact_ids: list[int], data: dict[str, Any], **_: Any) -> 
     return added_by_hand_message(group=group, picked=len(contact_ids), change=change)
 
 
-def added_by_hand_message(*, group: ContactGroup, picked: int, change: services.SourceChange) -> str:
+def added_by_hand_message(*, group: ContactGroup, picked: int, change: SourceChange) -> str:
     """What adding `picked` contacts by hand did: who joined, who was in already and is now also in by hand."""
 
     def contacts(n: int) -> str:

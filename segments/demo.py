@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from contacts.demo import DemoContext, demo_step
 from contacts.models import Account, Contact
-from segments import services
+from segments import rebuilds, services
 from segments.models import ContactGroup, GroupSizeSnapshot
 
 
@@ -133,8 +133,8 @@ def seed_sample_groups(ctx: DemoContext) -> str | None:
         biggest = Account.objects.exclude(employees=None).order_by("-employees", "pk")[:3]
         services.group_add_accounts(group=key, accounts=Account.objects.filter(pk__in=[a.pk for a in biggest]))
     groups = ContactGroup.objects.filter(is_condition_based=True)
-    for group in services.groups_in_dependency_order(groups=groups):
-        services.group_rebuild(group=group)
+    for group in rebuilds.groups_in_dependency_order(groups=groups):
+        rebuilds.group_rebuild(group=group)
     total = ContactGroup.objects.count()
     return f"Sample contact groups: {len(created)} created, {total} in all, condition-based ones rebuilt"
 

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from segments import services
+from django.conf import settings
+
+from segments import rebuilds, services
 
 
 def rebuild_group(group_id: int) -> dict:
     """Rebuild one group's condition members."""
-    return services.group_rebuild_by_id(group_id=group_id)
+    return rebuilds.group_rebuild_by_id(group_id=group_id)
 
 
 def rebuild_scheduled_groups() -> list[dict]:
-    """Nightly: rebuild every group with scheduled rebuild on (dependencies first), then record sizes."""
-    results = services.groups_rebuild_scheduled()
+    """Nightly: rebuild every group with scheduled rebuild on (dependencies first), record sizes, prune history."""
+    from segments.memberships import events_prune, memberships_integrity
+
+    results = rebuilds.groups_rebuild_scheduled()
     services.groups_snapshot_sizes()
+    events_prune(older_than_days=settings.MEMBERSHIP_HISTORY_DAYS)
+    memberships_integrity(repair=True)
     return results
 
 
 def drain_rechecks() -> int:
-    """Re-check the contacts that changed since the last drain."""
-    from segments.recheck import rechecks_drain
+    """Refresh groups after bulk changes and re-check the contacts that changed since the last drain."""
+    from segments.rechecks import rechecks_drain
 
     return rechecks_drain()
 
 
 def refresh_groups_after_bulk_change(kinds: list[str]) -> int:
     """After a change to very many contacts: rebuild the affected groups instead of re-checking each."""
-    from segments.recheck import groups_refresh_after_bulk_change
+    from segments.rechecks import groups_refresh_after_bulk_change
 
     return groups_refresh_after_bulk_change(kinds=set(kinds))

@@ -20,7 +20,7 @@ from contacts.filters import ContactFilterSet
 from contacts.models import Account, Contact
 from contacts.pagination import CappedPaginator, NearestPageMixin
 from contacts.selectors import CONTACT_SORTS, parse_sort, sort_ordering
-from segments import services
+from segments import rebuilds, services
 from segments.bulk import added_by_hand_message
 from segments.filters import GroupFilterSet, MembershipFilterSet
 from segments.forms import AccountsPickForm, ContactsPickForm, GroupCopyForm, GroupForm, SelectedMembersForm
@@ -83,7 +83,7 @@ class GroupMixin(PermissionRequiredMixin):
             "group": self.group,
             "tab": self.tab,
             "summary": condition_summary(self.group),
-            "drifts": services.group_drifts(group=self.group),
+            "drifts": rebuilds.group_drifts(group=self.group),
             # the header's status badge polls while a rebuild is queued or running
             "busy": self.group.is_rebuilding,
             # and the tabs showing members or counts reload when it ends (not the forms: edits would be lost)
@@ -387,7 +387,7 @@ class GroupRebuildView(GroupMixin, View):
         if not self.group.is_condition_based:
             messages.error(request, "Only condition-based groups can be rebuilt.")
             return redirect("segments:group_detail", pk=self.group.pk)
-        services.group_rebuild_queue(group=self.group)
+        rebuilds.group_rebuild_queue(group=self.group)
         if request.headers.get("HX-Request"):
             context = rebuild_status_context(self.group.pk, reload=request.POST.get("reload") == "1")
             return render(request, GroupStatusView.template_name, context)

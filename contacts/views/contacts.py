@@ -81,6 +81,7 @@ class ContactDetailView(PermissionRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         contact: Contact = self.object
         activities, has_more = selectors.contact_activities(contact=contact, limit=ACTIVITY_PAGE_SIZE)
+        group_history, group_history_more = selectors.contact_group_history(contact=contact)
         context.update(
             custom_values=selectors.contact_custom_values(contact=contact),
             consents=selectors.contact_consents(contact=contact),
@@ -89,6 +90,8 @@ class ContactDetailView(PermissionRequiredMixin, DetailView):
             activities_more=has_more,
             next_offset=ACTIVITY_PAGE_SIZE,
             memberships=selectors.contact_memberships(contact=contact),
+            group_history=group_history,
+            group_history_more=group_history_more,
             merged_contacts=selectors.contact_merged_children(contact=contact),
         )
         return context

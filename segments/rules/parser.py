@@ -501,26 +501,14 @@ def _known_code(obj: dict[str, Any], path: str, key: str, lookup: Callable[[str]
 
 def _path_to(start: str, target: str, catalog: Catalog) -> list[str] | None:
     """The chain of group codes from `start` to `target` through stored conditions, or None."""
-    parents: dict[str, str | None] = {start: None}
-    frontier = [start]
-    while frontier:
-        rows = catalog.load_groups(frontier)
-        next_frontier: list[str] = []
-        for code in frontier:
-            _name, based, condition = rows.get(code, ("", False, None))
-            if not based or not condition:
-                continue
-            for ref in sorted(stored_references(condition)):
-                if ref in parents:
-                    continue
-                parents[ref] = code
-                if ref == target:
-                    chain = [ref]
-                    step: str | None = code
-                    while step is not None:
-                        chain.append(step)
-                        step = parents[step]
-                    return list(reversed(chain))
-                next_frontier.append(ref)
-        frontier = next_frontier
-    return None
+    from segments.graph import reference_path
+
+    def refs_of(codes: list[str]) -> dict[str, set[str]]:
+        rows = catalog.load_groups(codes)
+        return {
+            code: stored_references(condition)
+            for code, (_name, based, condition) in rows.items()
+            if based and condition
+        }
+
+    return reference_path(start=start, target=target, refs_of=refs_of)

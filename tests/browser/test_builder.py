@@ -18,7 +18,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
-from segments import services
+from segments import rebuilds
 from segments.models import ContactGroup, Membership
 from segments.rules import matching_contacts
 from tests.conftest import make_user
@@ -198,7 +198,7 @@ def test_build_preview_save_rebuild_members_and_reopen(marketer_page: Page, live
     group = ContactGroup.objects.get(code="cz_pricing_leads")
     assert page.url.endswith(f"/groups/{group.pk}/")
     assert group.condition == ISSUE_TREE and group.is_condition_based and group.scheduled_rebuild
-    services.group_rebuild(group=group)  # the worker does this in production
+    rebuilds.group_rebuild(group=group)  # the worker does this in production
     page.reload()
     members = set(Membership.objects.filter(group=group).values_list("contact_id", flat=True))
     assert members == set(matching_contacts(ISSUE_TREE).values_list("pk", flat=True))
@@ -418,7 +418,7 @@ def test_contact_list_advanced_filter_and_save_as_group(marketer_page: Page, liv
     group = ContactGroup.objects.get(code="german_newsletter_readers")
     assert page.url.endswith(f"/groups/{group.pk}/")
     assert group.is_condition_based and group.condition == tree and group.scheduled_rebuild
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     page.reload()
     assert set(Membership.objects.filter(group=group).values_list("contact_id", flat=True)) == matching
     expect(page.locator(".members-table tbody a[href*='/contacts/']")).to_have_count(min(len(matching), 50))

@@ -1,11 +1,12 @@
-"""Every service that changes contacts sends one `contacts_changed` signal, on commit, with all ids."""
+"""Every service that changes contacts sends one `contacts_changed` signal, inside its transaction, with all ids."""
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from contacts import services
-from contacts.signals import contacts_changed
+from contacts.models import Contact
+from contacts.signals import contacts_changed, send_contacts_changed
 from tests.factories import AccountFactory, ActivityFactory, ConsentFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,19 +30,27 @@ def run(capture, fn, **kwargs):
     return result, callbacks
 
 
-def test_nothing_is_sent_before_commit(received, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        contact = services.contact_create(email="a@example.com")
-    assert received == [] and callbacks
-    for callback in callbacks:
-        callback()
-    assert received == [("created", [contact.pk])]
+def test_sent_inside_the_transaction_of_the_change():
+    """Receivers note work in the changing transaction, so the change and the note commit together."""
+    seen = []
 
+    def receiver(sender, contact_ids, reason, **kwargs):
+        connection = transaction.get_connection()
+        seen.append((connection.in_atomic_block, list(Contact.objects.filter(pk__in=contact_ids).values_list("email"))))
 
-def test_rolled_back_changes_send_nothing(received, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+    contacts_changed.connect(receiver, weak=False)
+    try:
         services.contact_create(email="a@example.com")
-        raise RuntimeError
+    finally:
+        contacts_changed.disconnect(receiver)
+    assert seen == [(True, [("a@example.com",)])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sending_outside_a_transaction_is_refused(received):
+    contact = ContactFactory()
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        send_contacts_changed(contact_ids=[contact.pk], reason="updated")
     assert received == []
 
 

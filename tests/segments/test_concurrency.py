@@ -9,9 +9,9 @@ from django_q.conf import Conf
 
 from contacts import services as contact_services
 from contacts.models import Contact
-from segments import services
+from segments import rebuilds
 from segments.models import ContactGroup, Membership
-from segments.recheck import rechecks_drain
+from segments.rechecks import rechecks_drain
 from segments.rules import matching_contacts
 from tests.factories import ContactGroupFactory
 
@@ -34,7 +34,7 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
         [Contact(email=f"c{i}@example.com", country=rng.choice(["CZ", "DE"])) for i in range(20_000)]
     )
     contacts = list(Contact.objects.order_by("pk")[:300])
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     errors: list[BaseException] = []
     start = threading.Barrier(3)
 
@@ -47,9 +47,9 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
         finally:
             connections.close_all()
 
-    def rebuilds():
+    def rebuild_again():
         for _ in range(6):
-            services.group_rebuild(group=ContactGroup.objects.get(pk=group.pk))
+            rebuilds.group_rebuild(group=ContactGroup.objects.get(pk=group.pk))
 
     def updates(seed):
         rng = random.Random(seed)
@@ -58,7 +58,7 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
             contact_services.contact_update(contact=contact, country=rng.choice(["CZ", "DE", "SK"]))
 
     threads = [
-        threading.Thread(target=run, args=(rebuilds,)),
+        threading.Thread(target=run, args=(rebuild_again,)),
         threading.Thread(target=run, args=(lambda: updates(1),)),
         threading.Thread(target=run, args=(lambda: updates(2),)),
     ]

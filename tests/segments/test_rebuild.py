@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from segments import services, tasks
+from segments import rebuilds, services, tasks
 from segments.models import ContactGroup, GroupSizeSnapshot, Membership, RebuildStatus
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, GroupAccountFactory, MembershipFactory
 
@@ -36,7 +36,7 @@ def test_rebuild_adds_joiners_removes_leavers_and_leaves_other_sources_alone():
     MembershipFactory(group=group, contact=stays, via_manual=False, via_condition=True)
     MembershipFactory(group=group, contact=leaves, via_manual=False, via_condition=True)
     MembershipFactory(group=group, contact=leaves_but_manual, via_manual=True, via_condition=True)
-    result = services.group_rebuild(group=group)
+    result = rebuilds.group_rebuild(group=group)
     assert (result.added, result.removed, result.member_count) == (1, 1, 3)
     assert members(group) == {
         (stays.pk, False, False, True),
@@ -47,7 +47,7 @@ def test_rebuild_adds_joiners_removes_leavers_and_leaves_other_sources_alone():
     group.refresh_from_db()
     assert group.rebuild_status == RebuildStatus.SUCCEEDED and group.member_count == 3
     assert (group.last_rebuild_added, group.last_rebuild_removed) == (1, 1)
-    again = services.group_rebuild(group=group)
+    again = rebuilds.group_rebuild(group=group)
     assert (again.added, again.removed) == (0, 0)
 
 
@@ -57,18 +57,18 @@ def test_manual_and_account_members_also_matching_keep_every_source():
     GroupAccountFactory(group=group, account=acme)
     both = ContactFactory(country="CZ", account=acme)
     MembershipFactory(group=group, contact=both, via_manual=True, via_account=True)
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     assert members(group) == {(both.pk, True, True, True)}
 
 
 def test_switching_the_condition_off_clears_only_the_condition_source():
     group = ContactGroupFactory(is_condition_based=True, condition=CZ)
     c1, c2 = ContactFactory(country="CZ"), ContactFactory(country="CZ")
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     Membership.objects.filter(group=group, contact=c2).update(via_manual=True)
     group.is_condition_based = False
     group.save()
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     assert members(group) == {(c2.pk, True, False, False)}
     assert c1.pk not in {m[0] for m in members(group)}
 
@@ -76,11 +76,11 @@ def test_switching_the_condition_off_clears_only_the_condition_source():
 def test_failed_rebuild_keeps_the_old_members_and_records_the_error():
     group = ContactGroupFactory(is_condition_based=True, condition=CZ)
     c = ContactFactory(country="CZ")
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     ContactGroup.objects.filter(pk=group.pk).update(
         condition=tree({"type": "membership", "group": "missing_group", "operator": "is_member"})
     )
-    result = services.group_rebuild_by_id(group_id=group.pk)
+    result = rebuilds.group_rebuild_by_id(group_id=group.pk)
     assert result["ok"] is False
     group.refresh_from_db()
     assert group.rebuild_status == RebuildStatus.FAILED and "missing_group" in group.rebuild_error
@@ -100,7 +100,7 @@ def test_groups_rebuild_after_the_groups_they_depend_on():
     )
     c = ContactGroupFactory(code="c_base", is_condition_based=True, condition=CZ)
     ContactFactory(country="CZ")
-    ordered = services.groups_in_dependency_order(groups=ContactGroup.objects.all())
+    ordered = rebuilds.groups_in_dependency_order(groups=ContactGroup.objects.all())
     assert [g.code for g in ordered] == ["c_base", "b_mid", "a_top"]
     out = StringIO()
     call_command("rebuild_groups", "a_top", "b_mid", "c_base", stdout=out)
@@ -148,7 +148,7 @@ def test_size_snapshot_overwrites_the_same_day():
 def test_freeze_makes_a_static_group_of_todays_members(marketer_client):
     group = ContactGroupFactory(code="cz", name="Czechs", is_condition_based=True, condition=CZ)
     c1, c2 = ContactFactory(country="CZ"), ContactFactory(country="CZ")
-    services.group_rebuild(group=group)
+    rebuilds.group_rebuild(group=group)
     response = marketer_client.post(
         reverse("segments:group_copy", args=[group.pk]), {"name": "Czechs frozen", "code": "cz_frozen", "freeze": "on"}
     )
@@ -158,7 +158,7 @@ def test_freeze_makes_a_static_group_of_todays_members(marketer_client):
     assert members(frozen) == {(c1.pk, True, False, False), (c2.pk, True, False, False)}
     assert frozen.member_count == 2
     ContactFactory(country="CZ")
-    services.group_rebuild(group=frozen)
+    rebuilds.group_rebuild(group=frozen)
     assert ContactGroup.objects.get(pk=frozen.pk).member_count == 2
 
 

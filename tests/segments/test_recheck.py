@@ -8,9 +8,10 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from contacts import services as contact_services
-from segments import recheck
+from segments import rechecks as recheck
 from segments.models import Membership, PendingRecheck
-from segments.services import group_add_accounts, group_rebuild
+from segments.rebuilds import group_rebuild
+from segments.services import group_add_accounts
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -350,7 +351,8 @@ def test_cached_rules_are_reused_until_a_custom_field_changes():
 
 def test_every_change_to_groups_or_fields_gives_a_new_catalog_version(monkeypatch):
     from contacts.field_settings import field_retire
-    from segments.services import group_add_contacts, group_delete, group_rebuild
+    from segments.rebuilds import group_rebuild
+    from segments.services import group_add_contacts, group_delete
     from tests.factories import ContactFieldFactory
 
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)

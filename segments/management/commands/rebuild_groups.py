@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from segments import services
+from segments import rebuilds
 from segments.models import ContactGroup
 
 
@@ -27,14 +27,14 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No group with code: {', '.join(missing)}")
             groups = groups.filter(code__in=codes)
-        ordered = services.groups_in_dependency_order(groups=groups)
+        ordered = rebuilds.groups_in_dependency_order(groups=groups)
         if not ordered:
             self.stdout.write("No condition-based groups to rebuild.")
             return
         failed = 0
         self.stdout.write(f"{'group':30} {'added':>8} {'removed':>8} {'members':>9} {'ms':>8}")
         for group in ordered:
-            result = services.group_rebuild_by_id(group_id=group.pk)
+            result = rebuilds.group_rebuild_by_id(group_id=group.pk)
             if not result["ok"]:
                 failed += 1
                 self.stderr.write(f"{group.code:30} FAILED: {result['error']}")

@@ -1,33 +1,51 @@
 """Re-checks: keep the account and condition sources true for contacts that just changed.
 
-Invariant: a change to contacts (sent by `contacts.signals.contacts_changed`, on commit) leaves one
-PendingRecheck row per (contact, kind of change); a worker task drains the rows in batches and
-re-evaluates only the groups whose rules read that kind of data. A burst of changes to one contact
-thus costs one re-check, and a bulk write costs one batched re-check, never one task per row.
-Re-checks lock the groups they write (like rebuilds do), so a rebuild and a re-check never interleave.
+Invariant: a change to contacts and the note that it needs a re-check commit together. The
+`contacts_changed` signal is sent inside the changing transaction, and its receiver here writes one
+PendingRecheck row per (contact, kind of change) — or, for a change to more than
+BULK_REBUILD_THRESHOLD contacts, one PendingGroupRefresh row — in that same transaction; only the
+worker's wake-up waits for the commit (a lost wake-up is covered by the 5-minute schedule). A worker
+drains the rows in batches and re-evaluates only the groups whose rules read that kind of data,
+writing through `segments.memberships` under the groups' locks. A burst of changes to one contact thus
+costs one re-check, and a bulk write one batched refresh, never one task per row.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Count, When
-from django.utils import timezone
+from django.db.models import BooleanField, Case, When
 
 from contacts.models import Contact, ContactField
-from segments.models import ContactGroup, GroupAccount, Membership, PendingRecheck, RuleCatalogVersion
+from segments.graph import dependency_levels
+from segments.memberships import (
+    RowWriter,
+    Why,
+    groups_lock,
+    member_counts_refresh,
+    memberships_move_to_parents,
+    rows_read,
+)
+from segments.models import (
+    Cause,
+    ContactGroup,
+    GroupAccount,
+    PendingGroupRefresh,
+    PendingRecheck,
+    RuleCatalogVersion,
+    Source,
+)
 from segments.rules.batch import VerdictQuery
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
 from segments.rules.expressions import ids_in_sql
-from segments.services import SOURCES, Source
 
 if TYPE_CHECKING:
     from segments.rules import Dependencies, Rule
@@ -47,31 +65,48 @@ KINDS_BY_REASON: dict[str, frozenset[str]] = {
 }
 CATALOG_ROW = 1  # the pk of the one RuleCatalogVersion row
 DRAIN_BATCH = 500
-INSERT_BATCH = 1000  # memberships per INSERT (3 parameters each: within both databases' limits)
 # Past this many contacts in one change, rebuilding the affected groups (set-based, in the database)
 # is cheaper than re-checking contact by contact.
 BULK_REBUILD_THRESHOLD = 5_000
+DRAIN_TASK = "segments.tasks.drain_rechecks"
 
 
 def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str) -> int:
-    """Note that these contacts changed and queue a drain task; returns how many rows were noted."""
-    from django_q.tasks import async_task
+    """Note, in the current transaction, that these contacts changed; wake the worker on commit.
 
+    Returns how many PendingRecheck rows were noted (0 for a bulk change, noted as one group refresh).
+    """
     kinds = KINDS_BY_REASON.get(reason, ALL_KINDS)
     ids = set(contact_ids)
+    if not ids:
+        return 0
     if len(ids) > BULK_REBUILD_THRESHOLD:
-        transaction.on_commit(lambda: async_task("segments.tasks.refresh_groups_after_bulk_change", sorted(kinds)))
-        return 0
-    rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
-    if not rows:
-        return 0
-    PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    transaction.on_commit(lambda: async_task("segments.tasks.drain_rechecks"))
-    return len(rows)
+        PendingGroupRefresh.objects.create(kinds=sorted(kinds))
+        noted = 0
+    else:
+        rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
+        PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+        noted = len(rows)
+    transaction.on_commit(_wake_worker)
+    return noted
+
+
+def _wake_worker() -> None:
+    """Queue a drain (after the commit). A failure here loses nothing: the rows are committed."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task(DRAIN_TASK)
+    except Exception:  # the broker is down: the 5-minute schedule drains the rows
+        logger.exception("could not queue a re-check drain; the scheduled drain will pick the changes up")
 
 
 def rechecks_drain(*, batch: int = DRAIN_BATCH, now: datetime | None = None) -> int:
-    """Re-check every pending contact, a batch at a time; returns how many contacts were re-checked."""
+    """Refresh groups after bulk changes, then re-check every pending contact, a batch at a time.
+
+    Returns how many contacts were re-checked.
+    """
+    groups_refresh_pending()
     done = 0
     while True:
         with transaction.atomic():
@@ -89,18 +124,35 @@ def rechecks_drain(*, batch: int = DRAIN_BATCH, now: datetime | None = None) -> 
             done += len(kinds_by_contact)
 
 
+def groups_refresh_pending() -> int:
+    """Run every noted group refresh (bulk changes), oldest first; returns how many were run.
+
+    A note is deleted only after its rebuilds (each its own transaction) have committed: a worker
+    that dies meanwhile leaves it for the next drain. Two workers may run the same note at once,
+    which costs time, never correctness (rebuilds take the groups' locks).
+    """
+    done = 0
+    while (row := PendingGroupRefresh.objects.order_by("queued_at", "id").first()) is not None:
+        groups_refresh_after_bulk_change(kinds=set(row.kinds))
+        # Notes of the same kinds queued meanwhile are covered: the rebuilds read the data as it is now.
+        PendingGroupRefresh.objects.filter(pk=row.pk).delete()
+        done += 1
+    return done
+
+
 def groups_refresh_after_bulk_change(*, kinds: set[str]) -> int:
     """After a change to very many contacts: sync every account source and rebuild the affected groups."""
-    from segments.services import account_sources_sync, group_rebuild_by_id, groups_in_dependency_order
+    from segments.rebuilds import group_rebuild_by_id, groups_in_dependency_order
+    from segments.services import account_sources_sync
 
     if kinds & {"account", "deleted"} or kinds == ALL_KINDS:
-        account_sources_sync()
+        account_sources_sync(why=Why(Cause.RECHECK))
     groups = ContactGroup.objects.filter(pk__in=[g.pk for g in _relevant_groups(condition_groups(), kinds)])
     ordered = groups_in_dependency_order(groups=groups)
     for group in ordered:
         group_rebuild_by_id(group_id=group.pk)
     if "deleted" in kinds:
-        _refresh_all_member_counts()
+        member_counts_refresh()
     return len(ordered)
 
 
@@ -208,20 +260,7 @@ def _relevant_groups(groups: list[CompiledGroup], kinds: set[str]) -> list[Compi
 def _levels(groups: list[CompiledGroup]) -> list[list[CompiledGroup]]:
     """`groups` in dependency levels: a group's level is past every level of the groups it reads."""
     by_code = {g.code: g for g in groups}
-    level: dict[str, int] = {}
-
-    def depth(group: CompiledGroup, seen: frozenset[str]) -> int:
-        if group.code not in level:
-            refs = [by_code[c] for c in group.deps.groups if c in by_code and c not in seen]
-            level[group.code] = 1 + max((depth(r, seen | {group.code}) for r in refs), default=-1)
-        return level[group.code]
-
-    for group in groups:
-        depth(group, frozenset())
-    levels: list[list[CompiledGroup]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for group in groups:
-        levels[level[group.code]].append(group)
-    return levels
+    return [[by_code[code] for code in level] for level in dependency_levels({g.code: g.deps.groups for g in groups})]
 
 
 # (the groups' cache keys, the day) → the compiled query of a dependency level, or None if not reusable.
@@ -272,10 +311,9 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
     A bounded number of statements whatever the number of groups: the contacts (and the rule
     catalog's version) in one, the custom fields and the groups in two only when that version has
     changed, the locks in one, the memberships in one, then per dependency level one query evaluating
-    every group's rule for every contact and at most four writes, and one per distinct member count change.
+    every group's rule for every contact and at most four writes, then the history in one and one per
+    distinct member count change.
     """
-    from segments.services import groups_lock
-
     live: dict[int, tuple[int | None, int | None]] = {}  # contact → (merged into, account)
     linked: dict[int, set[int]] = defaultdict(set)  # account → the groups it is linked to
     rows = _read_contacts(list(kinds_by_contact))
@@ -284,62 +322,45 @@ def contacts_recheck(*, kinds_by_contact: dict[int, set[str]], now: datetime | N
         live[pk] = (parent, account)
         if account is not None and group_id is not None:
             linked[account].add(group_id)
-    merged = {cid: parent for cid, (parent, _) in live.items() if parent is not None}
+    merged = sorted(cid for cid, (parent, _) in live.items() if parent is not None)
     unmerged = sorted(cid for cid, (parent, _) in live.items() if parent is None)
     kinds = set().union(*(kinds_by_contact.get(cid, set()) for cid in unmerged)) if unmerged else set()
     levels = _relevant_levels(condition_groups(version=catalog), kinds) if unmerged else []
     if "account" not in kinds:
         linked.clear()
+    deleted = any("deleted" in k for k in kinds_by_contact.values())
     # Lock every group this re-check may write before reading memberships: a running rebuild finishes first.
-    writes_elsewhere = bool(merged) or "account" in kinds or any("deleted" in k for k in kinds_by_contact.values())
+    writes_elsewhere = bool(merged) or "account" in kinds or deleted
     locked = groups_lock(
         group_ids={g.pk for level in levels for g in level}.union(*linked.values()),
         members_of=list(live) if writes_elsewhere else None,
     )
     if merged:
-        _move_memberships_to_parents(merged)
-    if any("deleted" in k for k in kinds_by_contact.values()) or merged:
-        _refresh_all_member_counts()
+        memberships_move_to_parents(child_ids=merged, why=Why(Cause.MERGE))
+    if deleted or merged:
+        member_counts_refresh()
     if not unmerged:
         return
     mine = set(locked)
-    existing = {(m.group_id, m.contact_id): m for m in _read_memberships(unmerged) if m.group_id in mine}
-    deltas: Counter[int] = Counter()
+    writer = RowWriter(
+        existing=[m for m in rows_read(contact_ids=unmerged) if m.group_id in mine], why=Why(Cause.RECHECK)
+    )
     if "account" in kinds:
         should = {(gid, cid) for cid in unmerged if (aid := live[cid][1]) for gid in linked[aid]}
-        deltas.update(_write_source(source="via_account", should=should, existing=existing, groups=mine))
+        writer.write(source=Source.ACCOUNT, should=should, groups=mine)
     for level in levels:  # a membership node reads what the levels before it just wrote
         verdicts = _verdicts(level, unmerged, now)
         evaluated = {g.pk for g in level if g.rule is not None}
-        deltas.update(_write_source(source="via_condition", should=verdicts, existing=existing, groups=evaluated))
-    _adjust_member_counts(deltas)
-
-
-# ---------------------------------------------------------------------------------------------
-# Its statements. TRICKY: hand-written. A re-check of one contact has a budget of 10 ms, and the ORM
-# spends 0.2 to 1 ms building each of these fixed-shape statements (bulk_create ~1 ms for two dozen
-# rows), more than the database spends running them. The rules themselves are compiled by the ORM.
-
-
-@dataclass(slots=True)
-class _Row:
-    """A membership row as the re-check reads and writes it."""
-
-    pk: int | None
-    group_id: int
-    contact_id: int
-    via_manual: bool = False
-    via_account: bool = False
-    via_condition: bool = False
-
-
-def _in(column: str, ids: Iterable[int]) -> tuple[str, list[Any]]:
-    return ids_in_sql(column, ids, connection)
+        writer.write(source=Source.CONDITION, should=verdicts, groups=evaluated)
+    writer.flush()
 
 
 def _read_contacts(ids: list[int]) -> list[tuple[int, int | None, int | None, int | None, int | None]]:
-    """(contact, merged into, account, a group linked to the account, RuleCatalogVersion) per row."""
-    where, params = _in("c.id", ids)
+    """(contact, merged into, account, a group linked to the account, RuleCatalogVersion) per row.
+
+    TRICKY: hand-written, like the writes of segments.memberships.RowWriter (the 10 ms budget).
+    """
+    where, params = ids_in_sql("c.id", ids, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT c.id, c.merged_into_id, c.account_id, ga.group_id, "
@@ -351,114 +372,6 @@ def _read_contacts(ids: list[int]) -> list[tuple[int, int | None, int | None, in
         return cursor.fetchall()
 
 
-def _read_memberships(contact_ids: list[int]) -> list[_Row]:
-    where, params = _in("contact_id", contact_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, group_id, contact_id, {', '.join(SOURCES)} FROM {Membership._meta.db_table} WHERE {where}",
-            params,
-        )
-        return [_Row(pk, group, contact, *map(bool, flags)) for pk, group, contact, *flags in cursor.fetchall()]
-
-
-def _write_source(
-    *, source: Source, should: set[tuple[int, int]], existing: dict[tuple[int, int], _Row], groups: set[int]
-) -> Counter[int]:
-    """Make `source` true exactly for the pairs in `should` among the rows of `groups`; ≤ 4 statements.
-
-    `existing` holds every membership row of these groups for the contacts concerned; it is kept up to
-    date (rows added, changed, removed). Returns the change of member count per group.
-    """
-    others = [s for s in SOURCES if s != source]
-    new = [_Row(None, g, c, **{source: True}) for g, c in should if (g, c) not in existing]
-    mine = [m for key, m in existing.items() if key[0] in groups]
-    gain = [m for m in mine if (m.group_id, m.contact_id) in should and not getattr(m, source)]
-    lose = [m for m in mine if (m.group_id, m.contact_id) not in should and getattr(m, source)]
-    keep = [m for m in lose if any(getattr(m, other) for other in others)]
-    drop = [m for m in lose if not any(getattr(m, other) for other in others)]
-    table = Membership._meta.db_table
-    with connection.cursor() as cursor:
-        if new:  # the groups are locked and their rows read: no conflict is possible
-            _insert(cursor, new, source=source)
-        for rows, sql in (
-            (gain, f"UPDATE {table} SET {source} = TRUE"),
-            (keep, f"UPDATE {table} SET {source} = FALSE"),
-            (drop, f"DELETE FROM {table}"),
-        ):  # (nothing refers to a membership row)
-            if rows:
-                where, params = _in("id", [m.pk for m in rows if m.pk is not None])
-                cursor.execute(f"{sql} WHERE {where}", params)
-    for m in new + gain:
-        setattr(m, source, True)
-        existing[(m.group_id, m.contact_id)] = m
-    for m in keep:
-        setattr(m, source, False)
-    for m in drop:
-        del existing[(m.group_id, m.contact_id)]
-    deltas: Counter[int] = Counter(m.group_id for m in new)
-    deltas.subtract(m.group_id for m in drop)
-    return deltas
-
-
-def _insert(cursor: Any, rows: list[_Row], *, source: Source) -> None:
-    """INSERT these memberships (with `source` only), a thousand rows per statement, and set their pks."""
-    table = Membership._meta.db_table
-    flags = ", ".join("TRUE" if s == source else "FALSE" for s in SOURCES)
-    added_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    pks: dict[tuple[int, int], int] = {}
-    for start in range(0, len(rows), INSERT_BATCH):
-        batch = rows[start : start + INSERT_BATCH]
-        values = ", ".join([f"(%s, %s, {flags}, %s)"] * len(batch))
-        cursor.execute(
-            f"INSERT INTO {table} (group_id, contact_id, {', '.join(SOURCES)}, added_at) VALUES {values} "
-            "RETURNING id, group_id, contact_id",
-            [x for m in batch for x in (m.group_id, m.contact_id, added_at)],
-        )
-        pks.update(((g, c), pk) for pk, g, c in cursor.fetchall())
-    for m in rows:
-        m.pk = pks[(m.group_id, m.contact_id)]
-
-
-def _adjust_member_counts(deltas: Counter[int]) -> None:
-    """Add each group's change to its member count (the groups are locked): one statement per distinct change."""
-    by_change: dict[int, list[int]] = defaultdict(list)
-    for group_id, change in deltas.items():
-        if change:
-            by_change[change].append(group_id)
-    table = ContactGroup._meta.db_table
-    with connection.cursor() as cursor:
-        for change, group_ids in by_change.items():
-            where, params = _in("id", group_ids)
-            cursor.execute(f"UPDATE {table} SET member_count = member_count + %s WHERE {where}", [change, *params])
-
-
-def _move_memberships_to_parents(merged: dict[int, int]) -> None:
-    """Merged contacts are never members: their manual memberships move to the parent, the rest go."""
-    for child_id, parent_id in merged.items():
-        for m in Membership.objects.filter(contact_id=child_id, via_manual=True):
-            _, created = Membership.objects.get_or_create(
-                group_id=m.group_id, contact_id=parent_id, defaults={"via_manual": True}
-            )
-            if not created:
-                Membership.objects.filter(group_id=m.group_id, contact_id=parent_id).update(via_manual=True)
-    Membership.objects.filter(contact_id__in=list(merged)).delete()
-
-
-def _refresh_member_counts(group_ids: Iterable[int]) -> None:
-    counts = dict(
-        Membership.objects.filter(group_id__in=list(group_ids))
-        .values("group_id")
-        .annotate(n=Count("id"))
-        .values_list("group_id", "n")
-    )
-    for group_id in group_ids:
-        ContactGroup.objects.filter(pk=group_id).update(member_count=counts.get(group_id, 0))
-
-
-def _refresh_all_member_counts() -> None:
-    _refresh_member_counts(list(ContactGroup.objects.values_list("pk", flat=True)))
-
-
 def contact_changed_receiver(sender: object, contact_ids: list[int], reason: str, **_: object) -> None:
-    """contacts_changed receiver: only notes the change and queues work (never writes memberships)."""
+    """contacts_changed receiver (inside the changing transaction): notes the change, never writes memberships."""
     rechecks_enqueue(contact_ids=contact_ids, reason=reason)
