@@ -638,7 +638,8 @@ def generate(*, contacts: int, accounts: int, per_contact: int = 10, now: dt.dat
     with timed("wipe; drop secondary indexes and constraints", timings) as info, session() as conn:
         # Memberships and their history have no foreign keys (segments.models): named, not reached by CASCADE.
         conn.execute(
-            f"TRUNCATE {', '.join(LOADED_TABLES)}, segments_membership, segments_membershipevent RESTART IDENTITY CASCADE"
+            f"TRUNCATE {', '.join(LOADED_TABLES)}, segments_membership, segments_membershipevent "
+            "RESTART IDENTITY CASCADE"
         )
         cursor = conn.cursor()
         constraints, indexes = secondary_structures(cursor)

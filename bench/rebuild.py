@@ -11,6 +11,14 @@ the same membership written by hand-written SQL into a second group, in the same
   UPDATE/INSERT): baseline writes only the difference, one DELETE of leavers and one INSERT of joiners
   (NOT EXISTS anti-joins) in one transaction.
 
+Every baseline also writes the membership history (one event per joiner and leaver, in the same
+statement: a data-modifying CTE), as the product does. Two baselines:
+- "SQL": into the product's own tables (`segments_membership`, `segments_membershipevent`);
+- "lean": the physical limit, into the leanest tables that answer the same questions — memberships keyed
+  (group_id, contact_id) with one (contact_id, group_id) index, events with no surrogate key and only
+  the (group_id, at) and (contact_id, at) indexes; no foreign keys, no triggers. Goals: the product
+  within 1.5× of "SQL", and within 2× (first build) / 1.5× (re-build) of "lean".
+
 After every timed run both groups' member sets are compared in the database (EXCEPT both ways); any
 difference exits 1 loudly. Medians of --runs (default 3). The data changes are undone at the end (and
 at the start, if a previous run was interrupted); the benchmark's groups are deleted.
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +38,9 @@ from bench import Medians, execute, require_postgresql, setup_django
 from bench.preview import CZ, PRICING, ensure_data, explain, t
 
 RATIO_GOAL = 1.5
+LEAN_GOALS = {"first build": 2.0, "re-build": 1.5}
+LEAN_MEMBERS = "bench_lean_membership"
+LEAN_EVENTS = "bench_lean_event"
 CODE_PREFIX = "bench_rb_"
 CHANGE_PERCENT = 2
 MARKER = "bench-rebuild"  # Activity.title of the visits this benchmark inserts (deleted at the end)
@@ -101,8 +113,22 @@ def cases(prefix: str) -> list[Case]:
     ]
 
 
+ENTERED, LEFT, CONDITION, REBUILD = 1, 2, 3, 1  # segments.models EventKind / Source / Cause values
+
+
+def with_events(sql: str, kind: int) -> str:
+    """`sql` (changing condition memberships) and the history rows of what it changed, in one statement."""
+    return (
+        f"WITH changed AS ({sql} RETURNING group_id, contact_id) "
+        "INSERT INTO segments_membershipevent (group_id, contact_id, source, kind, cause, actor_id, at) "
+        f"SELECT group_id, contact_id, {CONDITION}, {kind}, {REBUILD}, NULL, %(now)s FROM changed"
+    )
+
+
 def first_build_sql(case: Case) -> str:
-    return MEMBER_INSERT + f"SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r"
+    return with_events(
+        MEMBER_INSERT + f"SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r", ENTERED
+    )
 
 
 def diff_sqls(case: Case) -> list[str]:
@@ -111,7 +137,25 @@ def diff_sqls(case: Case) -> list[str]:
                   AND NOT EXISTS (SELECT 1 FROM ({case.ids_sql}) r WHERE r.id = m.contact_id)"""
     joiners = MEMBER_INSERT + f"""SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r
         WHERE NOT EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = %(gid)s AND m.contact_id = r.id)"""
-    return [leavers, joiners]
+    return [with_events(leavers, LEFT), with_events(joiners, ENTERED)]
+
+
+def lean(sql: str) -> str:
+    """The same statement on the lean tables (the physical limit)."""
+    return sql.replace("segments_membershipevent", LEAN_EVENTS).replace("segments_membership", LEAN_MEMBERS)
+
+
+def create_lean_tables() -> None:
+    execute(f"DROP TABLE IF EXISTS {LEAN_MEMBERS}, {LEAN_EVENTS}")
+    execute(f"""CREATE TABLE {LEAN_MEMBERS} (group_id integer NOT NULL, contact_id bigint NOT NULL,
+                via_manual boolean NOT NULL, via_account boolean NOT NULL, via_condition boolean NOT NULL,
+                added_at timestamptz NOT NULL, PRIMARY KEY (group_id, contact_id))""")
+    execute(f"CREATE INDEX {LEAN_MEMBERS}_contact ON {LEAN_MEMBERS} (contact_id, group_id)")
+    execute(f"""CREATE TABLE {LEAN_EVENTS} (group_id integer NOT NULL, contact_id bigint NOT NULL,
+                source smallint NOT NULL, kind smallint NOT NULL, cause smallint NOT NULL, actor_id integer,
+                at timestamptz NOT NULL)""")
+    execute(f"CREATE INDEX {LEAN_EVENTS}_group ON {LEAN_EVENTS} (group_id, at)")
+    execute(f"CREATE INDEX {LEAN_EVENTS}_contact ON {LEAN_EVENTS} (contact_id, at)")
 
 
 @dataclass
@@ -120,6 +164,7 @@ class Outcome(Medians):
     phase: str
     orm_ms: list[float] = field(default_factory=list)
     sql_ms: list[float] = field(default_factory=list)
+    lean_ms: list[float] = field(default_factory=list)
     members: int = 0
     added: int = 0
     removed: int = 0
@@ -127,18 +172,31 @@ class Outcome(Medians):
     queries: str = ""  # the ORM's SQL of its last run
 
     @property
+    def lean(self) -> float:
+        return statistics.median(self.lean_ms) if self.lean_ms else float("nan")
+
+    @property
+    def lean_ratio(self) -> float:
+        return self.orm / self.lean if self.lean_ms and self.lean else float("inf")
+
+    @property
     def goal_met(self) -> bool:
         return self.ratio <= RATIO_GOAL and not self.timed_out
 
+    @property
+    def lean_goal_met(self) -> bool:
+        return self.lean_ratio <= LEAN_GOALS[self.phase] and not self.timed_out
+
     def row(self) -> str:
         orm = f"{self.orm:9.1f}" if not self.timed_out else f"{'>' + format(self.orm / 1000, '.0f') + ' s':>9}"
-        return (f"({self.case.key}) {self.case.label:<73}{self.phase:<13}{orm}{self.base:9.1f}{self.ratio:7.2f}"
-                f"{self.members:10,}{self.added:9,}{self.removed:9,}  "
-                f"{'ok' if self.goal_met else 'MISSED'} (≤{RATIO_GOAL}×)")
+        return (f"({self.case.key}) {self.case.label[:48]:<49}{self.phase:<13}{orm}{self.base:9.1f}{self.ratio:7.2f}"
+                f"{self.lean:9.1f}{self.lean_ratio:7.2f}{self.members:10,}{self.added:9,}{self.removed:9,}  "
+                f"{'ok' if self.goal_met else 'MISSED'} (≤{RATIO_GOAL}×) "
+                f"{'ok' if self.lean_goal_met else 'MISSED'} (≤{LEAN_GOALS[self.phase]}× lean)")
 
 
-HEADER = (f"{'group':<77}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'members':>10}"
-          f"{'added':>9}{'removed':>9}  goal")
+HEADER = (f"{'group':<53}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'lean ms':>9}{'ratio':>7}"
+          f"{'members':>10}{'added':>9}{'removed':>9}  goals")
 
 
 def scalar(sql: str, params: Any = None) -> Any:
@@ -251,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     # INSERT … WHERE NOT EXISTS (same table) as a nested loop over a seq scan of the growing table:
     # quadratic (minutes for 300k rows). Other groups' members ("ballast", 10 % of contacts) avoid that.
     ballast = group_create(code=f"{CODE_PREFIX}ballast", name="bench.rebuild ballast", queue_rebuild=False)
-    execute(MEMBER_INSERT + "SELECT %(gid)s, c.id, true, false, false, %(now)s FROM contacts_contact c "
-            "WHERE c.merged_into_id IS NULL AND c.id %% 10 = 0", {"gid": ballast.pk, "now": now})
+    create_lean_tables()
+    for insert in (MEMBER_INSERT, lean(MEMBER_INSERT)):
+        execute(insert + "SELECT %(gid)s, c.id, true, false, false, %(now)s FROM contacts_contact c "
+                "WHERE c.merged_into_id IS NULL AND c.id %% 10 = 0", {"gid": ballast.pk, "now": now})
     execute("ANALYZE segments_membership")
+    execute(f"ANALYZE {LEAN_MEMBERS}")
 
     def run_orm(o: Outcome, group: Any) -> None:
         """Time the product's rebuild; after a statement timeout, later runs of this build are skipped."""
@@ -304,11 +365,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nMEMBERSHIP MISMATCH in ({case.key}) {case.label}, {phase}: "
                   f"{extra:,} only in the ORM's group, {missing:,} only in the baseline's")
             raise SystemExit(1)
+        mine = "SELECT contact_id FROM segments_membership WHERE group_id = %s"
+        other = f"SELECT contact_id FROM {LEAN_MEMBERS} WHERE group_id = %s"
+        lean_diff = scalar(f"SELECT count(*) FROM (({mine} EXCEPT {other}) UNION ALL ({other} EXCEPT {mine})) d",
+                           [sql_g.pk, sql_g.pk, sql_g.pk, sql_g.pk])
+        events = "SELECT count(*) FROM {} WHERE group_id = %s"
+        counts = (scalar(events.format("segments_membershipevent"), [orm_g.pk]),
+                  scalar(events.format("segments_membershipevent"), [sql_g.pk]),
+                  scalar(events.format(LEAN_EVENTS), [sql_g.pk]))
+        if lean_diff or len(set(counts)) != 1:
+            print(f"\nMISMATCH in ({case.key}) {case.label}, {phase}: lean members differ by {lean_diff:,}; "
+                  f"history rows (ORM, SQL, lean) = {counts}")
+            raise SystemExit(1)
 
     def reset(case: Case) -> None:
         for g in groups[case.key]:
             execute("DELETE FROM segments_membership WHERE group_id = %s", [g.pk])
+        execute(f"DELETE FROM {LEAN_MEMBERS} WHERE group_id = %s", [groups[case.key][1].pk])
+        for g in groups[case.key]:
+            execute("DELETE FROM segments_membershipevent WHERE group_id = %s", [g.pk])
+        execute(f"DELETE FROM {LEAN_EVENTS} WHERE group_id = %s", [groups[case.key][1].pk])
         execute("ANALYZE segments_membership")  # no VACUUM: see "ballast" above
+        execute(f"ANALYZE {LEAN_MEMBERS}")
 
     def sql_gid(o: Outcome) -> int:
         return groups[o.case.key][1].pk
@@ -325,11 +403,13 @@ def main(argv: list[str] | None = None) -> int:
             orm_g, sql_g = groups[case.key]
             for run in range(args.runs):
                 reset(case)
-                for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
+                for side in (("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm")):
                     if side == "orm":
                         run_orm(o, orm_g)
-                    else:
+                    elif side == "sql":
                         o.sql_ms.append(run_sql([first_build_sql(case)], sql_g.pk))
+                    else:
+                        o.lean_ms.append(run_sql([lean(first_build_sql(case))], sql_g.pk))
                 check(case, "first build", o)
             outcomes.append(o)
             print(o.row(), flush=True)
@@ -341,11 +421,13 @@ def main(argv: list[str] | None = None) -> int:
             for case in selected:  # (a) first: (c) reads its members
                 o = rebuilds[case.key]
                 orm_g, sql_g = groups[case.key]
-                for side in (("orm", "sql") if run % 2 == 0 else ("sql", "orm")):
+                for side in (("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm")):
                     if side == "orm":
                         run_orm(o, orm_g)
-                    else:
+                    elif side == "sql":
                         o.sql_ms.append(run_sql(diff_sqls(case), sql_g.pk))
+                    else:
+                        o.lean_ms.append(run_sql([lean(sql) for sql in diff_sqls(case)], sql_g.pk))
                 check(case, f"re-build {run + 1}", o)
         outcomes += rebuilds.values()
         for o in rebuilds.values():
@@ -381,12 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             k = f"{o.case.key}_{'first' if o.phase == 'first build' else 'rebuild'}"
             orm_ms = f"{o.orm:.1f}" if not o.timed_out else f">{o.orm:.0f}"
-            result.update({f"{k}_ms": orm_ms, f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}"})
+            result.update({f"{k}_ms": orm_ms, f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}",
+                           f"{k}_lean_ms": f"{o.lean:.1f}", f"{k}_lean_ratio": f"{o.lean_ratio:.2f}"})
         for key in ("a", "b", "c"):
             match = [o for o in outcomes if o.case.key == key]
             if match:
                 result[f"{key}_members"] = match[-1].members
         result["goals_met"] = f"{sum(o.goal_met for o in outcomes)}/{len(outcomes)}"
+        result["lean_goals_met"] = f"{sum(o.lean_goal_met for o in outcomes)}/{len(outcomes)}"
         result["members_equal"] = "yes"
     except SystemExit as exc:
         status = int(exc.code or 1)
@@ -394,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         undo_changes()
         ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
+        execute(f"DROP TABLE IF EXISTS {LEAN_MEMBERS}, {LEAN_EVENTS}")
     print()
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return status

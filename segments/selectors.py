@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from contacts.models import Contact
 from contacts.selectors import contact_search_q
-from segments.models import ContactGroup, Membership
+from segments.models import ContactGroup, GroupAccount, Membership
 
 # What one row costs each way round, in µs (measured with bench/members.py on 1M contacts).
 WALK_US = 5.0  # walking one contact in sort order (an index entry) and probing its membership
@@ -67,3 +69,41 @@ def members_page(
     rows = Membership.objects.filter(group_id=group_id, contact_id__in=ids)
     by_contact = {m.contact_id: m for m in rows.select_related("contact", "contact__account")}
     return [by_contact[pk] for pk in ids if pk in by_contact]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a group's stored sources differ from a fresh evaluation (all 0 when it is true)."""
+
+    condition_missing: int  # match the condition but lack the condition source
+    condition_extra: int  # hold the condition source but no longer match
+    account_missing: int  # in a linked account but lack the account source
+    account_extra: int  # hold the account source without a linked account
+
+    @property
+    def total(self) -> int:
+        return self.condition_missing + self.condition_extra + self.account_missing + self.account_extra
+
+
+def group_drift(*, group: ContactGroup, now: datetime | None = None) -> Drift:
+    """Compare `group`'s condition and account sources with the rule and accounts as they are now (4 counts in SQL)."""
+    from segments.rules import matching_contacts, validate
+
+    def holders(field: str) -> QuerySet[Contact]:
+        return Contact.objects.filter(
+            Exists(Membership.objects.filter(group=group, contact=OuterRef("pk"), **{field: True}))
+        )
+
+    if group.is_condition_based and group.condition:
+        should = matching_contacts(validate(group.condition, group=group), now=now)
+    else:
+        should = Contact.objects.filter(pk__isnull=True)
+    linked = Contact.objects.filter(
+        merged_into__isnull=True, account__in=GroupAccount.objects.filter(group=group).values("account")
+    )
+    return Drift(
+        condition_missing=should.exclude(pk__in=holders("via_condition").values("pk")).count(),
+        condition_extra=holders("via_condition").exclude(pk__in=should.values("pk")).count(),
+        account_missing=linked.exclude(pk__in=holders("via_account").values("pk")).count(),
+        account_extra=holders("via_account").exclude(pk__in=linked.values("pk")).count(),
+    )

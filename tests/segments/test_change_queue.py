@@ -27,6 +27,7 @@ def members(group):
     return set(Membership.objects.filter(group=group).values_list("contact_id", flat=True))
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_a_change_survives_a_crash_between_commit_and_queue(crash_after_commit):
     group = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
     contact = ContactFactory(country="DE")
@@ -49,6 +50,7 @@ def test_a_rolled_back_change_leaves_no_note():
     assert not PendingRecheck.objects.exists()
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_a_broker_that_is_down_loses_nothing(monkeypatch):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
@@ -61,6 +63,7 @@ def test_a_broker_that_is_down_loses_nothing(monkeypatch):
     assert members(group) == {contact.pk}
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_a_bulk_change_notes_one_group_refresh_in_its_transaction(crash_after_commit, monkeypatch):
     monkeypatch.setattr(rechecks, "BULK_REBUILD_THRESHOLD", 3)
     group = ContactGroupFactory(code="at_acme", is_condition_based=True, condition=AT_ACME)
@@ -74,6 +77,7 @@ def test_a_bulk_change_notes_one_group_refresh_in_its_transaction(crash_after_co
     assert not PendingGroupRefresh.objects.exists()
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_a_failed_group_refresh_keeps_its_note_for_the_next_drain(crash_after_commit, monkeypatch):
     monkeypatch.setattr(rechecks, "BULK_REBUILD_THRESHOLD", 3)
     group = ContactGroupFactory(code="at_acme", is_condition_based=True, condition=AT_ACME)

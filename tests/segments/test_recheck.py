@@ -43,6 +43,7 @@ def sources(group, contact):
     return None if m is None else (m.via_manual, m.via_account, m.via_condition)
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_contact_created_and_changed_follows_the_condition(sync_worker, django_capture_on_commit_callbacks):
     group = ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
     with django_capture_on_commit_callbacks(execute=True):
@@ -59,6 +60,7 @@ def test_contact_created_and_changed_follows_the_condition(sync_worker, django_c
     assert not PendingRecheck.objects.exists()
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_condition_source_removed_keeps_the_manual_one(sync_worker, django_capture_on_commit_callbacks):
     group = ContactGroupFactory(is_condition_based=True, condition=CZ)
     contact = ContactFactory(country="CZ")
@@ -113,6 +115,7 @@ def test_bulk_writes_queue_one_batched_recheck(django_capture_on_commit_callback
     assert queued == [("segments.tasks.drain_rechecks",)]
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_contacts_joining_and_leaving_an_account_follow_it(sync_worker, django_capture_on_commit_callbacks):
     group = ContactGroupFactory()
     acme = AccountFactory()
@@ -128,6 +131,7 @@ def test_contacts_joining_and_leaving_an_account_follow_it(sync_worker, django_c
     assert group.member_count == 0
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_merge_moves_manual_memberships_to_the_parent(sync_worker, django_capture_on_commit_callbacks):
     group = ContactGroupFactory()
     parent, child = ContactFactory(), ContactFactory()
@@ -140,6 +144,7 @@ def test_merge_moves_manual_memberships_to_the_parent(sync_worker, django_captur
     assert group.member_count == 1
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_dependent_groups_follow_in_the_same_recheck(sync_worker, django_capture_on_commit_callbacks):
     ContactGroupFactory(code="czechs", is_condition_based=True, condition=CZ)
     vip = ContactGroupFactory(
@@ -164,6 +169,7 @@ def test_dependent_groups_follow_in_the_same_recheck(sync_worker, django_capture
     assert sources(vip, contact) is None
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_a_change_to_very_many_contacts_rebuilds_the_affected_groups(
     sync_worker, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -270,6 +276,7 @@ def varied_contacts():
     return contacts
 
 
+@pytest.mark.usefixtures("no_drift")
 def test_recheck_gives_every_group_the_members_a_rebuild_gives():
     contacts = varied_contacts()
     groups = make_groups(18, dependants=2)
