@@ -1,4 +1,4 @@
-"""The visual condition builder's server side: the field catalog, the templates, "Save as group".
+"""The visual condition builder's catalog: fields, operators, value inputs, templates (views: segments.views.builder).
 
 Invariant: everything the builder offers is derived from `segments.rules` (the built-in attributes,
 `OPERATORS_BY_TYPE`, the activity fields and types, the value shapes the parser accepts), so the
@@ -11,19 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
-from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
-
 from contacts.models import Activity, Consent, ContactField
-from contacts.pagination import CappedPaginator
-from segments import services
-from segments.forms import GroupForm, condition_json
 from segments.models import ContactGroup
-from segments.rules import MAX_DEPTH, MAX_NODES, RuleError, matching_contacts, validate
+from segments.rules import MAX_DEPTH, MAX_NODES
 from segments.rules.catalog import ACTIVITY_FIELDS, ACTIVITY_TYPES, builtin_contact_fields, custom_attribute
 from segments.rules.describe import OPERATOR_PHRASES
 from segments.rules.nodes import (
@@ -40,10 +30,6 @@ from segments.rules.nodes import (
 )
 from segments.rules.parser import MAX_COUNT, MAX_DAYS, NO_VALUE_OPS
 
-PERMISSION = "segments.change_contactgroup"
-ADD_PERMISSION = "segments.add_contactgroup"
-FILTER_PERMISSIONS = (PERMISSION, "contacts.view_contact")
-FILTER_PAGE_SIZE = 50
 MAX_GROUPS = 1000  # group picker options (searchable); the cycle check is the server's
 MAX_CAMPAIGNS = 300
 
@@ -336,85 +322,3 @@ def catalog() -> dict[str, Any]:
         ],
         "limits": {"max_depth": MAX_DEPTH, "max_nodes": MAX_NODES},
     }
-
-
-@permission_required(PERMISSION, raise_exception=True)
-@require_GET
-def catalog_view(request: HttpRequest) -> JsonResponse:
-    """GET: the builder's catalog as JSON."""
-    return JsonResponse(catalog())
-
-
-catalog_view.required_permissions = (PERMISSION,)  # type: ignore[attr-defined]
-
-
-@permission_required(ADD_PERMISSION, raise_exception=True)
-@require_POST
-def save_as_group_view(request: HttpRequest) -> HttpResponse:
-    """POST name, code, condition (a tree as JSON): create a condition-based group and show its members.
-
-    An invalid submission re-opens the new-group page with the errors and the submitted tree.
-    """
-    data = request.POST.copy()
-    data["is_condition_based"] = "on"
-    form = GroupForm(data)
-    if not form.is_valid():
-        return render(request, "segments/group_form.html", {"form": form, "from_filter": True}, status=400)
-    cleaned = form.cleaned_data
-    group = services.group_create(
-        code=cleaned["code"],
-        name=cleaned["name"],
-        description=cleaned["description"],
-        is_condition_based=True,
-        condition=cleaned["condition"],
-        scheduled_rebuild=cleaned["scheduled_rebuild"],
-    )
-    messages.success(request, f"Group “{group.name}” created; its members are being computed.")
-    return redirect("segments:group_detail", pk=group.pk)
-
-
-save_as_group_view.required_permissions = (ADD_PERMISSION,)  # type: ignore[attr-defined]
-
-
-class RuleFilterForm(forms.Form):
-    """The contact list's advanced filter: one rule tree (JSON), validated like a group's condition."""
-
-    condition = forms.CharField(
-        label="Conditions",
-        widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
-        required=False,
-        help_text="Combine any fields, activities, consents and groups; save the result as a condition-based group.",
-    )
-
-    def clean_condition(self) -> dict[str, Any] | None:
-        text = self.cleaned_data["condition"]
-        if not text.strip():
-            return None
-        tree = condition_json(text)
-        try:
-            return validate(tree)
-        except RuleError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-
-def filter_context(request: HttpRequest) -> dict[str, Any]:
-    """The advanced filter panel's context: its form, bound to the request's `condition` when there is one."""
-    return {"filter_form": RuleFilterForm(request.GET if "condition" in request.GET else None)}
-
-
-@permission_required(FILTER_PERMISSIONS, raise_exception=True)
-@require_GET
-def contact_filter_view(request: HttpRequest) -> HttpResponse:
-    """GET ?condition=<tree JSON>: the contacts matching an advanced filter, with "Save as group"."""
-    context = filter_context(request)
-    form: RuleFilterForm = context["filter_form"]
-    page = None
-    if form.is_bound and form.is_valid() and form.cleaned_data["condition"]:
-        contacts = matching_contacts(form.cleaned_data["condition"]).select_related("account")
-        paginator = CappedPaginator(contacts.order_by("last_name", "first_name", "pk"), FILTER_PAGE_SIZE)
-        page = paginator.get_page(request.GET.get("page"))
-    status = 400 if form.is_bound and not form.is_valid() else 200
-    return render(request, "segments/contact_filter.html", {**context, "page_obj": page}, status=status)
-
-
-contact_filter_view.required_permissions = FILTER_PERMISSIONS  # type: ignore[attr-defined]

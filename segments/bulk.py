@@ -23,9 +23,11 @@ class AddToGroupForm(forms.Form):
     )
 
 
-def _add_to_group(*, contact_ids: list[int], data: dict[str, Any], **_: Any) -> str:
+def _add_to_group(*, contact_ids: list[int], data: dict[str, Any], user: Any = None, **_: Any) -> str:
     group = data["group"]
-    change = services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=contact_ids))
+    change = services.group_add_contacts(
+        group=group, contacts=Contact.objects.filter(pk__in=contact_ids), actor_id=getattr(user, "pk", None)
+    )
     return added_by_hand_message(group=group, picked=len(contact_ids), change=change)
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
 from segments.models import ContactGroup
+from segments.rules import RuleError, validate
 
 
 def condition_json(text: str) -> Any:
@@ -148,3 +149,24 @@ class GroupCopyForm(forms.Form):
         if ContactGroup.objects.filter(code=code).exists():
             raise forms.ValidationError("A group with this code already exists.")
         return code
+
+
+class RuleFilterForm(forms.Form):
+    """The contact list's advanced filter: one rule tree (JSON), validated like a group's condition."""
+
+    condition = forms.CharField(
+        label="Conditions",
+        widget=forms.HiddenInput(attrs={"data-builder-input": ""}),
+        required=False,
+        help_text="Combine any fields, activities, consents and groups; save the result as a condition-based group.",
+    )
+
+    def clean_condition(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["condition"]
+        if not text.strip():
+            return None
+        tree = condition_json(text)
+        try:
+            return validate(tree)
+        except RuleError as exc:
+            raise forms.ValidationError(str(exc)) from None

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from segments.builder import filter_context
+from segments.views.builder import filter_context
 
 register = template.Library()
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 from contacts.demo import DemoContext
 from contacts.roles import Role
 from segments.demo import HISTORY_DAYS, seed_group_size_history
-from segments.history import group_size_history, size_chart, value_ticks
 from segments.models import GroupSizeSnapshot, RebuildStatus
+from segments.selectors import group_size_history
+from segments.views.history import size_chart, value_ticks
 from tests.conftest import make_user
 from tests.factories import ContactGroupFactory
 

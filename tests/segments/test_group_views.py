@@ -294,7 +294,7 @@ STRATEGIES = ["sorted matches", "walk", "planner's choice"]
 @pytest.fixture
 def members_page(monkeypatch):
     """Pages of two rows; for the strategies beyond the cap, a cap of `cap` (4 unless told)."""
-    from segments import views
+    from segments.views import members as views
 
     monkeypatch.setattr(views.GroupMembersView, "paginate_by", 2)
 

@@ -294,3 +294,36 @@ def test_rebuild_groups_check_reports_drift_and_passes_once_rebuilt():
     out = StringIO()
     call_command("rebuild_groups", "--all", "--check", stdout=out)
     assert "No drift" in out.getvalue()
+
+
+def test_pages_record_the_signed_in_user_on_every_change_they_make(staff_client, staff_user):
+    from django.urls import reverse
+
+    group = ContactGroupFactory()
+    acme = AccountFactory()
+    a, b = ContactFactory(), ContactFactory(account=acme)
+    staff_client.post(reverse("segments:group_members_add", args=[group.pk]), {"contacts": [a.pk]})
+    staff_client.post(reverse("segments:group_members_remove", args=[group.pk]), {"selected": [a.pk]})
+    staff_client.post(reverse("segments:group_accounts_add", args=[group.pk]), {"accounts": [acme.pk]})
+    staff_client.post(reverse("segments:group_accounts_remove", args=[group.pk, acme.pk]))
+    recorded = list(MembershipEvent.objects.order_by("id").values_list("contact_id", "kind", "cause", "actor_id"))
+    assert recorded == [
+        (a.pk, EventKind.ENTERED, Cause.MANUAL, staff_user.pk),
+        (a.pk, EventKind.LEFT, Cause.MANUAL, staff_user.pk),
+        (b.pk, EventKind.ENTERED, Cause.ACCOUNT, staff_user.pk),
+        (b.pk, EventKind.LEFT, Cause.ACCOUNT, staff_user.pk),
+    ]
+
+
+def test_bulk_add_to_group_records_the_user(marketer_client, marketer):
+    from django.urls import reverse
+
+    group = ContactGroupFactory()
+    contacts = ContactFactory.create_batch(2)
+    marketer_client.post(
+        reverse("contacts:contact_bulk"),
+        {"action": "add_to_group", "ids": [c.pk for c in contacts], "group": group.pk, "confirm": "1"},
+    )
+    assert sorted(MembershipEvent.objects.values_list("contact_id", "actor_id")) == sorted(
+        (c.pk, marketer.pk) for c in contacts
+    )

@@ -11,30 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
-from django.utils import timezone
 from django.views.generic import TemplateView
 
-from segments.models import ContactGroup, GroupSizeSnapshot, RebuildStatus
-from segments.views import GroupMixin
+from segments.models import RebuildStatus
+from segments.selectors import SizeHistory, SizePoint, fmt_int, group_size_history
+from segments.views.base import GroupMixin
 
 PERIODS = (30, 90, 365)
 DEFAULT_DAYS = 90
-
-Tone = Literal["up", "down", "flat"]
-
-
-def fmt_int(value: int) -> str:
-    """1450 → "1,450"; negative numbers get a real minus sign."""
-    return f"{value:,}" if value >= 0 else f"\u2212{-value:,}"
-
-
-def fmt_signed(value: int) -> str:
-    """+250, −30, 0."""
-    return f"+{value:,}" if value > 0 else fmt_int(value)
 
 
 def fmt_day(day: dt.date, *, year: bool = False) -> str:
@@ -50,161 +37,6 @@ def history_days(raw: str | None) -> int:
         return DEFAULT_DAYS
     return days if days in PERIODS else DEFAULT_DAYS
 
-
-# ---------------------------------------------------------------------------------------------
-# Selector
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SizePoint:
-    date: dt.date
-    count: int | None  # None: no snapshot that day (a gap, never zero)
-    live: bool = False  # today's current member_count, not (yet) a snapshot
-
-    @property
-    def count_display(self) -> str:
-        return "" if self.count is None else fmt_int(self.count)
-
-
-@dataclass(frozen=True)
-class TableRow:
-    date: dt.date
-    count: int | None
-    delta: int | None  # against the previous day that has a count
-    live: bool
-
-    @property
-    def count_display(self) -> str:
-        return "" if self.count is None else fmt_int(self.count)
-
-    @property
-    def delta_display(self) -> str:
-        return "" if self.delta is None else fmt_signed(self.delta)
-
-
-@dataclass(frozen=True)
-class SizeHistory:
-    """A group's member counts for the days from the first known one in the window up to today."""
-
-    group: ContactGroup
-    days: int
-    start: dt.date  # the window's first day (today − days)
-    today: dt.date
-    points: list[SizePoint]  # one per day, first known day → today; empty when nothing is known
-
-    @cached_property
-    def known(self) -> list[SizePoint]:
-        return [p for p in self.points if p.count is not None]
-
-    @property
-    def has_chart(self) -> bool:
-        return len(self.known) >= 2
-
-    @property
-    def first(self) -> SizePoint:
-        return self.known[0]
-
-    @property
-    def last(self) -> SizePoint:
-        return self.known[-1]
-
-    @property
-    def low(self) -> SizePoint:
-        return min(self.known, key=lambda p: (p.count, p.date))
-
-    @property
-    def high(self) -> SizePoint:
-        return max(self.known, key=lambda p: (p.count or 0, p.date))
-
-    @property
-    def span_days(self) -> int:
-        return (self.last.date - self.first.date).days
-
-    @property
-    def starts_late(self) -> bool:
-        """True when the first snapshot is younger than the period asked for."""
-        return bool(self.points) and self.points[0].date > self.start
-
-    @property
-    def gaps(self) -> int:
-        return sum(1 for p in self.points if p.count is None)
-
-    @property
-    def change(self) -> int:
-        return (self.last.count or 0) - (self.first.count or 0)
-
-    @property
-    def change_pct(self) -> float | None:
-        base = self.first.count or 0
-        return None if base == 0 else self.change / base * 100
-
-    @property
-    def tone(self) -> Tone:
-        return "up" if self.change > 0 else "down" if self.change < 0 else "flat"
-
-    @property
-    def change_display(self) -> str:
-        return fmt_signed(self.change)
-
-    @property
-    def change_pct_display(self) -> str:
-        pct = self.change_pct
-        if pct is None:
-            return ""
-        text = f"{abs(pct):,.1f}%"
-        if text == "0.0%":
-            return text
-        return f"+{text}" if pct > 0 else f"\u2212{text}"
-
-    @property
-    def sentence(self) -> str:
-        """The chart's text alternative, e.g. "Members grew from 1,200 to 1,450 over 90 days"."""
-        if not self.has_chart:
-            return "Not enough history yet"
-        first, last = fmt_int(self.first.count or 0), fmt_int(self.last.count or 0)
-        span = f"{self.span_days} day{'s' if self.span_days != 1 else ''}"
-        if self.tone == "flat":
-            text = f"Members stayed at {last} over {span}"
-        else:
-            verb = "grew" if self.tone == "up" else "shrank"
-            text = f"Members {verb} from {first} to {last} over {span}"
-        ends = (self.first.count or 0, self.last.count or 0)
-        low, high = self.low.count or 0, self.high.count or 0
-        if low < min(ends) or high > max(ends):  # the ends do not tell the whole story
-            text += f" (lowest {fmt_int(low)}, highest {fmt_int(high)})"
-        return text
-
-    def table(self) -> list[TableRow]:
-        """Every day of the chart, newest first, with the change against the previous known day."""
-        rows: list[TableRow] = []
-        previous: int | None = None
-        for p in self.points:
-            delta = None if p.count is None or previous is None else p.count - previous
-            rows.append(TableRow(date=p.date, count=p.count, delta=delta, live=p.live))
-            if p.count is not None:
-                previous = p.count
-        return rows[::-1]
-
-
-def group_size_history(*, group: ContactGroup, days: int, today: dt.date | None = None) -> SizeHistory:
-    """The group's member count per day over the last `days` days (gaps as None, today live if not snapped yet)."""
-    today = today or timezone.localdate()
-    start = today - dt.timedelta(days=days)
-    counts: dict[dt.date, int] = dict(
-        GroupSizeSnapshot.objects.filter(group=group, date__gte=start, date__lte=today).values_list(
-            "date", "member_count"
-        )
-    )
-    live = today not in counts
-    if live:
-        counts[today] = group.member_count
-    first = min(counts)
-    points = []
-    for offset in range((today - first).days + 1):
-        day = first + dt.timedelta(days=offset)
-        points.append(SizePoint(date=day, count=counts.get(day), live=live and day == today))
-    return SizeHistory(group=group, days=days, start=start, today=today, points=points)
 
 
 # ---------------------------------------------------------------------------------------------
