@@ -7,12 +7,21 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.selectors import contact_search_q
-from segments.models import ContactGroup, GroupAccount, GroupSizeSnapshot, Membership
+from segments.models import (
+    Cause,
+    ContactGroup,
+    EventKind,
+    GroupAccount,
+    GroupSizeSnapshot,
+    Membership,
+    MembershipEvent,
+)
 
 # What one row costs each way round, in µs (measured with bench/members.py on 1M contacts).
 WALK_US = 5.0  # walking one contact in sort order (an index entry) and probing its membership
@@ -88,9 +97,6 @@ def fmt_int(value: int) -> str:
 def fmt_signed(value: int) -> str:
     """+250, −30, 0."""
     return f"+{value:,}" if value > 0 else fmt_int(value)
-
-
-
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,61 @@ def group_size_history(*, group: ContactGroup, days: int, today: dt.date | None 
         day = first + dt.timedelta(days=offset)
         points.append(SizePoint(date=day, count=counts.get(day), live=live and day == today))
     return SizeHistory(group=group, days=days, start=start, today=today, points=points)
+
+
+# ---------------------------------------------------------------------------------------------
+# History tab: joins and leaves (membership history)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayFlow:
+    """How many contacts joined and left a group on one day (from its membership history)."""
+
+    date: dt.date
+    joined: int
+    left: int
+
+
+def group_flow(*, group: ContactGroup, start: dt.date, today: dt.date) -> list[DayFlow]:
+    """Joins and leaves per local day from `start` to `today` (days without any are left out), on (group, at)."""
+    since = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
+    rows = (
+        MembershipEvent.objects.filter(group=group, at__gte=since, kind__in=(EventKind.ENTERED, EventKind.LEFT))
+        .annotate(day=TruncDate("at"))
+        .order_by()
+        .values("day")
+        .annotate(
+            n_joined=Count("pk", filter=Q(kind=EventKind.ENTERED)),
+            n_left=Count("pk", filter=Q(kind=EventKind.LEFT)),
+        )
+        .order_by("day")
+    )
+    return [DayFlow(date=r["day"], joined=r["n_joined"], left=r["n_left"]) for r in rows if r["day"] <= today]
+
+
+def group_recent_events(*, group: ContactGroup, limit: int = 20) -> list[MembershipEvent]:
+    """The group's newest membership changes (contacts, who did it), newest first."""
+    return list(
+        MembershipEvent.objects.filter(group=group).select_related("contact", "actor").order_by("-at", "-id")[:limit]
+    )
+
+
+def group_last_rebuild_changes(*, group: ContactGroup, joined: bool) -> QuerySet[MembershipEvent]:
+    """The contacts the group's last rebuild added (`joined`) or removed, as its history recorded them."""
+    if group.last_rebuild_started_at is None or group.last_rebuild_finished_at is None:
+        return MembershipEvent.objects.none()
+    return (
+        MembershipEvent.objects.filter(
+            group=group,
+            cause=Cause.REBUILD,
+            kind=EventKind.ENTERED if joined else EventKind.LEFT,
+            at__gte=group.last_rebuild_started_at,
+            at__lte=group.last_rebuild_finished_at,
+        )
+        .select_related("contact")
+        .order_by("contact__last_name", "contact__first_name", "contact_id")
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ urlpatterns = [
     path("<int:pk>/members/<int:contact_pk>/why/", views.GroupMemberWhyView.as_view(), name="group_member_why"),
     path("<int:pk>/accounts/", views.GroupAccountsView.as_view(), name="group_accounts"),
     path("<int:pk>/history/", views.GroupHistoryView.as_view(), name="group_history"),
+    path(
+        "<int:pk>/history/last-rebuild/<str:kind>/",
+        views.GroupRebuildChangesView.as_view(),
+        name="group_rebuild_changes",
+    ),
     path("<int:pk>/accounts/add/", views.GroupAccountsAddView.as_view(), name="group_accounts_add"),
     path(
         "<int:pk>/accounts/<int:account_pk>/remove/",

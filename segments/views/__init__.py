@@ -11,7 +11,7 @@ from segments.views.groups import (
     GroupStatusView,
     GroupUpdateView,
 )
-from segments.views.history import GroupHistoryView
+from segments.views.history import GroupHistoryView, GroupRebuildChangesView
 from segments.views.members import (
     GroupMembersAddView,
     GroupMembersRemoveView,
@@ -28,6 +28,7 @@ __all__ = [
     "GroupCreateView",
     "GroupDeleteView",
     "GroupHistoryView",
+    "GroupRebuildChangesView",
     "GroupListView",
     "GroupMemberWhyView",
     "GroupMembersAddView",

@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.conf import settings
-from django.views.generic import TemplateView
+from django.http import Http404
+from django.views.generic import ListView, TemplateView
 
 from segments.models import RebuildStatus
-from segments.selectors import SizeHistory, SizePoint, fmt_int, group_size_history
+from segments.selectors import (
+    DayFlow,
+    SizeHistory,
+    SizePoint,
+    fmt_int,
+    group_flow,
+    group_last_rebuild_changes,
+    group_recent_events,
+    group_size_history,
+)
 from segments.views.base import GroupMixin
 
 PERIODS = (30, 90, 365)
@@ -36,7 +46,6 @@ def history_days(raw: str | None) -> int:
     except ValueError:
         return DEFAULT_DAYS
     return days if days in PERIODS else DEFAULT_DAYS
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +231,97 @@ def size_chart(*, history: SizeHistory, width: int = 880, height: int = 280, mos
     return chart
 
 
+@dataclass(frozen=True)
+class FlowBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    joined: bool
+    title: str
+
+
+@dataclass
+class FlowChart:
+    """Joins (bars up, green) and leaves (bars down, red) per day, on the same days as the size chart."""
+
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    middle: float  # the zero line
+    bars: list[FlowBar] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+    joined: int = 0
+    left_total: int = 0
+
+    @property
+    def x_label_y(self) -> float:
+        return self.bottom + 20
+
+    @property
+    def x_tick_end(self) -> float:
+        return self.bottom + 5
+
+    @property
+    def y_label_x(self) -> float:
+        return self.left - 8
+
+
+def flow_chart(
+    *, flow: list[DayFlow], first: dt.date, last: dt.date, width: int = 880, height: int = 170, most_dates: int = 6
+) -> FlowChart | None:
+    """Where every bar of the joins-and-leaves chart goes (None when nobody joined or left in the period)."""
+    flow = [f for f in flow if first <= f.date <= last and (f.joined or f.left)]
+    if not flow:
+        return None
+    peak = max(max(f.joined, f.left) for f in flow)
+    step = nice_step(peak / 2)
+    top_value = -(-peak // step) * step
+    left = 14 + 7.5 * len(fmt_int(-top_value))
+    bottom = height - 30
+    chart = FlowChart(
+        width=width,
+        height=height,
+        left=left,
+        right=width - 16,
+        top=10,
+        bottom=bottom,
+        middle=round((10 + bottom) / 2, 1),
+    )
+    half = chart.middle - chart.top
+    days = (last - first).days + 1
+    slot = (chart.right - chart.left) / days
+    bar = min(24.0, max(1.0, round(slot * 0.7, 1)))  # thin bars for long periods, never slabs for short ones
+
+    def x_of(day: dt.date) -> float:
+        return round(chart.left + ((day - first).days + 0.5) * slot, 1)
+
+    for f in flow:
+        x = round(x_of(f.date) - bar / 2, 1)
+        day = f"{f.date:%a} {fmt_day(f.date, year=True)}"
+        if f.joined:
+            h = round(f.joined / top_value * half, 1)
+            title = f"{day}: {fmt_int(f.joined)} joined"
+            chart.bars.append(FlowBar(x=x, y=round(chart.middle - h, 1), width=bar, height=h, joined=True, title=title))
+        if f.left:
+            h = round(f.left / top_value * half, 1)
+            title = f"{day}: {fmt_int(f.left)} left"
+            chart.bars.append(FlowBar(x=x, y=chart.middle, width=bar, height=h, joined=False, title=title))
+    chart.joined = sum(f.joined for f in flow)
+    chart.left_total = sum(f.left for f in flow)
+    chart.y_ticks = [
+        Tick(pos=chart.top, label=f"+{fmt_int(top_value)}", anchor="end"),
+        Tick(pos=chart.middle, label="0", anchor="end"),
+        Tick(pos=chart.bottom, label=fmt_int(-top_value), anchor="end"),
+    ]
+    chart.x_ticks = _date_ticks(first, last, x_of, most=most_dates) if days > 1 else []
+    return chart
+
+
 # ---------------------------------------------------------------------------------------------
 # View
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +358,9 @@ class GroupHistoryView(GroupMixin, TemplateView):
         days = history_days(self.request.GET.get("days"))
         history = group_size_history(group=self.group, days=days)
         group = self.group
+        flow = group_flow(group=group, start=history.start, today=history.today)
+        first = history.points[0].date if history.has_chart else min([f.date for f in flow] or [history.today])
+        flow_by_day = {f.date: f for f in flow}
         return {
             **super().get_context_data(**kwargs),
             **self.group_context(),
@@ -266,10 +369,38 @@ class GroupHistoryView(GroupMixin, TemplateView):
             "history": history,
             "chart": size_chart(history=history),
             "chart_small": size_chart(history=history, width=440, height=250, most_dates=3),
-            "table": history.table() if history.has_chart else [],
+            "table": [(row, flow_by_day.get(row.date)) for row in history.table()] if history.has_chart else [],
+            "flow": flow_chart(flow=flow, first=first, last=history.today),
+            "flow_small": flow_chart(flow=flow, first=first, last=history.today, width=440, height=150, most_dates=3),
+            "recent_events": group_recent_events(group=group),
             "has_snapshots": history.has_chart or group.size_snapshots.exists(),
             "current_display": fmt_int(group.member_count),
             "nightly_time": settings.NIGHTLY_REBUILD_TIME,
             "status_badge": STATUS_BADGES.get(RebuildStatus(group.rebuild_status), "text-bg-secondary"),
             "duration": duration_display(group.last_rebuild_duration_ms),
+        }
+
+
+class GroupRebuildChangesView(GroupMixin, ListView):
+    """The contacts the last rebuild added (or removed), from the membership history."""
+
+    permission_required = "segments.view_membership"
+    template_name = "segments/group_rebuild_changes.html"
+    tab = "history"
+    paginate_by = 50
+
+    def joined(self) -> bool:
+        kind = self.kwargs["kind"]
+        if kind not in ("added", "removed"):
+            raise Http404("No such list.")
+        return kind == "added"
+
+    def get_queryset(self) -> Any:
+        return group_last_rebuild_changes(group=self.group, joined=self.joined())
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_context_data(**kwargs),
+            **self.group_context(),
+            "joined": self.joined(),
         }

@@ -236,3 +236,69 @@ def test_demo_history_is_deterministic_idempotent_and_ends_at_todays_size():
     assert GroupSizeSnapshot.objects.filter(group=other).count() == HISTORY_DAYS - 2  # a demo gap
     counts = list(GroupSizeSnapshot.objects.filter(group=group).values_list("member_count", flat=True))
     assert counts[0] < counts[-1] and all(abs(b - a) < 0.05 * 1368 for a, b in zip(counts, counts[1:], strict=False))
+
+
+# --- joins and leaves (membership history) -----------------------------------------------------
+
+
+def test_joins_and_leaves_per_day_come_from_the_membership_history(marketer_client):
+    from contacts.models import Contact
+    from segments import services
+    from segments.models import MembershipEvent
+    from tests.factories import ContactFactory
+
+    group = ContactGroupFactory(name="Fair leads")
+    snap(group, d3=0, d1=3)
+    contacts = ContactFactory.create_batch(3)
+    services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=[c.pk for c in contacts]))
+    services.group_remove_contacts(group=group, contacts=Contact.objects.filter(pk=contacts[0].pk))
+    two_days_ago = timezone.now() - dt.timedelta(days=2)
+    MembershipEvent.objects.filter(kind=1).update(at=two_days_ago)  # they joined two days ago; one left today
+    response = history_page(marketer_client, group, days=30)
+    flow = response.context["flow"]
+    assert (flow.joined, flow.left_total) == (3, 1)
+    up = [b for b in flow.bars if b.joined]
+    down = [b for b in flow.bars if not b.joined]
+    assert len(up) == 1 and len(down) == 1 and up[0].x < down[0].x  # joins two days ago, left today
+    assert up[0].y + up[0].height == flow.middle == down[0].y
+    assert up[0].height == pytest.approx(3 * down[0].height, abs=0.5)  # bars to scale (rounded to 0.1)
+    days = {row.date: day for row, day in response.context["table"]}
+    assert days[today()].left == 1
+    assert days[timezone.localtime(two_days_ago).date()].joined == 3
+    html = response.content.decode()
+    assert "+3 joined" in html and "left: removed by hand" in html and "data-flow-chart" in html
+
+
+def test_a_group_nobody_joined_says_so(marketer_client):
+    group = ContactGroupFactory(name="Quiet")
+    response = history_page(marketer_client, group)
+    assert response.context["flow"] is None
+    assert "Nobody joined or left “Quiet”" in response.content.decode()
+
+
+def test_last_rebuild_lists_the_contacts_it_added_and_removed(marketer_client):
+    from contacts.models import Contact
+    from segments import rebuilds
+    from tests.factories import ContactFactory
+
+    group = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE)
+    jana, petr = ContactFactory(first_name="Jana", country="CZ"), ContactFactory(first_name="Petr", country="DE")
+    rebuilds.group_rebuild(group=group)
+    Contact.objects.filter(pk=jana.pk).update(country="DE")
+    Contact.objects.filter(pk=petr.pk).update(country="CZ")
+    rebuilds.group_rebuild(group=group)
+    page = history_page(marketer_client, group).content.decode()
+    added_url = reverse("segments:group_rebuild_changes", args=[group.pk, "added"])
+    assert added_url in page
+    added = marketer_client.get(added_url)
+    assert [e.contact_id for e in added.context["object_list"]] == [petr.pk]
+    removed = marketer_client.get(reverse("segments:group_rebuild_changes", args=[group.pk, "removed"]))
+    assert [e.contact_id for e in removed.context["object_list"]] == [jana.pk]
+    assert marketer_client.get(reverse("segments:group_rebuild_changes", args=[group.pk, "other"])).status_code == 404
+
+
+@pytest.mark.parametrize(("role", "expected"), [(Role.MARKETER, 200), (Role.STAFF, 200), (None, 403)])
+def test_who_may_list_the_last_rebuild_changes(client, role, expected):
+    group = ContactGroupFactory(is_condition_based=True, condition=CZ_TREE)
+    client.force_login(make_user(role))
+    assert client.get(reverse("segments:group_rebuild_changes", args=[group.pk, "added"])).status_code == expected
