@@ -41,6 +41,12 @@ CONSENTS = ["newsletter", "sms", "product_updates"]
 class Rule:
     node: dict[str, Any]
     sql: str  # a boolean SQL expression over contact alias c; %(now)s is the only parameter
+    # The same for every contact at once (bench.nightly), where a per-contact form would be slow; None: `sql`.
+    set_sql: str | None = None
+
+    @property
+    def bulk(self) -> str:
+        return self.set_sql or self.sql
 
 
 def q(value: str) -> str:
@@ -116,6 +122,9 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
             },
             f"""(SELECT count(*) FROM contacts_activity a WHERE a.contact_id = c.id AND a.type = 'page_visit'
                  AND a.url ILIKE {q('%' + url + '%').replace('%', '%%')} AND {window(days)}) >= {k}""",
+            f"""c.id IN (SELECT a.contact_id FROM contacts_activity a WHERE a.type = 'page_visit'
+                 AND a.url ILIKE {q('%' + url + '%').replace('%', '%%')} AND {window(days)}
+                 GROUP BY a.contact_id HAVING count(*) >= {k})""",
         )
 
     def event_rule() -> Rule:
@@ -158,14 +167,17 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
             one, two = rng.choice(simple)(), rng.choice(simple)()
             op = "and" if kind == 12 else "or"
             rules.append(Rule({"type": "group", "combinator": op, "children": [one.node, two.node]},
-                              f"(({one.sql}) {op.upper()} ({two.sql}))"))
+                              f"(({one.sql}) {op.upper()} ({two.sql}))",
+                              f"(({one.bulk}) {op.upper()} ({two.bulk}))"))
         elif i >= 16:  # membership of an earlier group (its index; the code and id are filled in later)
             ref = rng.randrange(0, i - 1)
             other = rng.choice(simple)()
             rules.append(Rule({"type": "group", "combinator": "and", "children": [
                 {"type": "membership", "group": ref, "operator": "is_member"}, other.node]},
                 f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
-                f"AND m.contact_id = c.id) AND ({other.sql}))"))
+                f"AND m.contact_id = c.id) AND ({other.sql}))",
+                f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
+                f"AND m.contact_id = c.id) AND ({other.bulk}))"))
         else:
             rules.append(rng.choice(simple)())
     return rules
@@ -179,6 +191,8 @@ def resolve(rules: list[Rule], ids: list[int]) -> None:
                 ref = child["group"]
                 child["group"] = f"{CODE_PREFIX}{ref:03d}"
                 rule.sql = rule.sql.replace(f"{{gid{ref}}}", str(ids[ref]))
+                if rule.set_sql:
+                    rule.set_sql = rule.set_sql.replace(f"{{gid{ref}}}", str(ids[ref]))
 
 
 def main(argv: list[str] | None = None) -> int:

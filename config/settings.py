@@ -169,6 +169,8 @@ if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
+# Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).
+REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Membership history (who entered or left which group, and why) older than this is pruned nightly.
 MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 

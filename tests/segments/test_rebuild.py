@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 
 from segments import rebuilds, services, tasks
@@ -179,3 +180,47 @@ def test_copy_refuses_an_existing_code(marketer_client):
     response = marketer_client.post(reverse("segments:group_copy", args=[group.pk]), {"name": "X", "code": "cz"})
     assert response.status_code == 200 and "already exists" in str(response.context["form"].errors)
     assert ContactGroup.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_drift")
+def test_many_groups_rebuild_level_by_level_in_parallel_and_one_failure_stops_none(monkeypatch, settings):
+    """On PostgreSQL two connections rebuild a level's groups at once; SQLite rebuilds them one by one."""
+    import threading
+
+    settings.REBUILD_CONNECTIONS = 2
+    seen_threads: set[int] = set()
+    real = rebuilds.group_rebuild
+
+    def spy(*, group, now=None):
+        seen_threads.add(threading.get_ident())
+        if group.code == "broken":
+            raise RuntimeError("the database went away")
+        return real(group=group, now=now)
+
+    monkeypatch.setattr(rebuilds, "group_rebuild", spy)
+    ContactFactory.create_batch(3, country="CZ")
+    ContactFactory(country="DE")
+    base = [
+        ContactGroupFactory(code=f"cz{i}", is_condition_based=True, condition=CZ, scheduled_rebuild=True)
+        for i in range(3)
+    ]
+    broken = ContactGroupFactory(code="broken", is_condition_based=True, condition=CZ, scheduled_rebuild=True)
+    top = ContactGroupFactory(
+        code="top",
+        is_condition_based=True,
+        scheduled_rebuild=True,
+        condition={"version": 1, "root": {"type": "membership", "group": "cz0", "operator": "is_member"}},
+    )
+    results = rebuilds.groups_rebuild_scheduled()
+    by_group = {r["group_id"]: r["ok"] for r in results}
+    assert by_group == {**{g.pk: True for g in base}, broken.pk: False, top.pk: True}
+    assert [r["group_id"] for r in results][-1] == top.pk  # after the level it reads
+    assert ContactGroup.objects.get(pk=top.pk).member_count == 3  # read cz0's finished members
+    assert ContactGroup.objects.get(pk=broken.pk).rebuild_status == RebuildStatus.FAILED
+    main = threading.get_ident()
+    if connection.vendor == "postgresql":
+        assert len(seen_threads - {main}) == 2  # level 0 on two connections; `top` alone, here
+    else:
+        assert seen_threads == {main}
+    ContactGroup.objects.filter(pk=broken.pk).delete()  # (its members were never built)
