@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from segments.graph import dependency_levels
-from segments.memberships import Why, groups_lock, member_count_refresh, source_add, source_remove
-from segments.models import Cause, ContactGroup, Membership, RebuildStatus, Source
+from segments.memberships import Why, groups_lock, member_count_refresh, source_sync
+from segments.models import Cause, ContactGroup, RebuildStatus, Source
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,7 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     started_at = timezone.now()
     matching = _rule_contacts(locked, now)
     why = Why(Cause.REBUILD)
-    members = Membership.objects.filter(group=locked)
-    removed = source_remove(group=locked, source=Source.CONDITION, memberships=members, still=matching, why=why)
-    added = source_add(group=locked, source=Source.CONDITION, contacts=matching, few_existing=True, why=why)
+    change = source_sync(group=locked, source=Source.CONDITION, should=matching, why=why)
     count = member_count_refresh(group=locked)
     duration_ms = int((time.monotonic() - started) * 1000)
     ContactGroup.objects.filter(pk=locked.pk).update(
@@ -65,12 +63,12 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
         last_rebuild_started_at=started_at,
         last_rebuild_finished_at=timezone.now(),
         last_rebuild_duration_ms=duration_ms,
-        last_rebuild_added=added.added,
-        last_rebuild_removed=removed.removed,
+        last_rebuild_added=change.added,
+        last_rebuild_removed=change.removed,
     )
     group.refresh_from_db()
     return RebuildResult(
-        group_id=group.pk, added=added.added, removed=removed.removed, duration_ms=duration_ms, member_count=count
+        group_id=group.pk, added=change.added, removed=change.removed, duration_ms=duration_ms, member_count=count
     )
 
 
