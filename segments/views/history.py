@@ -81,19 +81,15 @@ class HitArea:
 
 
 @dataclass
-class SizeChart:
+class ChartFrame:
+    """A chart's size and plot area (SVG user units), and where its axis labels go."""
+
     width: int
     height: int
     left: float
     top: float
     right: float
     bottom: float
-    lines: list[str] = field(default_factory=list)  # SVG path data, one per unbroken run of days
-    areas: list[str] = field(default_factory=list)
-    bridges: list[str] = field(default_factory=list)  # dashed lines across gaps
-    dots: list[ChartPoint] = field(default_factory=list)  # runs of a single day (no line to draw)
-    points: list[ChartPoint] = field(default_factory=list)  # every known day
-    hits: list[HitArea] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
 
@@ -116,6 +112,16 @@ class SizeChart:
     @property
     def x_tick_end(self) -> float:
         return self.bottom + 5
+
+
+@dataclass
+class SizeChart(ChartFrame):
+    lines: list[str] = field(default_factory=list)  # SVG path data, one per unbroken run of days
+    areas: list[str] = field(default_factory=list)
+    bridges: list[str] = field(default_factory=list)  # dashed lines across gaps
+    dots: list[ChartPoint] = field(default_factory=list)  # runs of a single day (no line to draw)
+    points: list[ChartPoint] = field(default_factory=list)  # every known day
+    hits: list[HitArea] = field(default_factory=list)
 
     @property
     def last(self) -> ChartPoint:
@@ -242,33 +248,13 @@ class FlowBar:
 
 
 @dataclass
-class FlowChart:
+class FlowChart(ChartFrame):
     """Joins (bars up, green) and leaves (bars down, red) per day, on the same days as the size chart."""
 
-    width: int
-    height: int
-    left: float
-    right: float
-    top: float
-    bottom: float
-    middle: float  # the zero line
+    middle: float = 0  # the zero line
     bars: list[FlowBar] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
-    x_ticks: list[Tick] = field(default_factory=list)
     joined: int = 0
     left_total: int = 0
-
-    @property
-    def x_label_y(self) -> float:
-        return self.bottom + 20
-
-    @property
-    def x_tick_end(self) -> float:
-        return self.bottom + 5
-
-    @property
-    def y_label_x(self) -> float:
-        return self.left - 8
 
 
 def flow_chart(
