@@ -30,7 +30,7 @@ import math
 import random
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -38,13 +38,13 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from contacts.custom_fields import field_value
 from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField
 from contacts.roles import Role
-from contacts.services import contacts_refresh_last_activity
+from contacts.services import ActivityRow, activities_load
 
 # ---------------------------------------------------------------------------------------------
 # Vocabularies
@@ -545,65 +545,6 @@ DAY = dt.timedelta(days=1)
 BATCH = 5000
 
 
-class ActivityRow(NamedTuple):
-    """One activity to insert; far lighter than a model instance when there are 100,000 of them."""
-
-    contact_id: int | None
-    type: str
-    occurred_at: dt.datetime
-    url: str = ""
-    title: str = ""
-    value: Decimal | None = None
-    data: dict[str, Any] | None = None
-
-
-def activities_insert(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) -> int:
-    """Insert activity rows fast (COPY on PostgreSQL, one prepared executemany otherwise); returns how many."""
-    # TRICKY: bulk_create compiles a fresh multi-row INSERT for every ~100 rows on SQLite (its
-    # parameter limit) and builds a model instance per row; for 100k rows that was most of the run.
-    meta = Activity._meta
-    columns = ["contact", "type", "occurred_at", "url", "title", "value", "campaign", "data"]
-    qn = connection.ops.quote_name
-    concrete = {f.name: f for f in meta.concrete_fields}
-    column_list = ", ".join(qn(str(concrete[name].column)) for name in columns)
-    value_field, data_field = concrete["value"], concrete["data"]
-    empty_data = data_field.get_db_prep_save({}, connection)
-    ops = connection.ops
-
-    def prepared(row: ActivityRow) -> tuple[Any, ...]:
-        return (
-            row.contact_id,
-            row.type,
-            ops.adapt_datetimefield_value(row.occurred_at),
-            row.url,
-            row.title,
-            None if row.value is None else value_field.get_db_prep_save(row.value, connection),
-            None,
-            empty_data if not row.data else data_field.get_db_prep_save(row.data, connection),
-        )
-
-    total = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {qn(meta.db_table)} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(prepared(row))
-                    total += 1
-            return total
-        sql = f"INSERT INTO {qn(meta.db_table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"
-        batch: list[tuple[Any, ...]] = []
-        for row in rows:
-            batch.append(prepared(row))
-            if len(batch) >= batch_size:
-                cursor.executemany(sql, batch)
-                total += len(batch)
-                batch = []
-        if batch:
-            cursor.executemany(sql, batch)
-            total += len(batch)
-    return total
-
-
 @dataclass
 class _Plan:
     """What the activity pass needs to know about one generated contact."""
@@ -923,8 +864,7 @@ class _Generator:
         ContactConsent.objects.bulk_create(consents, batch_size=BATCH)
         result.consents = len(consents)
 
-        result.activities = activities_insert(rows=self.activities(plans))
-        contacts_refresh_last_activity()
+        result.activities = activities_load(rows=self.activities(plans))
 
 
 def format_duration(seconds: float) -> str:

@@ -1,29 +1,25 @@
 """django-filter FilterSets for the contact and account lists.
 
 Invariant: one filter per active custom field is generated at runtime from field settings, and every
-custom-field lookup works the same on SQLite and PostgreSQL. Values in `Contact.custom` are canonical
-(see contacts.custom_fields): numbers are JSON numbers, dates "YYYY-MM-DD", booleans JSON booleans,
-choices their code, multi-choice a JSON array of codes; an empty value is an absent key.
+custom-field filter is a condition of contacts.custom_sql — the very one the rule engine compiles for the
+equivalent rule — so the list and a contact group always agree, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import CharField, FloatField, Q, QuerySet
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models import Q, QuerySet
 from django.urls import reverse_lazy
 from django.utils import timezone
 from django_countries import countries
 
-from contacts import selectors
+from contacts import custom_sql, selectors
 from contacts.forms import PickerSelect, SafePkMixin
 from contacts.models import Account, Contact, ContactField, FieldType
 
@@ -33,6 +29,7 @@ CUSTOM_NUMBER_LIMIT = Decimal(10**15)
 LEAD_SCORE_LIMIT = 2**31 - 1
 TEXT_LIKE = (FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE)
 BOOLEAN_CHOICES = [("yes", "Yes"), ("no", "No"), ("empty", "Empty")]
+MATCH_ALL = Q(pk__isnull=False)  # never an empty Q(), which Django drops from an OR
 
 
 def _search(queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
@@ -63,65 +60,46 @@ def _date_input(label: str) -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date", "aria-label": label, "class": "form-control"})
 
 
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
+# --- custom field conditions ---------------------------------------------------------------------
+# The rule engine's own conditions (contacts.custom_sql): "Budget from 10" here and `custom.budget gte 10`
+# in a group match the same contacts, on both databases, whatever a contact's JSON holds.
 
 
-# --- custom field lookups (portable) -----------------------------------------------------------
-# TRICKY: `custom__<code>__contains=[...]` (JSON containment) works on PostgreSQL but raises
-# NotSupportedError on SQLite, and jsonb `<`/`>` order strings after numbers. The forms below are
-# portable: text lookups go through KT() (->> on PostgreSQL, JSON_EXTRACT on SQLite), numbers are
-# cast to float, dates compare as ISO text, and "multi-choice contains code" looks for the quoted code
-# in the array's JSON text — which both backends render as `["a", "b"]` / `["a","b"]`.
+def custom_text_q(*, code: str, value: str) -> Q:
+    """A text-like custom value contains `value`, ignoring case."""
+    return custom_sql.json_text_q(column="custom", key=code, lookup="contains", value=value)
 
 
-def custom_text_q(code: str, value: str) -> Q:
-    return Q(**{f"custom__{code}__icontains": value})
-
-
-def custom_number_q(code: str, *, minimum: Decimal | None, maximum: Decimal | None) -> tuple[dict[str, Any], Q]:
-    """(alias kwargs, condition) for a number range: the key text cast to a float."""
-    alias = f"_cf_{code}_num"
-    condition = Q()
+def custom_number_q(*, code: str, minimum: Decimal | None, maximum: Decimal | None) -> Q:
+    """A custom number within [minimum, maximum] (inclusive; None leaves that side open)."""
+    condition = MATCH_ALL
     if minimum is not None:
-        condition &= Q(**{f"{alias}__gte": _number(minimum)})
+        condition &= custom_sql.json_number_q(column="custom", key=code, lookup="gte", value=minimum)
     if maximum is not None:
-        condition &= Q(**{f"{alias}__lte": _number(maximum)})
-    return {alias: Cast(KT(f"custom__{code}"), FloatField())}, condition
+        condition &= custom_sql.json_number_q(column="custom", key=code, lookup="lte", value=maximum)
+    return condition
 
 
-def custom_date_q(code: str, *, start: str | None, end: str | None) -> tuple[dict[str, Any], Q]:
-    """(alias kwargs, condition) for a date range: ISO dates compare correctly as text."""
-    alias = f"_cf_{code}_text"
-    condition = Q(**{f"{alias}__isnull": False})
-    if start:
-        condition &= Q(**{f"{alias}__gte": start})
-    if end:
-        condition &= Q(**{f"{alias}__lte": end})
-    # TRICKY: KT(...)__gte would pick JSON's KeyTransformGte (which JSON-decodes the bound on SQLite);
-    # the cast makes it a plain text comparison on both backends.
-    return {alias: Cast(KT(f"custom__{code}"), CharField())}, condition
+def custom_date_q(*, code: str, start: dt.date | None, end: dt.date | None) -> Q:
+    """A custom date within [start, end] (inclusive; None leaves that side open); empty never matches."""
+    return custom_sql.json_days_q(column="custom", key=code, start=start, end=end)
 
 
-def custom_boolean_q(code: str, value: str) -> Q:
-    if value == "yes":
-        return Q(**{f"custom__{code}": True})
-    if value == "no":
-        return Q(**{f"custom__{code}": False})
-    return Q(**{f"custom__{code}__isnull": True}) | Q(**{f"custom__{code}": None})
+def custom_boolean_q(*, code: str, value: str) -> Q:
+    """A custom yes / no: "yes" is JSON true, "no" JSON false, "empty" absent, null, "" or []."""
+    if value == "empty":
+        return custom_sql.json_empty_q(column="custom", key=code)
+    return custom_sql.json_boolean_q(column="custom", key=code, value=value == "yes")
 
 
-def custom_choice_q(code: str, value: str) -> Q:
-    return Q(**{f"custom__{code}": value})
+def custom_choice_q(*, code: str, value: str) -> Q:
+    """A custom choice is the code `value`, ignoring case."""
+    return custom_sql.json_text_q(column="custom", key=code, lookup="exact", value=value)
 
 
-def custom_multi_any_q(code: str, values: list[str]) -> tuple[dict[str, Any], Q]:
-    """(alias kwargs, condition): the stored array holds at least one of `values`."""
-    alias = f"_cf_{code}_text"
-    condition = Q(pk__isnull=True)  # match-none, so an OR of nothing stays false
-    for value in values:
-        condition |= Q(**{f"{alias}__contains": json.dumps(value)})
-    return {alias: KT(f"custom__{code}")}, condition
+def custom_multi_any_q(*, code: str, values: list[str]) -> Q:
+    """A custom multi-choice holds at least one of the codes `values` (compared exactly)."""
+    return custom_sql.json_codes_q(column="custom", key=code, codes=values, every=False)
 
 
 # --- filter set ---------------------------------------------------------------------------------
@@ -233,7 +211,7 @@ class ContactFilterSet(django_filters.FilterSet):
                     name,
                     django_filters.CharFilter(
                         label=label,
-                        method=lambda qs, _n, v: qs.filter(custom_text_q(code, v)),
+                        method=lambda qs, _n, v: qs.filter(custom_text_q(code=code, value=v)),
                         widget=forms.TextInput(attrs={"placeholder": "Contains…"}),
                     ),
                 )
@@ -242,8 +220,7 @@ class ContactFilterSet(django_filters.FilterSet):
 
             def number(qs: QuerySet[Contact], n: str, v: Decimal) -> QuerySet[Contact]:
                 bound = {"minimum": v, "maximum": None} if n.endswith("_min") else {"minimum": None, "maximum": v}
-                alias, condition = custom_number_q(code, **bound)
-                return qs.alias(**alias).filter(condition)
+                return qs.filter(custom_number_q(code=code, **bound))
 
             return [
                 (
@@ -269,11 +246,9 @@ class ContactFilterSet(django_filters.FilterSet):
             ]
         if cf.type == FieldType.DATE:
 
-            def date(qs: QuerySet[Contact], n: str, v: Any) -> QuerySet[Contact]:
-                iso = v.isoformat()
-                bound = {"start": iso, "end": None} if n.endswith("_from") else {"start": None, "end": iso}
-                alias, condition = custom_date_q(code, **bound)
-                return qs.alias(**alias).filter(condition)
+            def date(qs: QuerySet[Contact], n: str, v: dt.date) -> QuerySet[Contact]:
+                bound = {"start": v, "end": None} if n.endswith("_from") else {"start": None, "end": v}
+                return qs.filter(custom_date_q(code=code, **bound))
 
             return [
                 (
@@ -297,7 +272,7 @@ class ContactFilterSet(django_filters.FilterSet):
                         label=label,
                         choices=BOOLEAN_CHOICES,
                         empty_label="Any",
-                        method=lambda qs, _n, v: qs.filter(custom_boolean_q(code, v)),
+                        method=lambda qs, _n, v: qs.filter(custom_boolean_q(code=code, value=v)),
                     ),
                 )
             ]
@@ -310,7 +285,7 @@ class ContactFilterSet(django_filters.FilterSet):
                         label=label,
                         choices=choices,
                         empty_label="Any",
-                        method=lambda qs, _n, v: qs.filter(custom_choice_q(code, v)),
+                        method=lambda qs, _n, v: qs.filter(custom_choice_q(code=code, value=v)),
                     ),
                 )
             ]
@@ -319,8 +294,7 @@ class ContactFilterSet(django_filters.FilterSet):
             def multi(qs: QuerySet[Contact], _n: str, v: list[str]) -> QuerySet[Contact]:
                 if not v:
                     return qs
-                alias, condition = custom_multi_any_q(code, list(v))
-                return qs.alias(**alias).filter(condition)
+                return qs.filter(custom_multi_any_q(code=code, values=list(v)))
 
             return [
                 (

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
 from django.db.models.signals import post_delete, post_migrate, post_save
 
 
@@ -15,11 +14,9 @@ class SegmentsConfig(AppConfig):
         from segments.bulk import ADD_TO_GROUP
         from segments.models import ContactGroup
         from segments.rechecks import contact_changed_receiver, rule_catalog_changed
-        from segments.rules.expressions import install_sqlite_functions
         from segments.schedules import schedules_register
         from segments.services import groups_using_field
 
-        connection_created.connect(install_sqlite_functions, dispatch_uid="segments.sqlite_functions")
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="segments.schedules")
         contacts_changed.connect(contact_changed_receiver, dispatch_uid="segments.rechecks")
         register_bulk_action(ADD_TO_GROUP)

@@ -101,6 +101,8 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
             kwargs[key] = objects["activity"].pk
         elif key == "code":
             kwargs[key] = objects["field"].code
+        elif key == "kind":  # the last rebuild's added / removed contacts
+            kwargs[key] = "added"
         else:
             raise AssertionError(f"{name}: add a value for URL parameter {key!r} to this test")
     return reverse(name, kwargs=kwargs)

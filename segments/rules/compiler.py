@@ -22,32 +22,13 @@ from typing import Any, Literal
 
 from django.db.models import Count as CountAgg
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.lookups import (
-    Contains,
-    EndsWith,
-    Exact,
-    GreaterThan,
-    GreaterThanOrEqual,
-    In,
-    IsNull,
-    LessThan,
-    LessThanOrEqual,
-    StartsWith,
-)
+from django.db.models.lookups import LessThanOrEqual
 
+from contacts import custom_sql
+from contacts.custom_sql import NumberLookup, TextLookup, casefold_q
 from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
 from segments.models import ContactGroup, Membership
 from segments.rules.clock import Clock, day_range, shift
-from segments.rules.expressions import (
-    CaseFold,
-    JsonArrayContainsAll,
-    JsonArrayContainsAny,
-    JsonEmpty,
-    JsonFalse,
-    JsonNumber,
-    JsonText,
-    JsonTrue,
-)
 from segments.rules.nodes import (
     ANY_ACTIVITY,
     COMPLEMENT_OF,
@@ -74,22 +55,6 @@ from segments.rules.nodes import (
 # Never an empty Q(): Django drops it from an OR, turning "A or nothing" into "A or everything".
 MATCH_ALL = Q(pk__isnull=False)
 MATCH_NONE = Q(pk__isnull=True)
-
-TextLookup = Literal["exact", "contains", "startswith", "endswith", "in"]
-NumberLookup = Literal["exact", "lt", "lte", "gt", "gte"]
-_TEXT_LOOKUPS = {"exact": Exact, "contains": Contains, "startswith": StartsWith, "endswith": EndsWith, "in": In}
-_NUMBER_LOOKUPS = {
-    "exact": Exact,
-    "lt": LessThan,
-    "lte": LessThanOrEqual,
-    "gt": GreaterThan,
-    "gte": GreaterThanOrEqual,
-}
-
-
-def _lowered(value: str | tuple[str, ...]) -> str | list[str]:
-    return value.lower() if isinstance(value, str) else [v.lower() for v in value]
-
 
 def exact_bound(lookup: NumberLookup, value: Decimal, scale: int) -> tuple[str, Decimal] | None:
     """Rewrite `column <lookup> value` for a column holding numbers with `scale` decimal places into
@@ -161,7 +126,7 @@ class ColumnTarget(Target):
             # Canonical upper-case country codes against an indexed column: plain `=` / `IN`.
             rhs: Any = value if isinstance(value, str) else list(value)
             return self.present(Q(**{f"{self.column}__{lookup}": rhs}))
-        return self.present(Q(_TEXT_LOOKUPS[lookup](CaseFold(F(self.column)), _lowered(value))))
+        return self.present(casefold_q(expression=F(self.column), lookup=lookup, value=value))
 
     def number(self, lookup: NumberLookup, value: Decimal) -> Q:
         scale = self.attribute.scale
@@ -194,7 +159,11 @@ class ColumnTarget(Target):
 
 
 class JsonTarget(Target):
-    """A key of a JSON column (Contact.custom, Activity.data), read according to the field's type."""
+    """A key of a JSON column (Contact.custom, Activity.data), read according to the field's type.
+
+    Every primitive is the shared condition of contacts.custom_sql, which the contact list's filters use
+    too: a group and the list never disagree on what a custom value means.
+    """
 
     def __init__(self, attribute: Attribute) -> None:
         super().__init__(attribute)
@@ -202,33 +171,23 @@ class JsonTarget(Target):
         self.key = attribute.key
 
     def text(self, lookup: TextLookup, value: str | tuple[str, ...]) -> Q:
-        # JsonText is never NULL ('' when empty) and rule texts are never "", so this is two-valued as is.
-        text = JsonText(self.attribute.column, self.key)
-        return Q(_TEXT_LOOKUPS[lookup](CaseFold(text), _lowered(value)))
+        # Two-valued as is: JsonText is never NULL ('' when empty) and rule texts are never "".
+        return custom_sql.json_text_q(column=self.attribute.column, key=self.key, lookup=lookup, value=value)
 
     def number(self, lookup: NumberLookup, value: Decimal) -> Q:
-        number = JsonNumber(self.attribute.column, self.key)
-        return Q(IsNull(number, False)) & Q(_NUMBER_LOOKUPS[lookup](number, value))
+        return custom_sql.json_number_q(column=self.attribute.column, key=self.key, lookup=lookup, value=value)
 
     def days(self, start: Any, end: Any, clock: Clock) -> Q:
-        # "YYYY-MM-DD" strings order like the dates they name.
-        text = JsonText(self.attribute.column, self.key)
-        q = Q(GreaterThan(text, ""))  # not empty ('' would sort before every date)
-        if start is not None:
-            q &= Q(GreaterThanOrEqual(text, start.isoformat()))
-        if end is not None:
-            q &= Q(LessThanOrEqual(text, end.isoformat()))
-        return q
+        return custom_sql.json_days_q(column=self.attribute.column, key=self.key, start=start, end=end)
 
     def boolean(self, value: bool) -> Q:
-        return Q((JsonTrue if value else JsonFalse)(self.attribute.column, self.key))
+        return custom_sql.json_boolean_q(column=self.attribute.column, key=self.key, value=value)
 
     def codes(self, codes: tuple[str, ...], *, every: bool) -> Q:
-        function = JsonArrayContainsAll if every else JsonArrayContainsAny
-        return Q(function(self.attribute.column, self.key, codes))
+        return custom_sql.json_codes_q(column=self.attribute.column, key=self.key, codes=codes, every=every)
 
     def empty(self) -> Q:
-        return Q(JsonEmpty(self.attribute.column, self.key))
+        return custom_sql.json_empty_q(column=self.attribute.column, key=self.key)
 
 
 def target_for(attribute: Attribute) -> Target:
