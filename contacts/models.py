@@ -87,6 +87,19 @@ class Contact(models.Model):
         ]
         indexes = [
             models.Index(NAME_MISSING, FAMILY_OR_GIVEN_NAME, "first_name", "id", name="contact_name_idx"),
+            # TRICKY: the same keys with the columns the name sort and the search read, so a walk in name
+            # order (a group's members, a deep page, a search of many) reads this index alone (an index-only
+            # scan): PostgreSQL counts a column used inside an index expression as missing from the index.
+            # contact_name_idx is redundant beside it; it stays until the shared benchmark database may lose
+            # an index (see contacts migration 0006).
+            models.Index(
+                NAME_MISSING,
+                FAMILY_OR_GIVEN_NAME,
+                "first_name",
+                "id",
+                name="contact_name_cover_idx",
+                include=["last_name", "email"],
+            ),
             models.Index(Lower("email"), "id", name="contact_email_lower_idx"),
             models.Index(fields=["country", "id"], name="contact_country_idx"),
             models.Index(fields=["lead_score", "id"], name="contact_lead_score_idx"),

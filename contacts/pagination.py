@@ -7,10 +7,12 @@ Counting every row of a large filtered table on each page view is the slow part 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db.models import BooleanField, Expression, F, OrderBy, Value
 from django.utils.formats import number_format
 
 
@@ -48,3 +50,52 @@ class NearestPageMixin:
             number = paginator.num_pages
         page = paginator.get_page(number)
         return paginator, page, page.object_list, page.has_other_pages()
+
+
+class RowCompare(Expression):
+    """`(a, b, …) > (x, y, …)` (or `<`): the rows after (or before) a position in a sort, for keyset pages.
+
+    One row comparison, not the expanded `a > x OR (a = x AND b > y) …`: PostgreSQL matches a row
+    comparison against the columns of an index on (a, b, …) and starts its scan at the position; the
+    expanded form can only scan from the first column's value. SQLite (3.15+) has row values too.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, keys: list[Any], values: list[Any], *, greater: bool) -> None:
+        super().__init__()
+        if len(keys) != len(values):
+            raise ValueError("a row comparison needs as many values as keys")
+        self.keys = [k if hasattr(k, "resolve_expression") else F(k) for k in keys]
+        self.values = [v if hasattr(v, "resolve_expression") else Value(v) for v in values]
+        self.greater = greater
+
+    def get_source_expressions(self) -> list[Any]:
+        return [*self.keys, *self.values]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.keys, self.values = list(exprs[: len(self.keys)]), list(exprs[len(self.keys) :])
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        sides: list[str] = []
+        params: list[Any] = []
+        for side in (self.keys, self.values):
+            parts = []
+            for expression in side:
+                sql, part_params = compiler.compile(expression)
+                parts.append(sql)
+                params.extend(part_params)
+            sides.append(f"({', '.join(parts)})")
+        return f"{sides[0]} {'>' if self.greater else '<'} {sides[1]}", tuple(params)
+
+
+def keyset_q(*, ordering: list[OrderBy], values: list[Any], after: bool = True) -> RowCompare:
+    """The rows strictly after (or before) the row whose sort keys are `values`, in `ordering`.
+
+    Every key must be non-null and the keys all ascending or all descending (the whitelisted sorts are).
+    """
+    descending = {o.descending for o in ordering}
+    if len(descending) != 1:
+        raise ValueError("a keyset needs every key in the same direction")
+    return RowCompare([o.expression for o in ordering], values, greater=after != descending.pop())

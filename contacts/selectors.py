@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, IntegerField, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils.formats import date_format
@@ -91,9 +92,30 @@ def contact_email_taken(*, email: str | None, exclude_pk: int | None = None) -> 
 SEARCH_WORDS = 5
 
 
+def contact_sort_key(*, pk: int, ordering: list[OrderBy]) -> list[Any] | None:
+    """The values of `ordering`'s keys for contact `pk` (a keyset page's position), or None when it is gone."""
+    names = [f"sort_key_{i}" for i in range(len(ordering))]
+    row = (
+        Contact.objects.filter(pk=pk)
+        .annotate(**{name: o.expression for name, o in zip(names, ordering, strict=True)})
+        .values_list(*names)
+        .first()
+    )
+    return list(row) if row is not None else None
+
+
+def search_is_indexed() -> bool:
+    """True where trigram indexes serve `contact_search_q` (PostgreSQL: contacts migration 0005), so a
+    search can start from the matching contacts; elsewhere it scans."""
+    return connection.vendor == "postgresql"
+
+
 def contact_search_q(value: str) -> Q:
     """Contacts with every word of `value` (the first five) in the first name, last name or email, ignoring
-    case: the one search of contacts (the contact list, pickers, a group's members)."""
+    case: the one search of contacts (the contact list, pickers, a group's members).
+
+    On PostgreSQL each `icontains` is `UPPER(col::text) LIKE UPPER('%word%')`, served by a trigram (GIN)
+    index on that very expression (contacts migration 0005): change the lookups and those indexes go unused."""
     condition = Q()
     for word in value.split()[:SEARCH_WORDS]:
         condition &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)

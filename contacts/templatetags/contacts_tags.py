@@ -23,17 +23,27 @@ ACTIVITY_ICONS: dict[str, tuple[str, str]] = {
 AVATAR_COLORS = ("#4c6ef5", "#0ca678", "#f76707", "#ae3ec9", "#1098ad", "#e8590c", "#5c7cfa", "#d6336c")
 
 
+# The page and a keyset page's position (segments' members: ?after=/?before=): a link that changes the
+# sort or the filters starts again at the first page.
+PAGE_PARAMS = ("page", "after", "before")
+
+
 def _query(context: dict[str, Any]) -> QueryDict:
     request = context.get("request")
     return request.GET.copy() if request is not None else QueryDict(mutable=True)
+
+
+def _without_page(query: QueryDict) -> QueryDict:
+    for name in PAGE_PARAMS:
+        query.pop(name, None)
+    return query
 
 
 @register.simple_tag(takes_context=True)
 def sort_header(context: dict[str, Any], key: str, label: str) -> str:
     """A table header link that sorts by `key`, toggling direction, with an arrow on the current column."""
     current = context.get("sort", "")
-    query = _query(context)
-    query.pop("page", None)
+    query = _without_page(_query(context))
     active = current.lstrip("-") == key
     descending = current.startswith("-")
     query["sort"] = f"-{key}" if active and not descending else key
@@ -63,8 +73,7 @@ def aria_sort(context: dict[str, Any], key: str) -> str:
 @register.simple_tag(takes_context=True)
 def query_without(context: dict[str, Any], *names: str) -> str:
     """The current query string without the given parameters (and without the page), starting with "?"."""
-    query = _query(context)
-    query.pop("page", None)
+    query = _without_page(_query(context))
     for name in names:
         query.pop(name, None)
     encoded = query.urlencode()
@@ -74,8 +83,7 @@ def query_without(context: dict[str, Any], *names: str) -> str:
 @register.simple_tag(takes_context=True)
 def current_query(context: dict[str, Any]) -> str:
     """The current query string without the page (for forwarding the list's filters)."""
-    query = _query(context)
-    query.pop("page", None)
+    query = _without_page(_query(context))
     return query.urlencode()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.formats import number_format
 from django.utils.functional import cached_property
@@ -17,16 +18,35 @@ from django.views.generic import ListView, TemplateView
 from contacts.filters import ContactFilterSet
 from contacts.models import Contact
 from contacts.pagination import CappedPaginator, NearestPageMixin
-from contacts.selectors import CONTACT_SORTS, parse_sort, sort_ordering
+from contacts.selectors import CONTACT_SORTS, contact_sort_key, parse_sort, sort_ordering
 from segments import services
 from segments.bulk import added_by_hand_message
 from segments.filters import MembershipFilterSet
 from segments.forms import ContactsPickForm, SelectedMembersForm
 from segments.models import GroupAccount, Membership
-from segments.selectors import members_page, walk_is_cheap
+from segments.selectors import member_contact_ids, members_page, walk_is_cheap
 from segments.views.base import GroupMixin
 
 MEMBER_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {"name": CONTACT_SORTS["name"]}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position from a Next/Previous link: page `page` starts after (or ends before) `contact_id`."""
+
+    page: int
+    contact_id: int
+    after: bool
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> Cursor | None:
+        """?page=N&after=ID (or &before=ID) as sent by the pagination links; None when absent or malformed."""
+        page = query.get("page", "")
+        for name in ("after", "before"):
+            value = query.get(name, "")
+            if value.isdigit() and page.isdigit() and int(page) > 1:
+                return cls(page=int(page), contact_id=int(value), after=name == "after")
+        return None
 
 
 class _MembersPaginator(CappedPaginator):
@@ -36,13 +56,27 @@ class _MembersPaginator(CappedPaginator):
 
     `total`: the group's stored member count when nothing is filtered. Above the cap it is shown instead
     of "more than 10,000", and the members are only counted (capped), not read.
+
+    Keyset: `cursor` is a page number and a contact that page starts after (or ends before), as the
+    Next/Previous links of the neighbouring page give them; `rows(…, cursor=…)` then reads the page from
+    that position, not over an OFFSET. Each page offers its own positions as `next_cursor` and
+    `previous_cursor` (None where a plain page number is as cheap: the first page).
     """
 
-    def __init__(self, object_list: QuerySet[Any], per_page: int, *, rows: Any, total: int | None = None) -> None:
+    def __init__(
+        self,
+        object_list: QuerySet[Any],
+        per_page: int,
+        *,
+        rows: Any,
+        total: int | None = None,
+        cursor: Cursor | None = None,
+    ) -> None:
         super().__init__(object_list, per_page)
         self.ids = object_list
         self.rows = rows
         self.total = total
+        self.cursor = cursor
 
     def _check_object_list_is_ordered(self) -> None:
         """The matches need no order: `rows` orders the page."""
@@ -63,7 +97,12 @@ class _MembersPaginator(CappedPaginator):
         number = self.validate_number(number)
         offset = (number - 1) * self.per_page
         limit = min(self.per_page, self.count - offset)
-        return Page(self.rows(self.matches, offset, limit) if limit > 0 else [], number, self)
+        cursor = self.cursor if self.cursor is not None and self.cursor.page == number else None
+        page = Page(self.rows(self.matches, offset, limit, cursor) if limit > 0 else [], number, self)
+        rows: list[Membership] = list(page.object_list)
+        page.next_cursor = rows[-1].contact_id if rows and page.has_next() else None  # type: ignore[attr-defined]
+        page.previous_cursor = rows[0].contact_id if rows and number > 2 else None  # type: ignore[attr-defined]
+        return page
 
     @property
     def count_display(self) -> str:
@@ -92,13 +131,14 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
         """At least the number of contacts (the highest id), in one index probe."""
         return Contact.objects.aggregate(top=Max("pk"))["top"] or 0
 
-    def get_queryset(self) -> QuerySet[Membership]:
+    def get_queryset(self) -> QuerySet[Any]:
         members = Membership.objects.filter(group=self.group)
-        # Searching a group of most contacts, PostgreSQL's join (a merge join along contact ids) wins.
-        scan_members = not self.request.GET.get("q") or 2 * self.group.member_count <= self.contacts_bound
-        self.filterset = MembershipFilterSet(self.request.GET or None, queryset=members, scan_members=scan_members)
+        self.filterset = MembershipFilterSet(self.request.GET or None, queryset=members)
         self.sort = parse_sort(self.request.GET.get("sort"), sorts=self.sorts, default=self.default_sort)
-        return self.filterset.qs
+        source, search = self.filterset.cleaned()
+        # Searching a group of most contacts without a trigram index, the database's join wins.
+        join = bool(search) and 2 * self.group.member_count > self.contacts_bound
+        return member_contact_ids(group=self.group, source=source, search=search, join=join)
 
     def get_paginator(
         self, queryset: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, **kwargs: Any
@@ -107,7 +147,10 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
         ordering = sort_ordering(self.sort, sorts=self.sorts)
         member_count = self.group.member_count
 
-        def rows(matches: list[int] | None, offset: int, limit: int) -> list[Membership]:
+        def rows(matches: list[int] | None, offset: int, limit: int, cursor: Cursor | None) -> list[Membership]:
+            position = contact_sort_key(pk=cursor.contact_id, ordering=ordering) if cursor else None
+            if position is not None:
+                offset = 0  # the page starts at the position (a contact since deleted: by its number)
             walk = False
             if matches is None:  # more than the cap match
                 found = max(_MembersPaginator.cap + 1, 0 if source or search else member_count)
@@ -123,13 +166,16 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
                 source=source,
                 search=search,
                 walk=walk,
+                after=position if cursor and cursor.after else None,
+                before=position if cursor and not cursor.after else None,
             )
 
         return _MembersPaginator(
-            queryset.order_by().values_list("contact_id", flat=True),
+            queryset,
             per_page,
             rows=rows,
             total=None if source or search else member_count,
+            cursor=Cursor.from_query(self.request.GET),
         )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """Contact group pages: list, create/edit/delete, members and accounts tabs, rebuild button."""
 
 import datetime as dt
+import html
 import json
+import re
 
 import pytest
+from django.http import QueryDict
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from segments.models import ContactGroup, Membership, RebuildStatus
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, MembershipFactory
@@ -419,3 +424,79 @@ def test_walking_contacts_in_name_order_is_chosen_for_dense_groups_and_early_pag
     assert walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=50)  # a dense filter
     assert not walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=10_000)
     assert not walk_is_cheap(contacts=million, member_count=2_000, found=2_000, end=50)  # a small group
+
+
+# --- keyset pages: Next/Previous carry the position, and give the same rows as the page numbers ---
+
+NEXT_LINK = re.compile(r'<a class="page-link" href="\?([^"]*)">Next</a>')
+PREVIOUS_LINK = re.compile(r'<a class="page-link" href="\?([^"]*)">Previous</a>')
+
+
+def follow(client, group, link, body):
+    """The page behind the Next or Previous link of `body`: (its contacts, its page number, its HTML)."""
+    found = link.search(body)
+    assert found, "no such link"
+    query = QueryDict(html.unescape(found.group(1)))
+    response = client.get(reverse("segments:group_detail", args=[group.pk]), query)
+    assert response.status_code == 200
+    return [m.contact for m in response.context["object_list"]], response.context["page_obj"].number, query
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("params", [{}, {"sort": "-name"}, {"source": "manual"}, {"q": "a"}])
+def test_next_and_previous_links_walk_the_pages_by_position(marketer_client, team, members_page, strategy, params):
+    members_page(strategy)
+    group, people = team
+    url = reverse("segments:group_detail", args=[group.pk])
+    by_number = [page_of(marketer_client, group, n, **params) for n in (1, 2, 3)]
+    response = marketer_client.get(url, params)
+    pages = response.context["paginator"].num_pages
+    body = response.content.decode()
+    shown, number, query = follow(marketer_client, group, NEXT_LINK, body)
+    assert (shown, number) == (by_number[1], 2)
+    assert query["after"] == str(by_number[0][-1].pk)  # the last contact of page 1
+    if pages < 3:
+        return
+    body = marketer_client.get(url, query).content.decode()
+    shown, number, query = follow(marketer_client, group, NEXT_LINK, body)
+    assert (shown, number) == (by_number[2], 3)
+    assert query["after"] == str(by_number[1][-1].pk)  # the last contact of page 2
+    body = marketer_client.get(url, query).content.decode()
+    shown, number, query = follow(marketer_client, group, PREVIOUS_LINK, body)
+    assert (shown, number) == (by_number[1], 2)
+    assert query["before"] == str(by_number[2][0].pk)  # the first contact of page 3
+    assert {k: query[k] for k in params} == params  # the filters and the sort stay
+
+
+def test_a_position_that_is_gone_or_malformed_falls_back_to_the_page_number(marketer_client, team, members_page):
+    members_page("walk")
+    group, people = team
+    second = page_of(marketer_client, group, 2)
+    assert page_of(marketer_client, group, 2, after="999999999") == second  # a contact since deleted
+    assert page_of(marketer_client, group, 2, after="x") == second
+    assert page_of(marketer_client, group, 1, after=str(people["jana_n1"].pk)) == page_of(marketer_client, group, 1)
+    # A position wins over the number's offset: the rows right after it (members added or removed
+    # before it meanwhile shift nothing).
+    assert page_of(marketer_client, group, 2, after=str(people["adam_n"].pk)) == [people["jana_n1"], people["jana_n2"]]
+
+
+def test_changing_the_sort_or_filters_starts_again_at_the_first_page(marketer_client, team, members_page):
+    members_page("walk")
+    group, people = team
+    body = marketer_client.get(
+        reverse("segments:group_detail", args=[group.pk]), {"page": 3, "after": people["adam_n"].pk}
+    ).content.decode()
+    header = re.search(r'<a href="\?([^"]*)" class="sort-link', body)
+    assert header and "after" not in header.group(1) and "page" not in header.group(1)
+    first = re.search(r'<a class="page-link" href="\?([^"]*)" aria-label="First page"', body)
+    assert first and QueryDict(html.unescape(first.group(1))).dict() == {"page": "1"}
+
+
+def test_members_tab_shows_when_each_member_joined(marketer_client):
+    group = ContactGroupFactory()
+    joined = timezone.make_aware(dt.datetime(2026, 3, 14, 9, 30))
+    MembershipFactory(group=group, contact=ContactFactory(last_name="Adams"), added_at=joined)
+    body = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
+    assert "<th>Member since</th>" in body
+    assert f'<time datetime="{timezone.localtime(joined).isoformat()}">' in body
+    assert date_format(joined, "SHORT_DATE_FORMAT") in body
