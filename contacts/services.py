@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -36,6 +36,41 @@ CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "country", "city"
 # Fields copied from a merged contact into its parent when the parent's own value is empty.
 MERGE_FILL_FIELDS = ("first_name", "last_name", "phone", "country", "city", "job_title", "account")
 ACCOUNT_FIELDS = ("name", "domain", "industry", "country", "employees")
+
+
+class ContactFields(TypedDict, total=False):
+    """The standard contact fields a service may set (CONTACT_FIELDS), typed."""
+
+    email: str | None
+    first_name: str
+    last_name: str
+    phone: str
+    country: str
+    city: str
+    job_title: str
+    lead_score: int
+    account: Account | None
+
+
+class AccountFields(TypedDict, total=False):
+    """The account fields a service may set (ACCOUNT_FIELDS), typed."""
+
+    name: str
+    domain: str
+    industry: str
+    country: str
+    employees: int | None
+
+
+class ActivityFields(TypedDict, total=False):
+    """What one recorded activity may carry besides its contact and type."""
+
+    occurred_at: dt.datetime
+    url: str
+    title: str
+    value: Decimal | None
+    campaign_id: int | None
+    data: dict[str, Any]
 
 DUPLICATE_EMAIL_MESSAGE = "Another contact already uses this email address."
 
@@ -107,7 +142,7 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
 
 
 @transaction.atomic
-def activity_record(*, contact: Contact, type: str, **fields: Any) -> Activity:
+def activity_record(*, contact: Contact, type: str, **fields: Unpack[ActivityFields]) -> Activity:
     """Record one activity for a contact and keep its `last_activity_at` current."""
     activity = Activity(contact=contact, type=type, **fields)
     activity.full_clean(exclude=["contact", "campaign"])
@@ -225,7 +260,7 @@ def _apply_custom(*, contact: Contact, custom: Mapping[str, Any] | None) -> None
 
 
 @transaction.atomic
-def contact_create(*, custom: Mapping[str, Any] | None = None, **fields: Any) -> Contact:
+def contact_create(*, custom: Mapping[str, Any] | None = None, **fields: Unpack[ContactFields]) -> Contact:
     """Create a contact from standard fields and custom values (code → value); ValidationError if invalid."""
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
@@ -243,7 +278,9 @@ def contact_create(*, custom: Mapping[str, Any] | None = None, **fields: Any) ->
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, custom: Mapping[str, Any] | None = None, **fields: Any) -> Contact:
+def contact_update(
+    *, contact: Contact, custom: Mapping[str, Any] | None = None, **fields: Unpack[ContactFields]
+) -> Contact:
     """Change the given standard fields and custom values of a contact; ValidationError if invalid."""
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
@@ -427,7 +464,7 @@ def _save_account(account: Account) -> None:
 
 
 @transaction.atomic
-def account_create(**fields: Any) -> Account:
+def account_create(**fields: Unpack[AccountFields]) -> Account:
     """Create an account from its fields (name, domain, industry, country, employees)."""
     unknown = set(fields) - set(ACCOUNT_FIELDS)
     if unknown:
@@ -438,7 +475,7 @@ def account_create(**fields: Any) -> Account:
 
 
 @transaction.atomic
-def account_update(*, account: Account, **fields: Any) -> Account:
+def account_update(*, account: Account, **fields: Unpack[AccountFields]) -> Account:
     """Change the given fields of an account; its contacts are told (reason "account")."""
     unknown = set(fields) - set(ACCOUNT_FIELDS)
     if unknown:
