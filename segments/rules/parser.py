@@ -442,18 +442,21 @@ class _Parser:
         return Between(start=start, end=end)
 
     def membership(self, obj: dict[str, Any], path: str) -> MembershipNode:
-        _keys(obj, path, ("type", "group", "operator", "negate"), required=("group", "operator"))
-        negate = self.negate(obj, path)
-        code = _known_code(obj, path, "group", self.catalog.group)
-        operator = _enum(obj["operator"], _join(path, "operator"), MembershipOp, "operator")
+        code, operator, negate = self.coded(obj, path, "group", self.catalog.group, MembershipOp)
         return MembershipNode(path=path, group=code, operator=operator, negate=negate)
 
     def consent(self, obj: dict[str, Any], path: str) -> ConsentNode:
-        _keys(obj, path, ("type", "consent", "operator", "negate"), required=("consent", "operator"))
-        negate = self.negate(obj, path)
-        code = _known_code(obj, path, "consent", self.catalog.consent_name)
-        operator = _enum(obj["operator"], _join(path, "operator"), ConsentOp, "operator")
+        code, operator, negate = self.coded(obj, path, "consent", self.catalog.consent_name, ConsentOp)
         return ConsentNode(path=path, consent=code, operator=operator, negate=negate)
+
+    def coded(
+        self, obj: dict[str, Any], path: str, key: str, lookup: Callable[[str], Any], operators: type[T]
+    ) -> tuple[str, T, bool]:
+        """A node naming something by code (a group, a consent): its code, operator and negation."""
+        _keys(obj, path, ("type", key, "operator", "negate"), required=(key, "operator"))
+        negate = self.negate(obj, path)
+        code = _known_code(obj, path, key, lookup)
+        return code, _enum(obj["operator"], _join(path, "operator"), operators, "operator"), negate
 
 
 def _campaign(raw: Any, path: str) -> int:
