@@ -7,6 +7,7 @@ walk one of the indexes declared on the model.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +260,21 @@ def contact_activities(*, contact: Contact, offset: int = 0, limit: int = 20) ->
 def contact_memberships(*, contact: Contact) -> list[Any]:
     """The contact's contact-group memberships (read through the reverse relation; contacts never imports segments)."""
     return list(contact.memberships.select_related("group").order_by("group__name", "group_id"))  # type: ignore[attr-defined]
+
+
+# Whether another app is still working out what a contact's change means (segments: re-checks not yet run).
+# Registered by those apps (contacts never imports them); the contact page refreshes its groups meanwhile.
+_PENDING_CHECKS: list[Callable[[int], bool]] = []
+
+
+def register_pending_check(check: Callable[[int], bool]) -> None:
+    if check not in _PENDING_CHECKS:
+        _PENDING_CHECKS.append(check)
+
+
+def contact_has_pending_work(*, contact: Contact) -> bool:
+    """True while a registered app still has to act on a change to this contact (e.g. re-check its groups)."""
+    return any(check(contact.pk) for check in _PENDING_CHECKS)
 
 
 def contact_group_history(*, contact: Contact, limit: int = 20) -> tuple[list[Any], bool]:

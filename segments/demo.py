@@ -15,7 +15,8 @@ from django.utils import timezone
 from contacts.demo import DemoContext, demo_step
 from contacts.models import Account, Contact
 from segments import rebuilds, services
-from segments.models import ContactGroup, GroupSizeSnapshot
+from segments.memberships import Why, history_backfill
+from segments.models import Cause, ContactGroup, GroupSizeSnapshot, Membership, Source
 
 
 def _t(root: dict[str, Any]) -> dict[str, Any]:
@@ -146,27 +147,56 @@ HISTORY_GAP = {"pricing_visitors": (23, 24)}
 
 @demo_step(order=110)
 def seed_group_size_history(ctx: DemoContext) -> str | None:
-    """Nightly size snapshots for the last 60 days of every sample group: gentle growth up to today's size.
+    """The last 60 days of every sample group, told the same way by its membership history and its snapshots.
 
-    Deterministic (ctx.rng, dates from ctx.now) and idempotent: an existing snapshot of a day is left alone.
+    Today's members get join dates (most before the 60 days, a share within them: the group grew), a few
+    other contacts joined and left (churn), and each day's nightly snapshot is the count those dates give.
+    Deterministic (ctx.rng, dates from ctx.now) and idempotent: a group with snapshots is left alone.
     Today has none, so the History tab ends with the live member count (as before the nightly snapshot runs).
     """
     today = timezone.localdate(ctx.now)
     rows = []
+    told = 0
     codes = sorted(spec["code"] for spec in SAMPLE_GROUPS)
     for group in ContactGroup.objects.filter(code__in=codes).order_by("code"):
-        current = group.member_count
-        growth = ctx.rng.uniform(0.06, 0.3)  # the group was this much smaller 60 days ago
-        wiggle = ctx.rng.uniform(0.002, 0.01)
+        if group.size_snapshots.exists():
+            continue
+        members = list(
+            Membership.objects.filter(group=group).order_by("contact_id").values_list("contact_id", flat=True)
+        )
+        growth = ctx.rng.uniform(0.06, 0.3)  # the group was about this much smaller 60 days ago
+        recent = set(ctx.rng.sample(members, k=round(len(members) * growth / (1 + growth))))
+        joined = {
+            cid: ctx.now
+            - dt.timedelta(
+                days=ctx.rng.uniform(0, HISTORY_DAYS)
+                if cid in recent
+                else ctx.rng.uniform(HISTORY_DAYS + 1, HISTORY_DAYS + 300)
+            )
+            for cid in members
+        }
+        others = list(
+            Contact.objects.unmerged().exclude(pk__in=members).order_by("pk").values_list("pk", flat=True)[:3000]
+        )
+        past = []
+        for cid in ctx.rng.sample(others, k=min(len(others), round(len(members) * ctx.rng.uniform(0.02, 0.06)))):
+            left = ctx.now - dt.timedelta(days=ctx.rng.uniform(0.5, HISTORY_DAYS))
+            past.append((cid, left - dt.timedelta(days=ctx.rng.uniform(3, 120)), left))
+        if group.is_condition_based:
+            source, why = Source.CONDITION, Why(Cause.RECHECK)
+        elif group.group_accounts.exists():
+            source, why = Source.ACCOUNT, Why(Cause.ACCOUNT)
+        else:
+            source, why = Source.MANUAL, Why(Cause.MANUAL)
+        history_backfill(group=group, joined=joined, past=past, source=source, why=why)
+        told += 1
         skipped = HISTORY_GAP.get(group.code, ())
-        drift = 0.0  # a slow random walk around the trend, so the line is not ruler-straight
         for back in range(1, HISTORY_DAYS + 1):
-            share = (back - 1) / (HISTORY_DAYS - 1)  # 0 yesterday … 1 sixty days ago
-            drift = 0.75 * drift + ctx.rng.gauss(0, current * wiggle)
-            count = current if back == 1 else max(0, round(current / (1 + growth * share) + drift))
-            if back not in skipped:
-                rows.append(GroupSizeSnapshot(group=group, date=today - dt.timedelta(days=back), member_count=count))
-    before = GroupSizeSnapshot.objects.count()
+            if back in skipped:
+                continue
+            day = today - dt.timedelta(days=back)
+            end = timezone.make_aware(dt.datetime.combine(day, dt.time.max))
+            count = sum(at <= end for at in joined.values()) + sum(start <= end < left for _, start, left in past)
+            rows.append(GroupSizeSnapshot(group=group, date=day, member_count=count))
     GroupSizeSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
-    written = GroupSizeSnapshot.objects.count() - before
-    return f"Group size history: last {HISTORY_DAYS} days of the sample groups ({written} snapshots added)"
+    return f"Group history: last {HISTORY_DAYS} days of {told} sample groups ({len(rows)} snapshots added)"

@@ -595,3 +595,40 @@ def events_prune(*, older_than_days: int, now: datetime | None = None) -> int:
     for group_id in ContactGroup.objects.order_by("pk").values_list("pk", flat=True):  # each on (group, at)
         deleted += MembershipEvent.objects.filter(group_id=group_id, at__lt=cutoff)._raw_delete(connection.alias)
     return deleted
+
+
+def history_backfill(
+    *,
+    group: ContactGroup,
+    joined: dict[int, datetime],
+    past: list[tuple[int, datetime, datetime]],
+    source: Source,
+    why: Why,
+) -> None:
+    """Record membership history from before it was kept (demo data; a move from another tool).
+
+    `joined`: when current members of `group` joined — their newest ENTERED event and their
+    Membership.added_at move back to then. `past`: (contact, joined, left) memberships that ended
+    before now, recorded as an ENTERED and a LEFT event of `source` (no membership row: they are over).
+    """
+    rows = list(Membership.objects.filter(group=group, contact_id__in=list(joined)))
+    for row in rows:
+        row.added_at = joined[row.contact_id]
+    Membership.objects.bulk_update(rows, ["added_at"], batch_size=500)
+    newest: dict[int, MembershipEvent] = {}
+    for event in MembershipEvent.objects.filter(group=group, kind=EventKind.ENTERED, contact_id__in=list(joined)):
+        if event.contact_id not in newest or event.at > newest[event.contact_id].at:
+            newest[event.contact_id] = event
+    for event in newest.values():
+        event.at = joined[event.contact_id]
+    MembershipEvent.objects.bulk_update(list(newest.values()), ["at"], batch_size=500)
+    MembershipEvent.objects.bulk_create(
+        [
+            MembershipEvent(
+                group=group, contact_id=cid, kind=kind, source=source, cause=why.cause, actor_id=why.actor_id, at=at
+            )
+            for cid, start, end in past
+            for kind, at in ((EventKind.ENTERED, start), (EventKind.LEFT, end))
+        ],
+        batch_size=500,
+    )

@@ -137,7 +137,7 @@ class Cause(models.IntegerChoices):
     """What made a membership change (history, webhooks)."""
 
     REBUILD = 1, "rebuild"
-    RECHECK = 2, "re-check"
+    RECHECK = 2, "re-check after a change"
     MANUAL = 3, "by hand"
     ACCOUNT = 4, "account linked or unlinked"
     MERGE = 5, "contact merge"
@@ -185,9 +185,7 @@ class MembershipEvent(models.Model):
         indexes = [
             models.Index(fields=["group", "at"], name="membershipevent_group_at_idx"),
             models.Index(fields=["contact", "at"], name="membershipevent_contact_at_idx"),
-            models.Index(
-                fields=["actor"], name="membershipevent_actor_idx", condition=models.Q(actor__isnull=False)
-            ),
+            models.Index(fields=["actor"], name="membershipevent_actor_idx", condition=models.Q(actor__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -198,24 +196,45 @@ class MembershipEvent(models.Model):
         return self.kind in (EventKind.ENTERED, EventKind.SOURCE_ADDED)
 
     @property
-    def summary(self) -> str:
-        """What happened, for people: "joined by the condition", "left: removed by hand", …"""
-        how = {Source.MANUAL: "by hand", Source.ACCOUNT: "through the account", Source.CONDITION: "by the condition"}
+    def verb(self) -> str:
+        """What the contact did to the group: "Joined", "Left", "Now also in", "Still in"."""
+        return {
+            EventKind.ENTERED: "Joined",
+            EventKind.LEFT: "Left",
+            EventKind.SOURCE_ADDED: "Now also in",
+            EventKind.SOURCE_REMOVED: "Still in",
+        }[EventKind(self.kind)]
+
+    @property
+    def detail(self) -> str:
+        """How or why, for people: "by the condition", "removed by hand", "no longer matches the condition"…"""
+        source = Source(self.source)
+        if self.cause == Cause.MERGE and not self.joined:
+            return "merged into another contact"
+        if self.joined:
+            return {
+                Source.MANUAL: "by hand",
+                Source.ACCOUNT: "through the account",
+                Source.CONDITION: "by the condition",
+            }[source]
         lost = {
             Source.MANUAL: "removed by hand",
             Source.ACCOUNT: "the account was unlinked" if self.cause == Cause.ACCOUNT else "changed account",
             Source.CONDITION: "no longer matches the condition",
-        }
-        source = Source(self.source)
-        if self.cause == Cause.MERGE and not self.joined:
-            return "left: merged into another contact"
-        if self.kind == EventKind.ENTERED:
-            return f"joined {how[source]}"
+        }[source]
+        return lost if self.kind == EventKind.LEFT else f"{lost}; stays through another source"
+
+    @property
+    def summary(self) -> str:
+        """The change with the contact as subject: "joined by the condition", "left: removed by hand"…"""
         if self.kind == EventKind.LEFT:
-            return f"left: {lost[source]}"
-        if self.kind == EventKind.SOURCE_ADDED:
-            return f"now also in {how[source]}"
-        return f"stays a member, {lost[source]}"
+            return f"left: {self.detail}"
+        return self.detail if self.kind == EventKind.SOURCE_REMOVED else f"{self.verb.lower()} {self.detail}"
+
+    @property
+    def cause_note(self) -> str:
+        """The cause when the detail does not already say it ("" for by hand and accounts)."""
+        return "" if self.cause in (Cause.MANUAL, Cause.ACCOUNT) else self.get_cause_display()
 
 
 class GroupAccount(models.Model):

@@ -337,6 +337,19 @@ def group_flow(*, group: ContactGroup, start: dt.date, today: dt.date) -> list[D
     return [DayFlow(date=r["day"], joined=r["n_joined"], left=r["n_left"]) for r in rows if r["day"] <= today]
 
 
+def contact_recheck_pending(contact_id: int) -> bool:
+    """A change to this contact has not been re-checked yet (registered with contacts.selectors)."""
+    from segments.models import PendingGroupRefresh, PendingRecheck
+
+    return PendingRecheck.objects.filter(contact_id=contact_id).exists() or PendingGroupRefresh.objects.exists()
+
+
+def group_history_start(*, group: ContactGroup) -> dt.date | None:
+    """The day the group's oldest kept membership history event happened (None: no history yet)."""
+    first = MembershipEvent.objects.filter(group=group).order_by("at").values_list("at", flat=True).first()
+    return timezone.localtime(first).date() if first else None
+
+
 def group_recent_events(*, group: ContactGroup, limit: int = 20) -> list[MembershipEvent]:
     """The group's newest membership changes (contacts, who did it), newest first."""
     return list(

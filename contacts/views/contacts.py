@@ -91,6 +91,7 @@ class ContactDetailView(PermissionRequiredMixin, DetailView):
             next_offset=ACTIVITY_PAGE_SIZE,
             memberships=selectors.contact_memberships(contact=contact),
             group_history=group_history,
+            groups_pending=selectors.contact_has_pending_work(contact=contact),
             group_history_more=group_history_more,
             merged_contacts=selectors.contact_merged_children(contact=contact),
         )

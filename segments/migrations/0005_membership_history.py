@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.PositiveSmallIntegerField(choices=[(1, 'entered'), (2, 'left'), (3, 'source added'), (4, 'source removed')])),
                 ('source', models.PositiveSmallIntegerField(choices=[(1, 'added by hand'), (2, 'from account'), (3, 'by the condition')])),
-                ('cause', models.PositiveSmallIntegerField(choices=[(1, 'rebuild'), (2, 're-check'), (3, 'by hand'), (4, 'account linked or unlinked'), (5, 'contact merge'), (6, 'import'), (7, 'API'), (8, 'campaign'), (9, 'group copy')])),
+                ('cause', models.PositiveSmallIntegerField(choices=[(1, 'rebuild'), (2, 're-check after a change'), (3, 'by hand'), (4, 'account linked or unlinked'), (5, 'contact merge'), (6, 'import'), (7, 'API'), (8, 'campaign'), (9, 'group copy')])),
                 ('at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('actor', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('contact', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='membership_events', to='contacts.contact')),

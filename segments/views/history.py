@@ -24,6 +24,7 @@ from segments.selectors import (
     SizePoint,
     fmt_int,
     group_flow,
+    group_history_start,
     group_last_rebuild_changes,
     group_recent_events,
     group_size_history,
@@ -257,6 +258,9 @@ class FlowChart(ChartFrame):
     left_total: int = 0
 
 
+MIN_BAR = 2.0  # a day with one leave among hundreds of joins still shows a bar
+
+
 def flow_chart(
     *, flow: list[DayFlow], first: dt.date, last: dt.date, width: int = 880, height: int = 170, most_dates: int = 6
 ) -> FlowChart | None:
@@ -290,11 +294,11 @@ def flow_chart(
         x = round(x_of(f.date) - bar / 2, 1)
         day = f"{f.date:%a} {fmt_day(f.date, year=True)}"
         if f.joined:
-            h = round(f.joined / top_value * half, 1)
+            h = max(MIN_BAR, round(f.joined / top_value * half, 1))
             title = f"{day}: {fmt_int(f.joined)} joined"
             chart.bars.append(FlowBar(x=x, y=round(chart.middle - h, 1), width=bar, height=h, joined=True, title=title))
         if f.left:
-            h = round(f.left / top_value * half, 1)
+            h = max(MIN_BAR, round(f.left / top_value * half, 1))
             title = f"{day}: {fmt_int(f.left)} left"
             chart.bars.append(FlowBar(x=x, y=chart.middle, width=bar, height=h, joined=False, title=title))
     chart.joined = sum(f.joined for f in flow)
@@ -333,6 +337,9 @@ def duration_display(ms: int | None) -> str:
     return f"{minutes} min {seconds} s"
 
 
+RECENT_EVENTS = 20
+
+
 class GroupHistoryView(GroupMixin, TemplateView):
     """The History tab: member count per day (30/90/365 days), summary figures and the last rebuild."""
 
@@ -358,7 +365,9 @@ class GroupHistoryView(GroupMixin, TemplateView):
             "table": [(row, flow_by_day.get(row.date)) for row in history.table()] if history.has_chart else [],
             "flow": flow_chart(flow=flow, first=first, last=history.today),
             "flow_small": flow_chart(flow=flow, first=first, last=history.today, width=440, height=150, most_dates=3),
-            "recent_events": group_recent_events(group=group),
+            "recent_events": group_recent_events(group=group, limit=RECENT_EVENTS),
+            "recent_limit": RECENT_EVENTS,
+            "history_since": group_history_start(group=group),
             "has_snapshots": history.has_chart or group.size_snapshots.exists(),
             "current_display": fmt_int(group.member_count),
             "nightly_time": settings.NIGHTLY_REBUILD_TIME,

@@ -213,10 +213,20 @@ def test_unknown_group_is_404(marketer_client):
     assert marketer_client.get(reverse("segments:group_history", args=[999_999])).status_code == 404
 
 
-def test_demo_history_is_deterministic_idempotent_and_ends_at_todays_size():
-    group = ContactGroupFactory(code="czech_contacts", member_count=1368)
-    other = ContactGroupFactory(code="pricing_visitors", member_count=225)
-    ContactGroupFactory(code="not_a_sample", member_count=5)
+def test_demo_history_is_deterministic_idempotent_and_told_alike_by_snapshots_and_events():
+    from contacts.models import Contact
+    from segments import services
+    from segments.models import EventKind, Membership, MembershipEvent
+    from segments.selectors import group_flow
+    from tests.factories import ContactFactory
+
+    ContactFactory.create_batch(260)
+    ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
+    group = ContactGroupFactory(code="trade_fair_2026")
+    other = ContactGroupFactory(code="pricing_visitors")
+    ContactGroupFactory(code="not_a_sample")
+    services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=ids[:200]))
+    services.group_add_contacts(group=other, contacts=Contact.objects.filter(pk__in=ids[:50]))
     now = timezone.now()
 
     def run() -> list[tuple[str, dt.date, int]]:
@@ -226,16 +236,35 @@ def test_demo_history_is_deterministic_idempotent_and_ends_at_todays_size():
         )
 
     first = run()
+    events = sorted(MembershipEvent.objects.values_list("group_id", "contact_id", "kind", "at"))
     assert run() == first  # idempotent
-    GroupSizeSnapshot.objects.all().delete()
-    assert run() == first  # deterministic
-    assert {code for code, _, _ in first} == {"czech_contacts", "pricing_visitors"}
-    yesterday = timezone.localdate(now) - dt.timedelta(days=1)
-    assert GroupSizeSnapshot.objects.get(group=group, date=yesterday).member_count == 1368
+    assert sorted(MembershipEvent.objects.values_list("group_id", "contact_id", "kind", "at")) == events
+    assert {code for code, _, _ in first} == {"trade_fair_2026", "pricing_visitors"}
     assert GroupSizeSnapshot.objects.filter(group=group).count() == HISTORY_DAYS
     assert GroupSizeSnapshot.objects.filter(group=other).count() == HISTORY_DAYS - 2  # a demo gap
     counts = list(GroupSizeSnapshot.objects.filter(group=group).values_list("member_count", flat=True))
-    assert counts[0] < counts[-1] and all(abs(b - a) < 0.05 * 1368 for a, b in zip(counts, counts[1:], strict=False))
+    assert counts[0] < counts[-1] <= 200  # it grew
+    # The snapshots and the joins and leaves tell one story: each day's change is that day's joins − leaves.
+    today = timezone.localdate(now)
+    days = group_flow(group=group, start=today - dt.timedelta(days=70), today=today)
+    flow = {f.date: f.joined - f.left for f in days}
+    snaps = dict(GroupSizeSnapshot.objects.filter(group=group).values_list("date", "member_count"))
+    for day, count in snaps.items():
+        if day - dt.timedelta(days=1) in snaps:
+            assert count - snaps[day - dt.timedelta(days=1)] == flow.get(day, 0), day
+    assert MembershipEvent.objects.filter(group=group, kind=EventKind.LEFT).exists()  # some churn
+    members = Membership.objects.filter(group=group)
+    assert members.count() == 200 and not members.filter(added_at__gt=now).exists()
+    assert set(members.values_list("added_at", flat=True)) == set(
+        MembershipEvent.objects.filter(group=group, kind=EventKind.ENTERED, contact__in=members.values("contact"))
+        .values_list("at", flat=True)
+    )
+    GroupSizeSnapshot.objects.all().delete()
+    MembershipEvent.objects.all().delete()
+    Membership.objects.all().delete()
+    services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=ids[:200]))
+    services.group_add_contacts(group=other, contacts=Contact.objects.filter(pk__in=ids[:50]))
+    assert run() == first  # deterministic
 
 
 # --- joins and leaves (membership history) -----------------------------------------------------

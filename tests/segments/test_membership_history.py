@@ -327,3 +327,14 @@ def test_bulk_add_to_group_records_the_user(marketer_client, marketer):
     assert sorted(MembershipEvent.objects.values_list("contact_id", "actor_id")) == sorted(
         (c.pk, marketer.pk) for c in contacts
     )
+
+
+def test_contact_page_refreshes_its_groups_while_a_recheck_is_pending(marketer_client):
+    from segments.models import PendingRecheck
+
+    contact = ContactFactory()
+    page = marketer_client.get(contact.get_absolute_url()).content.decode()
+    assert "data-groups-pending" not in page and 'hx-select="#contact-groups"' not in page
+    PendingRecheck.objects.create(contact_id=contact.pk, kind="contact")
+    page = marketer_client.get(contact.get_absolute_url()).content.decode()
+    assert "updating after the latest change" in page and 'hx-select="#contact-groups"' in page
