@@ -171,6 +171,8 @@ if env_bool("Q_SYNC", False):
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
 # Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).
 REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
+# Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).
+REBUILD_WORK_MEM = os.environ.get("REBUILD_WORK_MEM", "64MB")
 # Membership history (who entered or left which group, and why) older than this is pruned nightly.
 MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 

@@ -250,36 +250,52 @@ def source_sync(*, group: ContactGroup, source: Source, should: QuerySet[Contact
         select, params = unmerged.order_by().values("pk").query.get_compiler(connection=connection).as_sql()
     except EmptyResultSet:
         select, params = "SELECT NULL::bigint AS pk WHERE false", ()
-    # TRICKY: the anti-join only for a group with members, as in `source_add` (quadratic first builds).
-    if Membership.objects.filter(group=group).exists():
-        new_only = f"WHERE NOT EXISTS (SELECT 1 FROM {_MEMBERSHIPS} x WHERE x.group_id = %s AND x.contact_id = s.pk)"
-        new_params: tuple = (group.pk,)
-    else:
-        new_only, new_params = "", ()
     flag = source.field
-    others = " OR ".join(f"m.{s.field}" for s in Source if s != source)
-    in_rule = "EXISTS (SELECT 1 FROM should s WHERE s.pk = m.contact_id)"
+    others = " OR ".join(f"d.{s.field}" for s in Source if s != source)
     flags = ", ".join("true" if s == source else "false" for s in Source)
     returning = f"RETURNING m.group_id, m.contact_id, {source:d}"
-    # TRICKY: one statement, four data-modifying CTEs over disjoint rows (PostgreSQL forbids changing a row
-    # twice in one statement): members that only had this source leave; members with another source lose
-    # it; members without it gain it; the others enter. All four see the memberships as they were before
-    # the statement, which is what each needs. `should` is MATERIALIZED: the rule runs once, not four times.
+    # TRICKY: one statement. The rule's set and the group's rows meet once, in a FULL JOIN that keeps
+    # only the rows to change (`diff`, materialized: usually a handful); four data-modifying CTEs then
+    # change those rows by key — members that only had this source leave, members with another source
+    # lose it, members without it gain it, the others enter — each recording its history. They touch
+    # disjoint rows (PostgreSQL forbids changing a row twice in one statement) and see the memberships
+    # as they were before the statement, which is what each needs. An empty group (a first build) skips
+    # the join: on an empty, freshly vacuumed table PostgreSQL may plan it as a nested loop.
+    if Membership.objects.filter(group=group).exists():
+        diff = f"""
+            SELECT coalesce(s.pk, c.contact_id) AS contact_id, s.pk IS NOT NULL AS should,
+                   c.contact_id IS NOT NULL AS present, c.via_manual, c.via_account, c.via_condition
+            FROM should s FULL JOIN (
+                SELECT contact_id, via_manual, via_account, via_condition FROM {_MEMBERSHIPS} WHERE group_id = %s
+            ) c ON c.contact_id = s.pk
+            WHERE CASE WHEN s.pk IS NULL THEN c.{flag} ELSE c.contact_id IS NULL OR NOT c.{flag} END"""
+        diff_params: tuple = (group.pk,)
+    else:
+        diff = """SELECT s.pk AS contact_id, true AS should, false AS present,
+                         NULL::boolean AS via_manual, NULL::boolean AS via_account, NULL::boolean AS via_condition
+                  FROM should s"""
+        diff_params = ()
+
+    def keyed(condition: str) -> str:
+        # TRICKY: by key, through an array built when the statement runs: the planner cannot know how few
+        # rows `diff` holds and would otherwise hash-join it with every membership of every group.
+        return f"m.group_id = %s AND m.contact_id = ANY(ARRAY(SELECT d.contact_id FROM diff d WHERE {condition}))"
+
     sql = f"""
         WITH should AS MATERIALIZED ({select}),
+        diff AS MATERIALIZED ({diff}),
         gone AS (
-            DELETE FROM {_MEMBERSHIPS} m WHERE m.group_id = %s AND m.{flag} AND NOT ({others}) AND NOT {in_rule}
+            DELETE FROM {_MEMBERSHIPS} m WHERE {keyed(f"NOT d.should AND NOT ({others})")}
             {returning}, {EventKind.LEFT:d}),
         unmarked AS (
-            UPDATE {_MEMBERSHIPS} m SET {flag} = false
-            WHERE m.group_id = %s AND m.{flag} AND ({others}) AND NOT {in_rule}
+            UPDATE {_MEMBERSHIPS} m SET {flag} = false WHERE {keyed(f"NOT d.should AND ({others})")}
             {returning}, {EventKind.SOURCE_REMOVED:d}),
         marked AS (
-            UPDATE {_MEMBERSHIPS} m SET {flag} = true WHERE m.group_id = %s AND NOT m.{flag} AND {in_rule}
+            UPDATE {_MEMBERSHIPS} m SET {flag} = true WHERE {keyed("d.should AND d.present")}
             {returning}, {EventKind.SOURCE_ADDED:d}),
         entered AS (
             INSERT INTO {_MEMBERSHIPS} AS m (group_id, contact_id, {", ".join(SOURCE_FIELDS)}, added_at)
-            SELECT %s, s.pk, {flags}, %s FROM should s {new_only}
+            SELECT %s, d.contact_id, {flags}, %s FROM diff d WHERE d.should AND NOT d.present
             ON CONFLICT (group_id, contact_id) DO NOTHING
             {returning}, {EventKind.ENTERED:d}),
         recorded AS (
@@ -293,7 +309,7 @@ def source_sync(*, group: ContactGroup, source: Source, should: QuerySet[Contact
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
-            [*params, group.pk, group.pk, group.pk, group.pk, now, *new_params, why.cause, why.actor_id, now],
+            [*params, *diff_params, group.pk, group.pk, group.pk, group.pk, now, why.cause, why.actor_id, now],
         )
         counts = dict(cursor.fetchall())
     return SourceChange(

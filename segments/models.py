@@ -78,7 +78,12 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["group", "contact"], name="membership_group_contact_unique"),
+            # The flags ride along (INCLUDE, PostgreSQL): a rebuild reads a group's rows from the index alone.
+            models.UniqueConstraint(
+                fields=["group", "contact"],
+                include=["via_manual", "via_account", "via_condition"],
+                name="membership_group_contact_unique",
+            ),
             models.CheckConstraint(
                 condition=models.Q(via_manual=True) | models.Q(via_account=True) | models.Q(via_condition=True),
                 name="membership_has_a_source",

@@ -50,6 +50,7 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     """Recompute the condition source of `group` in the database, writing only the difference."""
     started = time.monotonic()
     groups_lock(group_ids=[group.pk])  # two rebuilds (or a rebuild and a re-check) never interleave
+    _tune_for_a_big_statement()
     locked = ContactGroup.objects.get(pk=group.pk)
     started_at = timezone.now()
     matching = _rule_contacts(locked, now)
@@ -70,6 +71,19 @@ def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> Rebuil
     return RebuildResult(
         group_id=group.pk, added=change.added, removed=change.removed, duration_ms=duration_ms, member_count=count
     )
+
+
+def _tune_for_a_big_statement() -> None:
+    """PostgreSQL, this transaction only: no JIT, and room to hash a million ids in memory.
+
+    TRICKY: JIT compiled a rebuild's 77 expressions for 0.5 s to save less than that (100 groups a night);
+    with the default 4 MB, joining a 650k-member group with its rule spilled to disk in 8 batches.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [settings.REBUILD_WORK_MEM]
+            )
 
 
 def _rebuild_failed(*, group_id: int, error: str) -> None:
@@ -131,9 +145,7 @@ def groups_rebuild_many(*, groups: QuerySet[ContactGroup], now: datetime | None 
         code: referenced_groups(g.condition) if g.is_condition_based and g.condition else set()
         for code, g in by_code.items()
     }
-    parallel = (
-        settings.REBUILD_CONNECTIONS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
-    )
+    parallel = settings.REBUILD_CONNECTIONS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     results: list[dict] = []
     for level in dependency_levels(refs):
         ids = [g.pk for g in sorted((by_code[c] for c in level), key=lambda g: -g.member_count)]
