@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -120,7 +122,15 @@ def members_page(
     # first page). Given the group's id through a subquery (an InitPlan, run once) the planner cannot tell
     # which group it is and probes by contact, as it should for any group.
     group_id = Subquery(ContactGroup.objects.filter(pk=group.pk).order_by().values("pk"))
-    if matches is not None:
+    if matches is not None and not isinstance(matches, list) and connection.vendor == "postgresql":
+        # TRICKY: as `id IN (subquery)` PostgreSQL walks the name index probing each contact (it expects the
+        # matches spread evenly): 28k contacts, each one's row read, for 8,209 members by hand (250 ms when
+        # the visibility map is stale, as after a night of contact updates). `id = ANY(ARRAY(subquery))`
+        # hides their number from it: it fetches the matches (at most 10,000) by id and sorts them.
+        among = Func(F("pk"), ArraySubquery(matches), template="(%(expressions)s))", arg_joiner=" = ANY(",
+                     output_field=BooleanField())  # fmt: skip
+        contacts = Contact.objects.filter(among)
+    elif matches is not None:
         contacts = Contact.objects.filter(pk__in=matches)
     else:
         flag = Q(**{f"via_{source}": True}) if source else Q()
