@@ -17,10 +17,9 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.urls import reverse_lazy
 from django.utils import timezone
-from django_countries import countries
 
 from contacts import custom_sql, selectors
-from contacts.forms import PickerSelect, SafePkMixin
+from contacts.forms import ManyOptionsSelect, PickerSelect, SafePkMixin, country_choices
 from contacts.models import Account, Contact, ContactField, FieldType
 
 CUSTOM_PREFIX = "cf_"
@@ -129,9 +128,9 @@ class ContactFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "Name or email", "type": "search"}),
     )
     country = django_filters.ChoiceFilter(
-        choices=countries,
+        choices=country_choices,
         empty_label="Any country",
-        widget=forms.Select(attrs={"data-picker": "", "placeholder": "Any country"}),
+        widget=ManyOptionsSelect(attrs={"data-picker": "", "placeholder": "Any country"}),
     )
     account = AccountFilter(
         queryset=Account.objects.all(),
@@ -368,9 +367,9 @@ class AccountFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "Name or domain", "type": "search"}),
     )
     country = django_filters.ChoiceFilter(
-        choices=countries,
+        choices=country_choices,
         empty_label="Any country",
-        widget=forms.Select(attrs={"data-picker": "", "placeholder": "Any country"}),
+        widget=ManyOptionsSelect(attrs={"data-picker": "", "placeholder": "Any country"}),
     )
     industry = django_filters.ChoiceFilter(choices=[], empty_label="Any industry")
 

@@ -6,7 +6,9 @@ Custom contact fields are rendered by `custom_fields.form_field` and validated b
 
 from __future__ import annotations
 
+import functools
 import re
+from html import escape
 from typing import Any
 
 from crispy_forms.helper import FormHelper
@@ -15,7 +17,12 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.forms.utils import flatatt
 from django.urls import reverse, reverse_lazy
+from django.utils import translation
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django_countries import countries
 
 from contacts import custom_fields, selectors
 from contacts.models import Account, Contact, ContactField, FieldType
@@ -110,6 +117,44 @@ class PickerMixin:
 
 class PickerSelect(PickerMixin, forms.Select):
     pass
+
+
+@functools.lru_cache(maxsize=32)
+def _countries_in(language: str) -> tuple[tuple[str, str], ...]:
+    return tuple((code, str(name)) for code, name in countries)
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Every country as (code, name), sorted by name in the active language: translated and sorted once per
+    language (django-countries does it for every form, 15 ms of each contact list page)."""
+    return list(_countries_in(translation.get_language() or ""))
+
+
+class ManyOptionsSelect(forms.Select):
+    """A select of many fixed options (the countries), written in Python: the same HTML as Django's `Select`
+    (its attributes in another order), without a template and a context per option, which made the
+    contact list's country filter 20 ms of every page."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+        wanted = set(self.format_value(value))
+        chosen = False
+
+        def option(key: Any, label: Any) -> str:
+            nonlocal chosen
+            key = "" if key is None else str(key)
+            selected = not chosen and key in wanted
+            chosen = chosen or selected
+            return f'<option value="{escape(key)}"{" selected" if selected else ""}>{escape(str(label))}</option>'
+
+        parts = []
+        for key, label in self.choices:
+            if isinstance(label, list | tuple):
+                inner = "".join(option(k, v) for k, v in label)
+                parts.append(f'<optgroup label="{escape(str(key))}">{inner}</optgroup>')
+            else:
+                parts.append(option(key, label))
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(widget["attrs"]), mark_safe("".join(parts)))
 
 
 class PickerSelectMultiple(PickerMixin, forms.SelectMultiple):

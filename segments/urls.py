@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/", views.GroupMembersView.as_view(), name="group_detail"),
     path("<int:pk>/edit/", views.GroupUpdateView.as_view(), name="group_update"),
     path("<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),
+    path("<int:pk>/members/count/", views.GroupMembersCountView.as_view(), name="group_members_count"),
     path("<int:pk>/members/add/", views.GroupMembersAddView.as_view(), name="group_members_add"),
     path("<int:pk>/members/remove/", views.GroupMembersRemoveView.as_view(), name="group_members_remove"),
     path("<int:pk>/members/<int:contact_pk>/why/", views.GroupMemberWhyView.as_view(), name="group_member_why"),

@@ -134,6 +134,7 @@ def test_members_benchmark_pages_agree_with_their_baseline(capsys):
     out = capsys.readouterr().out
     last = out.strip().splitlines()[-1]
     assert last.startswith("RESULT a_ms=") and "rows_equal=yes" in last and "k_ratio=" in last
+    assert "n_ms=" in last and "p_ratio=" in last  # the contact list's searches, compared with theirs too
     assert "fewer members)" in out  # pages 100 and 200 do not exist among ~120 and ~400 members
     assert not ContactGroup.objects.filter(code__startswith=CODE_PREFIX).exists()
     assert not User.objects.filter(username=USERNAME).exists()

@@ -14,6 +14,7 @@ from segments.views.groups import (
 from segments.views.history import GroupHistoryView, GroupRebuildChangesView
 from segments.views.members import (
     GroupMembersAddView,
+    GroupMembersCountView,
     GroupMembersRemoveView,
     GroupMembersView,
     GroupMemberWhyView,
@@ -32,6 +33,7 @@ __all__ = [
     "GroupListView",
     "GroupMemberWhyView",
     "GroupMembersAddView",
+    "GroupMembersCountView",
     "GroupMembersRemoveView",
     "GroupMembersView",
     "GroupRebuildView",

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.functional import cached_property
+from django.utils.http import urlencode
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -49,19 +51,51 @@ class Cursor:
         return None
 
 
-class _MembersPaginator(CappedPaginator):
-    """Pages of members. `object_list` yields the matching members' contact ids, read up to the cap
-    (their number is the count); `rows(matches, offset, limit)` gives a page, `matches` being None
-    when there are more than the cap.
+class _MembersPage(Page):
+    """A page that may not know the total: `more` says whether rows follow it (read with the page)."""
 
-    `total`: the group's stored member count when nothing is filtered. Above the cap it is shown instead
-    of "more than 10,000", and the members are only counted (capped), not read.
+    def __init__(self, object_list: Any, number: int, paginator: Any, *, more: bool | None = None) -> None:
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more if self.more is not None else super().has_next()
+
+    def start_index(self) -> int:
+        if self.more is None:
+            return super().start_index()
+        return self.paginator.per_page * (self.number - 1) + 1
+
+    def end_index(self) -> int:
+        if self.more is None:
+            return super().end_index()
+        return self.start_index() + len(self.object_list) - 1
+
+
+class _MembersPaginator(CappedPaginator):
+    """Pages of members. `object_list` yields the matching members' contact ids (unordered); `rows(…)`
+    gives a page (`segments.selectors.members_page`).
+
+    What it reads first decides how the page's rows are read:
+    - up to `listed` matches: their ids, read at once; the count is their number and the page those
+      contacts sorted (a short list of ids);
+    - more: the count, capped (at most 10,001 index entries), then the page from the matches as a subquery
+      (up to the cap) or, beyond, walking the contacts in name order or PostgreSQL's choice. Unfiltered,
+      the group's stored member count is shown above the cap.
+    - more, with `defer_count` (a search: its capped count checks tens of thousands of contacts for a
+      common word, 0.3 s): no count at all. The page reads one row more than it shows (is there a next
+      page?), says "more than 500" and the template loads the count separately (`count_url`, htmx,
+      `GroupMembersCountView`). A page past the end, or `?page=last`, counts after all.
+
+    `total`: the group's stored member count when nothing is filtered.
 
     Keyset: `cursor` is a page number and a contact that page starts after (or ends before), as the
     Next/Previous links of the neighbouring page give them; `rows(…, cursor=…)` then reads the page from
     that position, not over an OFFSET. Each page offers its own positions as `next_cursor` and
     `previous_cursor` (None where a plain page number is as cheap: the first page).
     """
+
+    listed = 500
 
     def __init__(
         self,
@@ -71,52 +105,136 @@ class _MembersPaginator(CappedPaginator):
         rows: Any,
         total: int | None = None,
         cursor: Cursor | None = None,
+        defer_count: bool = False,
+        count_url: str = "",
     ) -> None:
         super().__init__(object_list, per_page)
         self.ids = object_list
         self.rows = rows
         self.total = total
         self.cursor = cursor
+        self.defer_count = defer_count
+        self._count_url = count_url
 
     def _check_object_list_is_ordered(self) -> None:
         """The matches need no order: `rows` orders the page."""
 
     @cached_property
+    def head(self) -> list[int] | None:
+        """The first `listed` + 1 matching contact ids (None: not read, the group's stored count is larger)."""
+        if self.total is not None and self.total > self.listed:
+            return None
+        return list(self.ids[: self.listed + 1])
+
+    @cached_property
     def matches(self) -> list[int] | None:
-        """The matching contact ids, or None when there are more than the cap."""
-        if self.total is not None and self.total > self.cap and self.ids[: self.cap + 1].count() > self.cap:
-            return None  # a large group: counted (capped), not read
-        ids = list(self.ids[: self.cap + 1])
-        return ids if len(ids) <= self.cap else None
+        """Every matching contact id when there are at most `listed`, else None."""
+        return self.head if self.head is not None and len(self.head) <= self.listed else None
+
+    @property
+    def count_deferred(self) -> bool:
+        """True while the page shows without a count (a search with more than `listed` matches, not counted)."""
+        return self.defer_count and self.matches is None and "count" not in self.__dict__
+
+    @property
+    def count_url(self) -> str:
+        """Where the template loads the count from, while it is deferred ("" otherwise)."""
+        return self._count_url if self.count_deferred else ""
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        return self.cap + 1 if self.matches is None else len(self.matches)
+        """The number of matches, capped at `cap` + 1 (read from the index only, never the ids)."""
+        if self.matches is not None:
+            return len(self.matches)
+        return self.ids[: self.cap + 1].count()
+
+    @property
+    def found(self) -> int:
+        """A lower bound of the matches, without counting what is deferred (the group's stored count unfiltered)."""
+        known = self.listed + 1 if self.count_deferred else self.count
+        return max(known, self.total or 0) if known > self.cap else known
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count_deferred or super().is_capped
+
+    def validate_number(self, number: Any) -> int:
+        if not self.count_deferred:
+            return super().validate_number(number)
+        try:
+            value = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if value < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return value
 
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         offset = (number - 1) * self.per_page
-        limit = min(self.per_page, self.count - offset)
         cursor = self.cursor if self.cursor is not None and self.cursor.page == number else None
-        page = Page(self.rows(self.matches, offset, limit, cursor) if limit > 0 else [], number, self)
-        rows: list[Membership] = list(page.object_list)
-        page.next_cursor = rows[-1].contact_id if rows and page.has_next() else None  # type: ignore[attr-defined]
-        page.previous_cursor = rows[0].contact_id if rows and number > 2 else None  # type: ignore[attr-defined]
+        if self.count_deferred:
+            # One row more than the page tells whether a next page exists. Before a position (Previous),
+            # the next page is the one the position is on.
+            backwards = cursor is not None and not cursor.after
+            limit = self.per_page if backwards else self.per_page + 1
+            rows: list[Membership] = self.rows(
+                matches=None, found=self.found, offset=offset, limit=limit, cursor=cursor
+            )
+            if not rows and number > 1:  # past the end: count after all, and show the last page
+                return self.page(min(number, self.num_pages))
+            more = backwards or len(rows) > self.per_page
+            page = _MembersPage(rows[: self.per_page], number, self, more=more)
+        else:
+            limit = min(self.per_page, self.count - offset)
+            # Up to the cap, the matches as a subquery (PostgreSQL joins it), not thousands of ids sent back.
+            matches = self.matches if self.matches is not None else (self.ids if self.count <= self.cap else None)
+            page = _MembersPage(
+                self.rows(matches=matches, found=self.found, offset=offset, limit=limit, cursor=cursor)
+                if limit > 0
+                else [],
+                number,
+                self,
+            )
+        shown: list[Membership] = list(page.object_list)
+        page.next_cursor = shown[-1].contact_id if shown and page.has_next() else None  # type: ignore[attr-defined]
+        page.previous_cursor = shown[0].contact_id if shown and number > 2 else None  # type: ignore[attr-defined]
         return page
 
     @property
     def count_display(self) -> str:
+        if self.count_deferred:
+            return f"more than {number_format(self.listed, force_grouping=True)}"
         if self.is_capped and self.total and self.total > self.cap:
             return number_format(self.total, force_grouping=True)
         return super().count_display
 
 
-class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
+class _MembersMixin(GroupMixin):
+    """The members tab's filters (validated by `MembershipFilterSet`) and the matching members' contact ids."""
+
+    @cached_property
+    def contacts_bound(self) -> int:
+        """At least the number of contacts (the highest id), in one index probe."""
+        return Contact.objects.aggregate(top=Max("pk"))["top"] or 0
+
+    @cached_property
+    def filterset(self) -> MembershipFilterSet:
+        return MembershipFilterSet(self.request.GET or None, queryset=Membership.objects.filter(group=self.group))
+
+    def member_ids(self) -> QuerySet[Any]:
+        source, search = self.filterset.cleaned()
+        # Searching a group of most contacts without a trigram index, the database's join wins.
+        join = bool(search) and 2 * self.group.member_count > self.contacts_bound
+        return member_contact_ids(group=self.group, source=source, search=search, join=join)
+
+
+class GroupMembersView(_MembersMixin, NearestPageMixin, ListView):
     """The members tab: every member with its sources, sortable by name, filterable by source and searchable.
 
-    Reads the matching members' contact ids up to 10,001 (the capped count). Up to 10,000 the page is
-    those contacts sorted; beyond, contacts are walked in name order when that is cheap (about 170
-    index probes for the first page of a 300k group), see `segments.selectors.members_page`.
+    Reads up to 501 matching members' contact ids, else their capped count (a search's is loaded
+    separately, `GroupMembersCountView`); see `_MembersPaginator` for which rows each case reads, and
+    `segments.selectors.members_page`.
     """
 
     permission_required = "segments.view_membership"
@@ -126,19 +244,9 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
     sorts = MEMBER_SORTS
     default_sort = "name"
 
-    @cached_property
-    def contacts_bound(self) -> int:
-        """At least the number of contacts (the highest id), in one index probe."""
-        return Contact.objects.aggregate(top=Max("pk"))["top"] or 0
-
     def get_queryset(self) -> QuerySet[Any]:
-        members = Membership.objects.filter(group=self.group)
-        self.filterset = MembershipFilterSet(self.request.GET or None, queryset=members)
         self.sort = parse_sort(self.request.GET.get("sort"), sorts=self.sorts, default=self.default_sort)
-        source, search = self.filterset.cleaned()
-        # Searching a group of most contacts without a trigram index, the database's join wins.
-        join = bool(search) and 2 * self.group.member_count > self.contacts_bound
-        return member_contact_ids(group=self.group, source=source, search=search, join=join)
+        return self.member_ids()
 
     def get_paginator(
         self, queryset: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, **kwargs: Any
@@ -147,16 +255,15 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
         ordering = sort_ordering(self.sort, sorts=self.sorts)
         member_count = self.group.member_count
 
-        def rows(matches: list[int] | None, offset: int, limit: int, cursor: Cursor | None) -> list[Membership]:
+        def rows(
+            *, matches: list[int] | QuerySet[Any] | None, found: int, offset: int, limit: int, cursor: Cursor | None
+        ) -> list[Membership]:
             position = contact_sort_key(pk=cursor.contact_id, ordering=ordering) if cursor else None
             if position is not None:
                 offset = 0  # the page starts at the position (a contact since deleted: by its number)
-            walk = False
-            if matches is None:  # more than the cap match
-                found = max(_MembersPaginator.cap + 1, 0 if source or search else member_count)
-                walk = walk_is_cheap(
-                    contacts=self.contacts_bound, member_count=member_count, found=found, end=offset + limit
-                )
+            walk = matches is None and walk_is_cheap(
+                contacts=self.contacts_bound, member_count=member_count, found=found, end=offset + limit
+            )
             return members_page(
                 group=self.group,
                 ordering=ordering,
@@ -170,12 +277,15 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
                 before=position if cursor and not cursor.after else None,
             )
 
+        filters = {k: v for k, v in (("q", search), ("source", source)) if v}
         return _MembersPaginator(
             queryset,
             per_page,
             rows=rows,
             total=None if source or search else member_count,
             cursor=Cursor.from_query(self.request.GET),
+            defer_count=bool(search),
+            count_url=f"{reverse('segments:group_members_count', args=[self.group.pk])}?{urlencode(filters)}",
         )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -186,6 +296,23 @@ class GroupMembersView(GroupMixin, NearestPageMixin, ListView):
             "sort": self.sort,
             "add_form": ContactsPickForm(),
         }
+
+
+class GroupMembersCountView(_MembersMixin, View):
+    """The count of the members matching the tab's filters, capped ("more than 10,000"): an htmx fragment
+    the members tab loads after the page when counting would slow it (a search)."""
+
+    permission_required = "segments.view_membership"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        cap = _MembersPaginator.cap  # the page's
+        count = self.member_ids()[: cap + 1].count()
+        text = (
+            f"more than {number_format(cap, force_grouping=True)}"
+            if count > cap
+            else number_format(count, force_grouping=True)
+        )
+        return render(request, "segments/_members_count.html", {"count_display": text, "count": count})
 
 
 class GroupMembersAddView(GroupMixin, View):
@@ -249,7 +376,6 @@ class GroupMembersRemoveView(GroupMixin, View):
             )
         messages.success(request, text)
         return redirect("segments:group_detail", pk=self.group.pk)
-
 
 
 class GroupMemberWhyView(GroupMixin, TemplateView):

@@ -37,6 +37,28 @@ def test_search_matches_name_and_email_case_insensitively(marketer_client):
     assert listed(marketer_client, q="nobody-like-this") == set()
 
 
+def test_the_country_filter_offers_every_country_by_name_and_keeps_the_chosen_one(marketer_client):
+    from django import forms
+    from django.test.html import parse_html
+    from django.utils import translation
+    from django_countries import countries
+
+    from contacts.forms import ManyOptionsSelect, country_choices
+
+    assert country_choices() == [(code, str(name)) for code, name in countries]  # sorted by name, translated
+    with translation.override("de"):
+        assert dict(country_choices())["DE"] == str(countries.name("DE"))
+    # The same HTML as Django's own select (options escaped, the chosen one selected, groups kept).
+    choices = [("", "Any country"), *country_choices(), ("<x>", "A & \"B\" 'C'"), ("Group", [("g", "G<1>")])]
+    for value in ("", "CZ", None, "<x>", "g", "nonsense"):
+        attrs = {"data-picker": "", "placeholder": "Any country", "class": "form-select"}
+        django_select = forms.Select(attrs=attrs, choices=choices).render("country", value, {"id": "id_country"})
+        ours = ManyOptionsSelect(attrs=attrs, choices=choices).render("country", value, {"id": "id_country"})
+        assert parse_html(ours) == parse_html(django_select), value
+    body = marketer_client.get(URL, {"country": "CZ"}).content.decode()
+    assert '<option value="CZ" selected>Czechia</option>' in body and '<option value="DE">Germany</option>' in body
+
+
 def test_country_account_and_lead_score_filters(marketer_client):
     acme = AccountFactory(name="Acme")
     cz = ContactFactory(country="CZ", lead_score=5, account=acme)

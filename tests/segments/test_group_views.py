@@ -290,22 +290,29 @@ def test_contact_page_links_each_membership_to_its_explanation(marketer_client):
 
 # --- members tab: order, filters, search, count (tests/segments: the page's rows, whichever query shape) ---
 
-# How the page reads its rows: every match sorted (a group up to the count cap), or beyond the cap
-# walking contacts in name order with a probe per contact, or PostgreSQL's choice (EXISTS).
-STRATEGIES = ["sorted matches", "walk", "planner's choice"]
+# How the page reads its rows: a few matches as a list of ids sorted; up to the count cap, the matches as
+# a subquery; beyond the cap (or a search's count deferred) walking contacts in name order with a probe per
+# contact, or PostgreSQL's choice (EXISTS).
+STRATEGIES = ["sorted matches", "matches subquery", "walk", "planner's choice"]
 
 
 @pytest.fixture
 def members_page(monkeypatch):
-    """Pages of two rows; for the strategies beyond the cap, a cap of `cap` (4 unless told)."""
+    """Pages of two rows; beyond one match read as a list, and for the strategies beyond the cap, a cap of
+    `cap` (4 unless told)."""
     from segments.views import members as views
 
     monkeypatch.setattr(views.GroupMembersView, "paginate_by", 2)
 
     def configure(strategy: str, cap: int = 4) -> None:
-        if strategy != "sorted matches":
-            monkeypatch.setattr(views._MembersPaginator, "cap", cap)
-            monkeypatch.setattr(views, "walk_is_cheap", lambda **kwargs: strategy == "walk")
+        if strategy == "sorted matches":
+            return
+        monkeypatch.setattr(views._MembersPaginator, "listed", 1)
+        if strategy == "matches subquery":
+            monkeypatch.setattr(views, "walk_is_cheap", lambda **kwargs: False)  # (a search's count is deferred)
+            return
+        monkeypatch.setattr(views._MembersPaginator, "cap", cap)
+        monkeypatch.setattr(views, "walk_is_cheap", lambda **kwargs: strategy == "walk")
 
     return configure
 
@@ -361,10 +368,12 @@ def test_members_are_sorted_by_name_both_ways(marketer_client, team, members_pag
     assert shown == ascending[::-1][:4]
 
 
+@pytest.mark.parametrize("stored_count", [7, 10**6])  # a search reads the members, or the contacts first
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_members_filter_by_source_and_search_by_every_word(marketer_client, team, members_page, strategy):
+def test_members_filter_by_source_and_search_by_every_word(marketer_client, team, members_page, strategy, stored_count):
     members_page(strategy, cap=1)  # beyond the cap as soon as two members match
     group, people = team
+    ContactGroup.objects.filter(pk=group.pk).update(member_count=stored_count)
 
     def shown(**params):
         return page_of(marketer_client, group, **params)
@@ -397,12 +406,69 @@ def test_members_count_shows_the_group_total_beyond_the_cap(marketer_client, tea
     assert "Showing 1–2 of 12,345" in response.content.decode()
     assert not response.context["paginator"].matches  # counted, not read
     assert "Showing 1–2 of 4" in marketer_client.get(url, {"source": "manual"}).content.decode()  # counted
-    assert "Showing 1–2 of more than 4" in marketer_client.get(url, {"q": "a"}).content.decode()
+    assert "Showing 1–2 of more than 1" in text(marketer_client.get(url, {"q": "a"}))  # see below
     # A stored count that is out of date never hides members: the page counts them.
     Membership.objects.filter(group=group).exclude(contact__in=[people["zoe"], people["petr"]]).delete()
     response = marketer_client.get(url)
     assert "Showing 1–2" not in response.content.decode() and "2 in all" in response.content.decode()
     assert [m.contact for m in response.context["object_list"]] == [people["zoe"], people["petr"]]
+
+
+COUNT_URL = re.compile(r'<span hx-get="([^"]*)" hx-trigger="load"')
+
+
+def text(response):
+    """The page's text as read: tags dropped, spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split()).replace(" – ", "–")
+
+
+@pytest.mark.parametrize("strategy", ["walk", "planner's choice"])
+def test_a_search_shows_its_page_at_once_and_loads_its_count_after_it(marketer_client, team, members_page, strategy):
+    members_page(strategy)  # pages of 2, one match read as a list, counted up to 4
+    group, people = team
+    url = reverse("segments:group_detail", args=[group.pk])
+    # "a": every member but the nameless one (Petr by his e-mail), six.
+    response = marketer_client.get(url, {"q": "a", "source": "", "sort": "-name"})
+    paginator = response.context["paginator"]
+    assert paginator.count_deferred and "count" not in vars(paginator)  # the page never counted
+    assert [m.contact for m in response.context["object_list"]] == [people["petr"], people["jana_n2"]]
+    body = response.content.decode()
+    assert "Showing 1–2 of more than 1 counting…" in text(response)  # a true lower bound, until the count comes
+    assert "Page 1</span>" in body and 'aria-label="Last page"' not in body
+    found = COUNT_URL.search(body)
+    assert found, "the page loads its count"
+    count = marketer_client.get(html.unescape(found.group(1)))
+    assert count.status_code == 200 and text(count) == "more than 4"
+    # The count keeps the filters (and only them).
+    body = marketer_client.get(url, {"q": "a", "source": "manual"}).content.decode()
+    count_url = html.unescape(COUNT_URL.search(body).group(1))
+    assert QueryDict(count_url.split("?", 1)[1]).dict() == {"q": "a", "source": "manual"}
+    assert text(marketer_client.get(count_url)) == "3"  # Jana Dvořák, Jana Novák, Petr
+    # Without a search nothing is deferred: a source filter's count is cheap.
+    assert not COUNT_URL.search(marketer_client.get(url, {"source": "manual"}).content.decode())
+
+
+def test_a_searched_page_past_the_end_or_the_last_page_counts_after_all(marketer_client, team, members_page):
+    members_page("walk", cap=10)
+    group, people = team
+    url = reverse("segments:group_detail", args=[group.pk])
+    last = [people["jana_n2"], people["petr"]]  # "a", six matches by name: pages of 2, the third
+    for page in ("99", "last", "3"):
+        response = marketer_client.get(url, {"q": "a", "page": page})
+        assert response.context["page_obj"].number == 3, page
+        assert [m.contact for m in response.context["object_list"]] == last, page
+        assert not response.context["paginator"].count_deferred or page == "3", page  # counted: shown
+    response = marketer_client.get(url, {"q": "a", "page": "99"})
+    assert "Showing 5–6 of 6" in text(response) and not COUNT_URL.search(response.content.decode())  # counted
+    # Page 2 of 3, its count deferred, knows a next page exists; page 3 reached by its number knows none.
+    response = marketer_client.get(url, {"q": "a", "page": "2"})
+    assert response.context["paginator"].count_deferred and response.context["page_obj"].has_next()
+
+
+def test_the_members_count_needs_the_view_permission(client, team):
+    group, _ = team
+    url = reverse("segments:group_members_count", args=[group.pk])
+    assert client.get(url, {"q": "a"}).status_code == 302  # to the login page
 
 
 def test_members_name_header_sorts_and_keeps_the_filters(marketer_client, team):

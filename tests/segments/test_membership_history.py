@@ -338,3 +338,16 @@ def test_contact_page_refreshes_its_groups_while_a_recheck_is_pending(marketer_c
     PendingRecheck.objects.create(contact_id=contact.pk, kind="contact")
     page = marketer_client.get(contact.get_absolute_url()).content.decode()
     assert "updating after the latest change" in page and 'hx-select="#contact-groups"' in page
+
+
+def test_one_membership_row_per_group_and_contact_on_both_databases():
+    from django.db import IntegrityError, transaction
+
+    group, contact = ContactGroupFactory(), ContactFactory()
+    Membership.objects.create(group=group, contact=contact, via_manual=True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Membership.objects.create(group=group, contact=contact, via_condition=True)
+    if connection.vendor == "postgresql":  # the unique index also carries the flags (rebuilds read it alone)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'membership_group_contact_unique'")
+            assert "INCLUDE (via_manual, via_account, via_condition)" in cursor.fetchone()[0]
