@@ -31,6 +31,17 @@ def dependency_levels(refs: Mapping[str, Iterable[str]]) -> list[list[str]]:
     return levels
 
 
+def with_readers(refs: Mapping[str, Iterable[str]], codes: Iterable[str]) -> set[str]:
+    """`codes` and every code of `refs` that refers to one of them, directly or through others."""
+    chosen = set(codes)
+    grew = True
+    while grew:  # a group whose members change can change the groups that read its membership
+        more = {code for code, read in refs.items() if code not in chosen and chosen.intersection(read)}
+        chosen |= more
+        grew = bool(more)
+    return chosen
+
+
 def reference_path(
     *, start: str, target: str, refs_of: Callable[[list[str]], Mapping[str, Iterable[str]]]
 ) -> list[str] | None:

@@ -109,8 +109,8 @@ def group_rebuild_by_id(*, group_id: int, now: datetime | None = None) -> dict:
     return {"group_id": group_id, "ok": True, "added": result.added, "removed": result.removed}
 
 
-def groups_in_dependency_order(*, groups: QuerySet[ContactGroup]) -> list[ContactGroup]:
-    """`groups` ordered so that every group comes after the groups its condition refers to."""
+def groups_in_levels(*, groups: QuerySet[ContactGroup]) -> list[list[ContactGroup]]:
+    """`groups` in dependency levels: every group is in a later level than the groups its condition refers to."""
     from segments.rules import referenced_groups
 
     by_code = {g.code: g for g in groups}
@@ -118,7 +118,12 @@ def groups_in_dependency_order(*, groups: QuerySet[ContactGroup]) -> list[Contac
         code: referenced_groups(g.condition) if g.is_condition_based and g.condition else set()
         for code, g in by_code.items()
     }
-    return [by_code[code] for level in dependency_levels(refs) for code in level]
+    return [[by_code[code] for code in level] for level in dependency_levels(refs)]
+
+
+def groups_in_dependency_order(*, groups: QuerySet[ContactGroup]) -> list[ContactGroup]:
+    """`groups` ordered so that every group comes after the groups its condition refers to."""
+    return [group for level in groups_in_levels(groups=groups) for group in level]
 
 
 def groups_rebuild_scheduled(*, now: datetime | None = None) -> list[dict]:
@@ -138,17 +143,10 @@ def groups_rebuild_many(*, groups: QuerySet[ContactGroup], now: datetime | None 
     TRICKY: never inside a caller's transaction (its uncommitted data would be invisible to the other
     connections): there, and on SQLite (one writer at a time), the groups rebuild one after another.
     """
-    from segments.rules import referenced_groups
-
-    by_code = {g.code: g for g in groups}
-    refs = {
-        code: referenced_groups(g.condition) if g.is_condition_based and g.condition else set()
-        for code, g in by_code.items()
-    }
     parallel = settings.REBUILD_CONNECTIONS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     results: list[dict] = []
-    for level in dependency_levels(refs):
-        ids = [g.pk for g in sorted((by_code[c] for c in level), key=lambda g: -g.member_count)]
+    for level in groups_in_levels(groups=groups):
+        ids = [g.pk for g in sorted(level, key=lambda g: -g.member_count)]
         if not parallel or len(ids) == 1:
             results += [_rebuild_logged(group_id, now) for group_id in ids]
             continue

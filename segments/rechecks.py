@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Case, When
 
 from contacts.models import Contact, ContactField
-from segments.graph import dependency_levels
+from segments.graph import dependency_levels, with_readers
 from segments.memberships import (
     RowWriter,
     Why,
@@ -248,12 +248,7 @@ def _relevant_levels(groups: list[CompiledGroup], kinds: set[str]) -> list[list[
 
 def _relevant_groups(groups: list[CompiledGroup], kinds: set[str]) -> list[CompiledGroup]:
     """The groups whose rules read any of `kinds`, plus (transitively) the groups reading those."""
-    chosen = {g.code for g in groups if g.deps.kinds & kinds}
-    grew = True
-    while grew:  # a group whose members change can change the groups that read its membership
-        more = {g.code for g in groups if g.code not in chosen and g.deps.groups & chosen}
-        chosen |= more
-        grew = bool(more)
+    chosen = with_readers({g.code: g.deps.groups for g in groups}, (g.code for g in groups if g.deps.kinds & kinds))
     return [g for g in groups if g.code in chosen]
 
 
