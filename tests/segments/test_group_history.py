@@ -217,13 +217,19 @@ def test_demo_history_is_deterministic_idempotent_and_told_alike_by_snapshots_an
     from contacts.models import Contact
     from segments import services
     from segments.models import EventKind, Membership, MembershipEvent
-    from segments.selectors import group_flow
+    from segments.selectors import group_flow, group_last_rebuild_changes
     from tests.factories import ContactFactory
 
     ContactFactory.create_batch(260)
     ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
     group = ContactGroupFactory(code="trade_fair_2026")
-    other = ContactGroupFactory(code="pricing_visitors")
+    other = ContactGroupFactory(
+        code="pricing_visitors",
+        last_rebuild_started_at=timezone.now() - dt.timedelta(minutes=1),
+        last_rebuild_finished_at=timezone.now() + dt.timedelta(minutes=1),
+        last_rebuild_added=50,
+        last_rebuild_removed=0,
+    )
     ContactGroupFactory(code="not_a_sample")
     services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=ids[:200]))
     services.group_add_contacts(group=other, contacts=Contact.objects.filter(pk__in=ids[:50]))
@@ -236,6 +242,8 @@ def test_demo_history_is_deterministic_idempotent_and_told_alike_by_snapshots_an
         )
 
     first = run()
+    other.refresh_from_db()  # the last rebuild's figures match the contacts its history lists
+    assert other.last_rebuild_added == group_last_rebuild_changes(group=other, joined=True).count() == 0
     events = sorted(MembershipEvent.objects.values_list("group_id", "contact_id", "kind", "at"))
     assert run() == first  # idempotent
     assert sorted(MembershipEvent.objects.values_list("group_id", "contact_id", "kind", "at")) == events
