@@ -173,6 +173,14 @@ NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
 REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).
 REBUILD_WORK_MEM = os.environ.get("REBUILD_WORK_MEM", "64MB")
+# SQLite (one writer for the whole file): a rebuild writes its difference in transactions of this many
+# contacts, so a marketer's edit waits for one slice, never for the whole rebuild.
+REBUILD_SLICE = int(os.environ.get("REBUILD_SLICE", "2000"))
+# A running rebuild proves it is alive this often; one silent for REBUILD_STALE_AFTER seconds (its worker
+# was killed) is shown as interrupted and queued again by the minutely check.
+REBUILD_HEARTBEAT_SECONDS = float(os.environ.get("REBUILD_HEARTBEAT_SECONDS", "15"))
+REBUILD_STALE_AFTER = int(os.environ.get("REBUILD_STALE_AFTER", "90"))
+REBUILD_MAX_INTERRUPTIONS = 3
 # Membership history (who entered or left which group, and why) older than this is pruned nightly.
 MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 

@@ -236,14 +236,26 @@ def source_remove(
     return SourceChange(removed=removed, unmarked=unmarked)
 
 
-def source_sync(*, group: ContactGroup, source: Source, should: QuerySet[Contact], why: Why) -> SourceChange:
+def source_sync(
+    *,
+    group: ContactGroup,
+    source: Source,
+    should: QuerySet[Contact],
+    why: Why,
+    within: Sequence[int] | None = None,
+) -> SourceChange:
     """Make `source` true in `group` for exactly the unmerged contacts of `should` (the caller holds the lock).
 
-    PostgreSQL: one statement that evaluates `should` once. SQLite: a removal, then an addition.
+    `within`: only for these contacts (a slice of a rebuild); the group's other members are left alone.
+    PostgreSQL: one statement that evaluates `should` once. SQLite, or a slice: a removal, then an addition.
     """
+    if within is not None:
+        should = should.filter(pk__in=within)
     unmerged = should.filter(merged_into__isnull=True)
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or within is not None:
         memberships = Membership.objects.filter(group=group)
+        if within is not None:
+            memberships = memberships.filter(contact_id__in=within)
         change = source_remove(group=group, source=source, memberships=memberships, still=unmerged, why=why)
         return change + source_add(group=group, source=source, contacts=should, why=why, few_existing=True)
     try:
@@ -318,6 +330,19 @@ def source_sync(*, group: ContactGroup, source: Source, should: QuerySet[Contact
         marked=counts.get(EventKind.SOURCE_ADDED, 0),
         unmarked=counts.get(EventKind.SOURCE_REMOVED, 0),
     )
+
+
+def source_sync_slice_ids(*, group: ContactGroup, source: Source, should: QuerySet[Contact]) -> list[int]:
+    """The contacts whose `source` in `group` differs from `should` now: what a sliced sync must visit.
+
+    A read (no lock, no write): the slices then re-evaluate their contacts under the lock, so a contact
+    that changed between this read and its slice is still written right.
+    """
+    unmerged = should.filter(merged_into__isnull=True).order_by().values("pk")
+    holding = Membership.objects.filter(group=group, **{source.field: True}).values("contact_id")
+    lacking = set(unmerged.exclude(pk__in=holding).values_list("pk", flat=True))
+    extra = set(holding.exclude(contact_id__in=unmerged).values_list("contact_id", flat=True))
+    return sorted(lacking | extra)
 
 
 def group_members_copy(*, source_group: ContactGroup, target: ContactGroup, freeze: bool, why: Why) -> int:

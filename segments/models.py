@@ -7,6 +7,8 @@ the same statement. Both tables are written only by `segments.memberships`.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -21,6 +23,8 @@ class RebuildStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Up to date"
     FAILED = "failed", "Failed"
+    # Its worker stopped mid-rebuild (killed, restarted, out of memory); queued again.
+    INTERRUPTED = "interrupted", "Interrupted, queued again"
 
 
 class ContactGroup(models.Model):
@@ -35,6 +39,10 @@ class ContactGroup(models.Model):
     rebuild_status = models.CharField(max_length=20, choices=RebuildStatus.choices, default=RebuildStatus.NEVER)
     rebuild_error = models.TextField(blank=True)
     last_rebuild_started_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds by a running rebuild (segments.rebuilds.rebuild_heartbeat).
+    rebuild_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Rebuilds interrupted in a row; the minutely check stops queueing again at REBUILD_MAX_INTERRUPTIONS.
+    rebuild_interruptions = models.PositiveSmallIntegerField(default=0)
     last_rebuild_finished_at = models.DateTimeField(null=True, blank=True)
     last_rebuild_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     last_rebuild_added = models.PositiveIntegerField(null=True, blank=True)
@@ -54,8 +62,23 @@ class ContactGroup(models.Model):
 
     @property
     def is_rebuilding(self) -> bool:
-        """A rebuild is queued or running (the status badge polls meanwhile)."""
-        return self.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING)
+        """A rebuild is queued, running or queued again (the status badge polls meanwhile)."""
+        return self.rebuild_status in (RebuildStatus.QUEUED, RebuildStatus.RUNNING, RebuildStatus.INTERRUPTED)
+
+    @property
+    def rebuild_state(self) -> str:
+        """The status as people should see it: a running rebuild whose heartbeat stopped is interrupted."""
+        if self.rebuild_status == RebuildStatus.RUNNING and self.rebuild_heartbeat_stale():
+            return RebuildStatus.INTERRUPTED
+        return self.rebuild_status
+
+    def rebuild_state_label(self) -> str:
+        return RebuildStatus(self.rebuild_state).label
+
+    def rebuild_heartbeat_stale(self, now: datetime | None = None) -> bool:
+        beat = self.rebuild_heartbeat_at
+        limit = timedelta(seconds=settings.REBUILD_STALE_AFTER)
+        return beat is None or (now or timezone.now()) - beat > limit
 
 
 class Membership(models.Model):

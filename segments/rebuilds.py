@@ -9,19 +9,29 @@ reads the condition after taking it). Groups rebuild in dependency order (`segme
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, connections, transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
 from segments.graph import dependency_levels
-from segments.memberships import Why, groups_lock, member_count_refresh, source_sync
+from segments.memberships import (
+    SourceChange,
+    Why,
+    groups_lock,
+    member_count_refresh,
+    source_sync,
+    source_sync_slice_ids,
+)
 from segments.models import Cause, ContactGroup, RebuildStatus, Source
 
 logger = logging.getLogger(__name__)
@@ -45,22 +55,88 @@ def _rule_contacts(group: ContactGroup, now: datetime | None) -> QuerySet[Contac
     return matching_contacts(validate(group.condition, group=group), now=now)
 
 
-@transaction.atomic
 def group_rebuild(*, group: ContactGroup, now: datetime | None = None) -> RebuildResult:
-    """Recompute the condition source of `group` in the database, writing only the difference."""
+    """Recompute the condition source of `group` in the database, writing only the difference.
+
+    PostgreSQL: one transaction, one statement. SQLite (one writer for the whole file): in slices, so
+    that other writes never wait for a whole rebuild (`_rebuild_in_slices`).
+    """
+    if connection.vendor == "postgresql":
+        return _rebuild_at_once(group=group, now=now)
+    return _rebuild_in_slices(group=group, now=now)
+
+
+@transaction.atomic
+def _rebuild_at_once(*, group: ContactGroup, now: datetime | None) -> RebuildResult:
     started = time.monotonic()
     groups_lock(group_ids=[group.pk])  # two rebuilds (or a rebuild and a re-check) never interleave
     _tune_for_a_big_statement()
     locked = ContactGroup.objects.get(pk=group.pk)
     started_at = timezone.now()
     matching = _rule_contacts(locked, now)
-    why = Why(Cause.REBUILD)
-    change = source_sync(group=locked, source=Source.CONDITION, should=matching, why=why)
+    change = source_sync(group=locked, source=Source.CONDITION, should=matching, why=Why(Cause.REBUILD))
     count = member_count_refresh(group=locked)
+    return _rebuild_succeeded(group=group, change=change, count=count, started=started, started_at=started_at)
+
+
+class _Superseded(Exception):
+    """The condition changed while a sliced rebuild ran: the rebuild queued by that change takes over."""
+
+
+def _rebuild_in_slices(*, group: ContactGroup, now: datetime | None) -> RebuildResult:
+    """SQLite: read the difference outside any write transaction, then write it settings.REBUILD_SLICE
+    contacts at a time, each slice a short transaction that re-evaluates the rule for its contacts.
+
+    Exact: every contact of a slice is judged under the write lock, so one that changed after the first
+    read is still written right (and one that started to differ after it has its own re-check queued).
+    TRICKY: a condition change between slices stops the rebuild (the one queued by the change finishes
+    the job); without the check, the old condition's slices would undo the new one's.
+    """
+    started = time.monotonic()
+    started_at = timezone.now()
+    current = ContactGroup.objects.get(pk=group.pk)
+    version = current.condition_version
+    matching = _rule_contacts(current, now)  # an invalid condition raises here, before any write
+    ids = source_sync_slice_ids(group=current, source=Source.CONDITION, should=matching)
+    why = Why(Cause.REBUILD)
+    change = SourceChange()
+    try:
+        for first in range(0, len(ids), settings.REBUILD_SLICE):
+            with transaction.atomic():
+                _lock_unchanged(group=current, version=version)
+                within = ids[first : first + settings.REBUILD_SLICE]
+                change += source_sync(group=current, source=Source.CONDITION, should=matching, why=why, within=within)
+                member_count_refresh(group=current)
+        with transaction.atomic():
+            _lock_unchanged(group=current, version=version)
+            count = member_count_refresh(group=current)
+            return _rebuild_succeeded(group=group, change=change, count=count, started=started, started_at=started_at)
+    except _Superseded:
+        logger.info("rebuild of group %s stopped: its condition changed meanwhile", group.pk)
+        group.refresh_from_db()
+        return RebuildResult(
+            group_id=group.pk,
+            added=change.added,
+            removed=change.removed,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            member_count=group.member_count,
+        )
+
+
+def _lock_unchanged(*, group: ContactGroup, version: int) -> None:
+    groups_lock(group_ids=[group.pk])
+    if not ContactGroup.objects.filter(pk=group.pk, condition_version=version).exists():
+        raise _Superseded
+
+
+def _rebuild_succeeded(
+    *, group: ContactGroup, change: SourceChange, count: int, started: float, started_at: datetime
+) -> RebuildResult:
     duration_ms = int((time.monotonic() - started) * 1000)
-    ContactGroup.objects.filter(pk=locked.pk).update(
+    ContactGroup.objects.filter(pk=group.pk).update(
         rebuild_status=RebuildStatus.SUCCEEDED,
         rebuild_error="",
+        rebuild_interruptions=0,
         last_rebuild_started_at=started_at,
         last_rebuild_finished_at=timezone.now(),
         last_rebuild_duration_ms=duration_ms,
@@ -97,9 +173,12 @@ def group_rebuild_by_id(*, group_id: int, now: datetime | None = None) -> dict:
     from segments.rules import RuleError
 
     group = ContactGroup.objects.get(pk=group_id)
-    ContactGroup.objects.filter(pk=group_id).update(rebuild_status=RebuildStatus.RUNNING)
+    ContactGroup.objects.filter(pk=group_id).update(
+        rebuild_status=RebuildStatus.RUNNING, rebuild_heartbeat_at=timezone.now()
+    )
     try:
-        result = group_rebuild(group=group, now=now)
+        with rebuild_heartbeat(group_id=group_id):
+            result = group_rebuild(group=group, now=now)
     except RuleError as exc:  # the transaction rolled back: old members stay
         _rebuild_failed(group_id=group_id, error=f"The condition is invalid: {exc}")
         return {"group_id": group_id, "ok": False, "error": str(exc)}
@@ -173,10 +252,99 @@ def _rebuild_in_thread(group_id: int, now: datetime | None) -> dict:
 
 def group_rebuild_queue(*, group: ContactGroup) -> None:
     """Mark `group` queued and run its rebuild in the worker once the current transaction commits."""
+    ContactGroup.objects.filter(pk=group.pk).update(
+        rebuild_status=RebuildStatus.QUEUED, rebuild_error="", rebuild_interruptions=0
+    )
+    _queue_on_commit(group_id=group.pk)
+
+
+def _queue_on_commit(*, group_id: int) -> None:
     from django_q.tasks import async_task
 
-    ContactGroup.objects.filter(pk=group.pk).update(rebuild_status=RebuildStatus.QUEUED, rebuild_error="")
-    transaction.on_commit(lambda: async_task("segments.tasks.rebuild_group", group.pk))
+    transaction.on_commit(lambda: async_task("segments.tasks.rebuild_group", group_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# A rebuild's heartbeat, and the minutely check that requeues rebuilds whose worker died.
+
+
+@contextmanager
+def rebuild_heartbeat(*, group_id: int, every: float | None = None) -> Iterator[None]:
+    """While the block runs, a thread writes the group's heartbeat every `every` seconds (its own connection).
+
+    TRICKY: the rebuild's own transaction may hold the group's row (its final count update, or a
+    caller's transaction): the beat waits at most a second for it (PostgreSQL) and is skipped when it
+    cannot be written; a live rebuild only has to beat once per REBUILD_STALE_AFTER.
+    """
+    every = settings.REBUILD_HEARTBEAT_SECONDS if every is None else every
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                try:
+                    with transaction.atomic():
+                        if connection.vendor == "postgresql":
+                            with connection.cursor() as cursor:
+                                cursor.execute("SET LOCAL lock_timeout = '1s'")
+                        ContactGroup.objects.filter(pk=group_id, rebuild_status=RebuildStatus.RUNNING).update(
+                            rebuild_heartbeat_at=timezone.now()
+                        )
+                except DatabaseError:
+                    logger.debug("heartbeat of group %s skipped", group_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"rebuild-heartbeat-{group_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def rebuilds_recover_interrupted(*, now: datetime | None = None) -> list[int]:
+    """Queue again every running rebuild whose heartbeat stopped (its worker died); returns their group ids.
+
+    After settings.REBUILD_MAX_INTERRUPTIONS in a row the group is marked failed instead: a rebuild that
+    kills its worker every time (memory, a time limit) must not be retried forever.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.REBUILD_STALE_AFTER)
+    stale = ContactGroup.objects.filter(rebuild_status=RebuildStatus.RUNNING).filter(
+        Q(rebuild_heartbeat_at__lt=cutoff) | Q(rebuild_heartbeat_at__isnull=True)
+    )
+    requeued = []
+    for group in stale:
+        since = timezone.localtime(group.rebuild_heartbeat_at or now).strftime("%H:%M")
+        interruptions = group.rebuild_interruptions + 1
+        with transaction.atomic():
+            # Only if still silent: a rebuild that beat meanwhile (or ended) is left alone.
+            still = ContactGroup.objects.filter(
+                pk=group.pk, rebuild_status=RebuildStatus.RUNNING, rebuild_heartbeat_at=group.rebuild_heartbeat_at
+            )
+            if interruptions >= settings.REBUILD_MAX_INTERRUPTIONS:
+                still.update(
+                    rebuild_status=RebuildStatus.FAILED,
+                    rebuild_interruptions=interruptions,
+                    last_rebuild_finished_at=now,
+                    rebuild_error=(
+                        f"The rebuild was interrupted {interruptions} times in a row (its worker stopped during it, "
+                        f"last at {since}), so it is not tried again automatically. Rebuild by hand to try again."
+                    ),
+                )
+                continue
+            if still.update(
+                rebuild_status=RebuildStatus.INTERRUPTED,
+                rebuild_interruptions=interruptions,
+                rebuild_error=f"The worker stopped during the rebuild (no sign of life since {since}); queued again.",
+            ):
+                _queue_on_commit(group_id=group.pk)
+                requeued.append(group.pk)
+    if requeued:
+        logger.warning("interrupted rebuilds queued again: groups %s", requeued)
+    return requeued
 
 
 def group_drifts(*, group: ContactGroup) -> bool:

@@ -12,6 +12,8 @@ NIGHTLY_REBUILD = "segments.nightly_rebuild"
 # A safety net, every 5 minutes: every change queues its own drain, but a drain that failed (a deadlock,
 # a group deleted while it waited for its lock, a lost connection) leaves its contacts pending.
 PENDING_RECHECKS = "segments.pending_rechecks"
+# Every minute: a rebuild whose worker was killed (no heartbeat) is shown as interrupted and queued again.
+INTERRUPTED_REBUILDS = "segments.interrupted_rebuilds"
 
 
 def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -25,7 +27,7 @@ def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def schedules_register(**_: Any) -> None:
-    """Create or update the nightly rebuild and pending re-check schedules (connected to post_migrate)."""
+    """Create or update the nightly, pending re-check and interrupted-rebuild schedules (on post_migrate)."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
@@ -34,6 +36,16 @@ def schedules_register(**_: Any) -> None:
             "func": "segments.tasks.drain_rechecks",
             "schedule_type": Schedule.MINUTES,
             "minutes": 5,
+            "repeats": -1,
+        },
+    )
+
+    Schedule.objects.update_or_create(
+        name=INTERRUPTED_REBUILDS,
+        defaults={
+            "func": "segments.tasks.recover_interrupted_rebuilds",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
             "repeats": -1,
         },
     )

@@ -35,3 +35,8 @@ def refresh_groups_after_bulk_change(kinds: list[str]) -> int:
     from segments.rechecks import groups_refresh_after_bulk_change
 
     return groups_refresh_after_bulk_change(kinds=set(kinds))
+
+
+def recover_interrupted_rebuilds() -> list[int]:
+    """Minutely: queue again the rebuilds whose worker died (no heartbeat)."""
+    return rebuilds.rebuilds_recover_interrupted()

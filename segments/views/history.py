@@ -322,6 +322,7 @@ STATUS_BADGES = {
     RebuildStatus.RUNNING: "text-bg-primary",
     RebuildStatus.SUCCEEDED: "text-bg-success",
     RebuildStatus.FAILED: "text-bg-danger",
+    RebuildStatus.INTERRUPTED: "text-bg-warning",
 }
 
 
@@ -371,7 +372,7 @@ class GroupHistoryView(GroupMixin, TemplateView):
             "has_snapshots": history.has_chart or group.size_snapshots.exists(),
             "current_display": fmt_int(group.member_count),
             "nightly_time": settings.NIGHTLY_REBUILD_TIME,
-            "status_badge": STATUS_BADGES.get(RebuildStatus(group.rebuild_status), "text-bg-secondary"),
+            "status_badge": STATUS_BADGES.get(RebuildStatus(group.rebuild_state), "text-bg-secondary"),
             "duration": duration_display(group.last_rebuild_duration_ms),
         }
 
