@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "contacts",
     "segments",
     "campaigns",
+    "transfers",
 ]
 
 MIDDLEWARE = [

@@ -11,5 +11,6 @@ urlpatterns = [
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("", include("transfers.urls")),
     path("admin/", admin.site.urls),
 ]
