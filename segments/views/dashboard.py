@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.http.response import HttpResponseBase
-from django.shortcuts import redirect
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
@@ -119,11 +119,11 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
     permission_required = "segments.view_contactgroup"
     template_name = "segments/dashboard.html"
 
-    def handle_no_permission(self) -> HttpResponseBase:
+    def handle_no_permission(self) -> HttpResponseRedirect:
         # Someone who may see contacts but not groups starts on the contact list (login lands here).
         user = self.request.user
         if user.is_authenticated and user.has_perm("contacts.view_contact"):
-            return redirect("contacts:contact_list")
+            return HttpResponseRedirect(reverse("contacts:contact_list"))
         return super().handle_no_permission()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
