@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from segments.views.dashboard import DashboardView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="contacts:contact_list", permanent=False), name="home"),
+    path("", DashboardView.as_view(), name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("contacts/", include("contacts.urls")),
