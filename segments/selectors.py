@@ -438,15 +438,16 @@ DASHBOARD_DAYS = 30  # the sparkline's period
 
 @dataclass(frozen=True)
 class GroupPulse:
-    """A group on the home page: live size, yesterday's recorded size and the sizes of the last days."""
+    """A group on the home page: live size, its change over the last 24 hours and the sizes of the last days."""
 
     group: ContactGroup
-    yesterday: int | None  # yesterday's snapshot; None when none was recorded
+    change: int | None  # joins minus leaves over the last 24 hours (history); None: the group is newer than that
     counts: list[int | None]  # one per day, oldest first, ending with today's live count (None: no snapshot)
 
     @property
-    def change(self) -> int | None:
-        return None if self.yesterday is None else self.group.member_count - self.yesterday
+    def yesterday(self) -> int | None:
+        """The size 24 hours ago."""
+        return None if self.change is None else self.group.member_count - self.change
 
     @property
     def tone(self) -> Tone:
@@ -458,23 +459,42 @@ class GroupPulse:
         return "" if self.change is None else fmt_signed(self.change)
 
 
-def dashboard_groups(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS) -> list[GroupPulse]:
-    """Every group with its size now, yesterday and over `days` days, by name (2 queries whatever the number)."""
-    today = today or timezone.localdate()
+def dashboard_groups(
+    *, today: dt.date | None = None, days: int = DASHBOARD_DAYS, now: dt.datetime | None = None
+) -> list[GroupPulse]:
+    """Every group with its size now, its change over the last 24 hours and its sizes over `days` days (3 queries).
+
+    The change comes from the membership history (exact, whenever the nightly snapshot was taken); the
+    sparkline from the nightly size snapshots.
+    """
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     start = today - dt.timedelta(days=days)
+    day_ago = now - dt.timedelta(hours=24)
     groups = list(ContactGroup.objects.defer("condition", "description").order_by("name", "id"))
     sizes: dict[int, dict[dt.date, int]] = {}
+    changes: dict[int, int] = {}
     if groups:
         # Today's snapshot (if the nightly run took it) is left out: the live count is newer.
         snapshots = GroupSizeSnapshot.objects.filter(date__gte=start, date__lt=today).order_by()
         for group_id, day, count in snapshots.values_list("group_id", "date", "member_count"):
             sizes.setdefault(group_id, {})[day] = count
-    yesterday = today - dt.timedelta(days=1)
+        events = (
+            # The group ids let the (group, at) index serve each group's recent events.
+            MembershipEvent.objects.filter(
+                group_id__in=[g.pk for g in groups], at__gte=day_ago, kind__in=(EventKind.ENTERED, EventKind.LEFT)
+            )
+            .order_by()
+            .values("group_id")
+            .annotate(net=Count("pk", filter=Q(kind=EventKind.ENTERED)) - Count("pk", filter=Q(kind=EventKind.LEFT)))
+        )
+        changes = {row["group_id"]: row["net"] for row in events}
     pulses = []
     for group in groups:
         known = sizes.get(group.pk, {})
         counts: list[int | None] = [known.get(start + dt.timedelta(days=n)) for n in range(days)]
-        pulses.append(GroupPulse(group=group, yesterday=known.get(yesterday), counts=[*counts, group.member_count]))
+        change = None if group.created_at > day_ago else changes.get(group.pk, 0)
+        pulses.append(GroupPulse(group=group, change=change, counts=[*counts, group.member_count]))
     return pulses
 
 

@@ -86,7 +86,6 @@ def sparkline(*, counts: list[int | None], width: int = 96, height: int = 28, pa
 class GroupRow:
     pulse: GroupPulse
     spark: Sparkline | None
-    new: bool  # created today (so no size yesterday)
 
 
 @dataclass(frozen=True)
@@ -140,15 +139,11 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
             "group_total": len(pulses),
             "condition_total": sum(1 for p in pulses if p.group.is_condition_based),
             "rows": [
-                GroupRow(
-                    pulse=p,
-                    spark=sparkline(counts=p.counts),
-                    new=timezone.localdate(p.group.created_at) == today,
-                )
+                GroupRow(pulse=p, spark=sparkline(counts=p.counts))
                 for p in shown
             ],
             "more_groups": max(0, len(pulses) - len(shown)),
-            "failed": [p.group for p in pulses if p.group.rebuild_status == RebuildStatus.FAILED],
+            "failed": [p.group for p in pulses if p.group.rebuild_state == RebuildStatus.FAILED],
             "busy": [p.group for p in pulses if p.group.is_rebuilding],
             "flows": [
                 (day_label(f.date, today=today), FlowRow(flow=f, group=by_id[f.group_id])) for f in flows[:FLOW_SHOWN]

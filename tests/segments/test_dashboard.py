@@ -36,10 +36,13 @@ def contacts(ids: list[int]):
 
 
 def grown_group(code: str = "fair", *, yesterday: int = 3, added_today: int = 2, removed_today: int = 1):
-    """A static group with `yesterday` members at yesterday's snapshot, then changed today by hand."""
+    """A static group made two days ago with `yesterday` members 25 hours ago (and in yesterday's snapshot),
+    then changed by hand just now."""
     group = services.group_create(code=code, name=code.replace("_", " ").title())
+    ContactGroup.objects.filter(pk=group.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
     people = [ContactFactory().pk for _ in range(yesterday + added_today)]
     services.group_add_contacts(group=group, contacts=contacts(people[:yesterday]))
+    MembershipEvent.objects.filter(group=group).update(at=timezone.now() - dt.timedelta(hours=25))
     services.groups_snapshot_sizes(date=today() - dt.timedelta(days=1))
     services.group_add_contacts(group=group, contacts=contacts(people[yesterday:]))
     services.group_remove_contacts(group=group, contacts=contacts(people[:removed_today]))
@@ -65,7 +68,7 @@ def failed_group() -> ContactGroup:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_change_since_yesterday_is_the_live_count_against_yesterdays_snapshot():
+def test_change_since_yesterday_is_the_joins_minus_leaves_of_the_last_24_hours():
     group = grown_group(yesterday=3, added_today=2, removed_today=1)
     assert group.member_count == 4
     [pulse] = dashboard_groups()
@@ -75,9 +78,9 @@ def test_change_since_yesterday_is_the_live_count_against_yesterdays_snapshot():
     assert pulse.counts[-2] == 3  # yesterday's snapshot
 
 
-def test_shrinking_group_and_group_without_yesterdays_snapshot():
+def test_shrinking_group_and_group_younger_than_a_day():
     grown_group("shrank", yesterday=5, added_today=0, removed_today=2)
-    services.group_create(code="brand_new", name="Brand new")  # created after the snapshot: none yesterday
+    services.group_create(code="brand_new", name="Brand new")  # created an hour ago: no size a day ago
     by_code = {p.group.code: p for p in dashboard_groups()}
     shrank = by_code["shrank"]
     assert (shrank.change, shrank.change_display, shrank.tone) == (-2, "\u22122", "down")
@@ -99,7 +102,7 @@ def test_todays_snapshot_is_ignored_for_the_live_count_and_gaps_stay_gaps():
 
 
 def test_flow_counts_joins_and_leaves_per_group_and_day():
-    fair = grown_group("fair", yesterday=3, added_today=2, removed_today=1)  # today: 5 joined, 1 left
+    fair = grown_group("fair", yesterday=3, added_today=2, removed_today=1)  # today: 2 joined, 1 left
     vip = grown_group("vip", yesterday=2, added_today=0, removed_today=0)
     # Move vip's joins to three days ago and one of fair's to ten days ago (outside a 7-day window).
     three_days_ago = timezone.now() - dt.timedelta(days=3)
@@ -107,8 +110,10 @@ def test_flow_counts_joins_and_leaves_per_group_and_day():
     old = MembershipEvent.objects.filter(group=fair, kind=EventKind.ENTERED).order_by("pk").first()
     MembershipEvent.objects.filter(pk=old.pk).update(at=timezone.now() - dt.timedelta(days=10))
     flows = dashboard_flow(group_ids=[fair.pk, vip.pk], since=today() - dt.timedelta(days=6))
+    a_day_ago = timezone.localdate(timezone.now() - dt.timedelta(hours=25))  # grown_group's first members
     assert [(f.group_id, f.date, f.joined, f.left) for f in flows] == [
-        (fair.pk, today(), 4, 1),
+        (fair.pk, today(), 2, 1),
+        (fair.pk, a_day_ago, 2, 0),
         (vip.pk, timezone.localdate(three_days_ago), 2, 0),
     ]
 
@@ -120,7 +125,7 @@ def test_flow_leaves_out_source_changes_and_other_groups():
     MembershipEvent.objects.create(
         group=group, contact_id=member.contact_id, kind=EventKind.SOURCE_ADDED, source=2, cause=Cause.ACCOUNT
     )
-    flows = dashboard_flow(group_ids=[group.pk], since=today())
+    flows = dashboard_flow(group_ids=[group.pk], since=today() - dt.timedelta(days=2))
     assert [(f.group_id, f.joined, f.left) for f in flows] == [(group.pk, 2, 0)]
     assert other.pk not in {f.group_id for f in flows}
     assert dashboard_flow(group_ids=[], since=today()) == []
@@ -145,7 +150,7 @@ def test_failed_rebuild_is_on_the_pulse():
 def test_selectors_take_a_fixed_number_of_queries(django_assert_max_num_queries):
     for i in range(12):
         grown_group(f"g{i}", yesterday=2, added_today=1, removed_today=1)
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):
         pulses = dashboard_groups()
     assert len(pulses) == 12 and all(p.change == 0 for p in pulses)
     with django_assert_max_num_queries(1):
