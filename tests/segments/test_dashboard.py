@@ -17,7 +17,7 @@ from segments import services
 from segments.models import Cause, ContactGroup, EventKind, MembershipEvent, RebuildStatus
 from segments.rebuilds import group_rebuild_by_id
 from segments.selectors import dashboard_contacts, dashboard_flow, dashboard_groups
-from segments.views.dashboard import sparkline
+from segments.views.dashboard import day_label, sparkline
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactGroupFactory
 
@@ -213,7 +213,8 @@ def test_marketer_sees_groups_changes_shortcuts_and_can_act_on_a_failed_rebuild(
     ctx = response.context
     assert (ctx["contacts"].total, ctx["group_total"], ctx["condition_total"]) == (5, 2, 1)
     assert (ctx["joined_today"], ctx["left_today"]) == (2, 1)
-    assert [label for label, _ in ctx["flows"]] == ["Today"]
+    a_day_ago = timezone.localdate(timezone.now() - dt.timedelta(hours=25))  # grown_group's first members
+    assert [label for label, _ in ctx["flows"]] == ["Today", day_label(a_day_ago, today=today())]
 
 
 def test_staff_sees_the_groups_but_no_group_editing(staff_client):
