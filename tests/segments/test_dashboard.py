@@ -240,7 +240,8 @@ def test_admin_also_gets_field_settings(admin_client_role):
 
 def test_running_rebuild_is_shown_and_polls(marketer_client):
     group = ContactGroupFactory(code="busy", is_condition_based=True, condition=CZ_TREE)
-    ContactGroup.objects.filter(pk=group.pk).update(rebuild_status=RebuildStatus.RUNNING, rebuild_heartbeat_at=timezone.now())
+    running = {"rebuild_status": RebuildStatus.RUNNING, "rebuild_heartbeat_at": timezone.now()}
+    ContactGroup.objects.filter(pk=group.pk).update(**running)
     html = main(marketer_client.get(HOME))
     busy = re.search(r'data-busy="busy">.*?</li>', html, re.S).group(0)
     assert reverse("segments:group_status", args=[group.pk]) + "?reload=1" in busy and "Rebuilding" in busy
