@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
+from segments.models import ContactGroup
 from transfers.models import ImportIssue, ImportJob, SavedMapping
+
+if TYPE_CHECKING:
+    from transfers.imports.pipeline import ImportOptions
 
 
 def import_list() -> QuerySet[ImportJob]:
@@ -15,6 +21,13 @@ def import_list() -> QuerySet[ImportJob]:
 def import_issues(*, job: ImportJob) -> QuerySet[ImportIssue]:
     """The report of an import, by line."""
     return job.issues.order_by("line", "id")
+
+
+def import_group(*, options: ImportOptions) -> ContactGroup | str | None:
+    """The group an import will add to: an existing one, the name of a new one, or None."""
+    if options.group_id:
+        return ContactGroup.objects.filter(pk=options.group_id).first()
+    return options.new_group.strip() or None
 
 
 def saved_mappings() -> QuerySet[SavedMapping]:

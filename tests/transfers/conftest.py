@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from transfers.imports.jobs import job_create
 from transfers.imports.mapping import mapping_guess
-from transfers.imports.pipeline import ImportOptions, import_execute, job_create
+from transfers.imports.pipeline import ImportOptions, import_execute
 from transfers.imports.reading import table_read
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -370,34 +369,3 @@ def _fail(job: ImportJob, message: str) -> None:
         status=ImportStatus.FAILED, error=message, phase="", finished_at=timezone.now()
     )
     job.status, job.error = ImportStatus.FAILED, message
-
-
-def job_create(
-    *,
-    data: bytes,
-    file_name: str,
-    user: AbstractBaseUser | AnonymousUser | None,
-    table: Table,
-    mapping: Sequence[str],
-    options: ImportOptions | None = None,
-) -> ImportJob:
-    """Keep an uploaded file (already read as `table`) as a draft import job with its first mapping."""
-    return ImportJob.objects.create(
-        created_by=user if user is not None and user.is_authenticated else None,  # type: ignore[misc]
-        file_name=file_name[:255],
-        file_size=len(data),
-        data=data,
-        read_as=table.description,
-        header=table.header,
-        mapping=list(mapping),
-        options=(options or ImportOptions()).to_json(),
-    )
-
-
-def job_queue(*, job: ImportJob) -> None:
-    """Mark a draft job queued and run it in the worker once the current transaction commits."""
-    from django_q.tasks import async_task
-
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, phase="Waiting for the worker")
-    job.status = ImportStatus.QUEUED
-    transaction.on_commit(lambda: async_task("transfers.tasks.run_import", job.pk))

@@ -15,7 +15,8 @@ from django.db import transaction
 
 from segments.models import ContactGroup
 from transfers.imports import mapping as mappings
-from transfers.imports.pipeline import ImportOptions, import_execute, job_create
+from transfers.imports.jobs import job_create
+from transfers.imports.pipeline import ImportOptions, import_execute
 from transfers.imports.reading import FileRefused, table_read
 from transfers.models import ImportIssue, ImportStatus, SavedMapping
 from transfers.selectors import import_summary
