@@ -187,7 +187,8 @@ def rows_check(
         standard, custom, errors = _row_values(cells, converters)
         email = standard.pop("email", None)
         key = email.lower() if email else None
-        if key is None and not options.allow_anonymous:
+        email_blank = email_column is None or not cells[email_column].strip()
+        if key is None and email_blank and not options.allow_anonymous:
             errors.append(
                 ("", "", "No email address: tick “Also import rows without an email” to create anonymous contacts.")
             )
