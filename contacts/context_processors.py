@@ -13,6 +13,7 @@ def navigation(request: HttpRequest) -> dict:
             "groups": user.has_perm("segments.view_contactgroup"),
             "campaigns": user.has_perm("campaigns.view_campaign"),
             "fields": user.has_perm("contacts.change_contactfield"),
+            "imports": user.has_perm("transfers.view_importjob"),
         },
         "user_roles": [g.name for g in user.groups.all()] or (["Superuser"] if user.is_superuser else []),
     }

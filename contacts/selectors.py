@@ -7,7 +7,7 @@ walk one of the indexes declared on the model.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,24 @@ def contact_email_taken(*, email: str | None, exclude_pk: int | None = None) -> 
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
     return clash.exists()
+
+
+EMAIL_LOOKUP_BATCH = 1000
+
+
+def contact_ids_by_email(*, emails: Iterable[str]) -> dict[str, tuple[int, int | None]]:
+    """Lower-cased, trimmed email → (contact id, merged into) for the contacts using these emails."""
+    keys = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    found: dict[str, tuple[int, int | None]] = {}
+    for start in range(0, len(keys), EMAIL_LOOKUP_BATCH):
+        chunk = keys[start : start + EMAIL_LOOKUP_BATCH]
+        rows = (
+            Contact.objects.annotate(email_key=Lower("email"))
+            .filter(email_key__in=chunk)
+            .values_list("email_key", "pk", "merged_into_id")
+        )
+        found.update({key: (pk, merged) for key, pk, merged in rows})
+    return found
 
 
 SEARCH_WORDS = 5

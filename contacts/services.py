@@ -8,7 +8,7 @@ Custom field values are validated by `contacts.custom_fields` (the one place tha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, TypedDict, Unpack
 
@@ -296,6 +296,115 @@ def contact_update(
     reason = ChangeReason.ACCOUNT if account_changed and len(fields) == 1 and custom is None else ChangeReason.UPDATED
     send_contacts_changed(contact_ids=[contact.pk], reason=reason)
     return contact
+
+
+# --- contacts in bulk (imports, the API's bulk upsert) --------------------------------------------
+
+UPSERT_BATCH = 1000  # contacts per INSERT / UPDATE statement (and emails per lookup)
+# Standard fields an upsert may fill (the email identifies the contact; accounts are linked apart).
+UPSERT_FIELDS = ("first_name", "last_name", "phone", "country", "city", "job_title", "lead_score")
+
+
+class ContactUpsert(NamedTuple):
+    """One contact to create or update by email, with values already typed and checked by the caller."""
+
+    email: str | None  # None: a new anonymous contact
+    fields: dict[str, Any]  # UPSERT_FIELDS → value; absent fields are left as they are
+    custom: dict[str, Any]  # custom field code → canonical value (contacts.custom_fields' stored form)
+
+
+class UpsertOutcome(NamedTuple):
+    """What happened to one ContactUpsert (same order as given): its contact, and the values it replaced."""
+
+    contact_id: int
+    outcome: str  # "created", "updated" or "unchanged"
+    previous: dict[str, Any] | None  # updated: field → old value; "custom": {code: old value or None}
+
+
+def _live_ids(ids: set[int]) -> dict[int, int]:
+    """Each contact id → the contact it is (through chains) merged into, or itself when it is not merged."""
+    parent = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
+    result = {}
+    for pk in ids:
+        seen, current = {pk}, pk
+        while parent.get(current):
+            current = parent[current]  # type: ignore[assignment]
+            if current in seen:  # pragma: no cover - a cycle cannot be created through the services
+                break
+            seen.add(current)
+            if current not in parent:
+                parent.update(Contact.objects.filter(pk=current).values_list("pk", "merged_into_id"))
+        result[pk] = current
+    return result
+
+
+@transaction.atomic
+def contacts_upsert(*, rows: Sequence[ContactUpsert], now: dt.datetime | None = None) -> list[UpsertOutcome]:
+    """Create or update contacts by email (compared case-insensitively, trimmed) in bulk; one outcome per row.
+
+    The caller has typed and checked the values (imports do, per row, before anything is written) and
+    merged rows with the same email. A row matching a merged contact updates the contact it was merged
+    into. Contacts whose values would not change are not written. One contacts_changed for all.
+    """
+    now = now or timezone.now()
+    keys = [(row.email or "").strip().lower() or None for row in rows]
+    named = [k for k in keys if k]
+    if len(named) != len(set(named)):
+        raise ValueError("contacts_upsert() needs each email once: merge rows with the same email first")
+    for row in rows:
+        unknown = (set(row.fields) - set(UPSERT_FIELDS)) | ({"email"} & set(row.fields))
+        if unknown:
+            raise TypeError(f"contacts_upsert() got unexpected fields: {', '.join(sorted(unknown))}")
+    found = selectors.contact_ids_by_email(emails=named)
+    live = _live_ids({pk for pk, _ in found.values()})
+    existing_ids = {live[pk] for pk, _ in found.values()}
+    existing: dict[int, Contact] = {}
+    ids = sorted(existing_ids)
+    for start in range(0, len(ids), UPSERT_BATCH):
+        existing.update(Contact.objects.in_bulk(ids[start : start + UPSERT_BATCH]))
+
+    outcomes: list[UpsertOutcome | None] = [None] * len(rows)
+    to_create: list[tuple[int, Contact]] = []
+    to_update: dict[int, Contact] = {}
+    changed_fields: set[str] = set()
+    for index, (row, key) in enumerate(zip(rows, keys, strict=True)):
+        contact = existing.get(live[found[key][0]]) if key in found else None
+        if contact is None:
+            new = Contact(email=(row.email or "").strip() or None, custom=dict(row.custom), **row.fields)
+            new.created_at = new.updated_at = now
+            to_create.append((index, new))
+            continue
+        previous: dict[str, Any] = {}
+        for name, value in row.fields.items():
+            if getattr(contact, name) != value:
+                previous[name] = getattr(contact, name)
+                setattr(contact, name, value)
+        old_custom = contact.custom or {}
+        custom_changes = {code: old_custom.get(code) for code, v in row.custom.items() if old_custom.get(code) != v}
+        if custom_changes:
+            previous["custom"] = custom_changes
+            contact.custom = {**old_custom, **row.custom}
+        if previous:
+            changed_fields |= set(previous)
+            contact.updated_at = now
+            to_update[contact.pk] = contact
+        outcomes[index] = UpsertOutcome(contact.pk, "updated" if previous else "unchanged", previous or None)
+    try:
+        with transaction.atomic():
+            created = Contact.objects.bulk_create([c for _, c in to_create], batch_size=UPSERT_BATCH)
+    except IntegrityError as exc:  # another writer took one of the emails since the lookup
+        raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc
+    for (index, _), contact in zip(to_create, created, strict=True):
+        outcomes[index] = UpsertOutcome(contact.pk, "created", None)
+    if to_update:
+        Contact.objects.bulk_update(
+            list(to_update.values()), fields=sorted(changed_fields | {"updated_at"}), batch_size=UPSERT_BATCH
+        )
+    send_contacts_changed(
+        contact_ids=[c.pk for c in created] + list(to_update),
+        reason=ChangeReason.CREATED if created else ChangeReason.UPDATED,
+    )
+    return [o for o in outcomes if o is not None]
 
 
 def _with_merged_descendants(ids: Iterable[int]) -> set[int]:

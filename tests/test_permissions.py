@@ -25,9 +25,10 @@ from tests.factories import (
     ContactGroupFactory,
     MembershipFactory,
 )
+from transfers.models import ImportJob
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns"}
+PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers"}
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
@@ -69,6 +70,9 @@ def objects():
         "campaign": CampaignFactory(),
         "consent": ConsentFactory(code="newsletter"),
         "activity": ActivityFactory(contact=contact),
+        "importjob": ImportJob.objects.create(
+            file_name="people.csv", data=b"Email\na@x.cz\n", header=["Email"], mapping=["email"]
+        ),
     }
 
 
@@ -85,6 +89,7 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
                 "contactfield": objects["field"],
                 "contactgroup": objects["group"],
                 "campaign": objects["campaign"],
+                "importjob": objects["importjob"],
             }.get(kind, objects["contact"])
             kwargs[key] = obj.pk
         elif key in ("other_pk", "child_pk"):
@@ -137,6 +142,8 @@ MATRIX = {
     "fields:field_list": (403, 200, 403),
     "segments:group_list": (200, 200, 200),
     "campaigns:campaign_list": (200, 200, 403),
+    "transfers:import_list": (200, 200, 200),
+    "transfers:import_upload": (200, 200, 200),
 }
 
 

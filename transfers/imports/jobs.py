@@ -1,0 +1,103 @@
+"""Import jobs as the pages use them: keep an upload as a draft, set its mapping and options, queue it.
+
+Writes only; the pipeline (transfers.imports.pipeline) runs a job, `transfers.selectors` reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from contacts import field_settings
+from contacts.models import ContactField
+from transfers.imports.mapping import CUSTOM_PREFIX, mapping_to_saved
+from transfers.imports.pipeline import ImportOptions, mapping_refusal
+from transfers.imports.reading import Table
+from transfers.models import ImportJob, ImportStatus, SavedMapping
+
+
+def job_create(
+    *,
+    data: bytes,
+    file_name: str,
+    user: AbstractBaseUser | AnonymousUser | None,
+    table: Table,
+    mapping: Sequence[str],
+    options: ImportOptions | None = None,
+) -> ImportJob:
+    """Keep an uploaded file (already read as `table`) as a draft import job with its first mapping."""
+    return ImportJob.objects.create(
+        created_by=user if user is not None and user.is_authenticated else None,  # type: ignore[misc]
+        file_name=file_name[:255],
+        file_size=len(data),
+        data=data,
+        read_as=table.description,
+        header=table.header,
+        mapping=list(mapping),
+        options=(options or ImportOptions()).to_json(),
+    )
+
+
+def job_queue(*, job: ImportJob) -> None:
+    """Mark a draft job queued and run it in the worker once the current transaction commits."""
+    from django_q.tasks import async_task
+
+    if job.status != ImportStatus.DRAFT:
+        return
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, phase="Waiting for the worker")
+    job.status = ImportStatus.QUEUED
+    transaction.on_commit(lambda: async_task("transfers.tasks.run_import", job.pk))
+
+
+def _free_field_code(label: str) -> str:
+    base = field_settings.code_from_label(label) or "imported"
+    base = base if base[:1].isalpha() else f"f_{base}"
+    code, n = base[:45], 1
+    while True:
+        try:
+            return field_settings.validate_code(code)
+        except ValidationError:
+            n += 1
+            code = f"{base[:45]}_{n}"
+
+
+@transaction.atomic
+def job_mapping_set(
+    *,
+    job: ImportJob,
+    mapping: Sequence[str],
+    options: ImportOptions,
+    new_fields: dict[int, str] | None = None,
+    save_as: str = "",
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> list[str]:
+    """Set a draft job's mapping and options; create the asked custom fields (column → type) and save the mapping.
+
+    Returns the problems that keep the mapping from running (then nothing is changed).
+    """
+    mapping = list(mapping)
+    created: list[ContactField] = []
+    for index, field_type in (new_fields or {}).items():
+        label = job.header[index][:100]
+        field = field_settings.field_create(label=label, code=_free_field_code(label), type=field_type)
+        created.append(field)
+        mapping[index] = f"{CUSTOM_PREFIX}{field.code}"
+    problems = mapping_refusal(mapping=mapping, options=options)
+    if problems:
+        transaction.set_rollback(True)
+        return problems
+    ImportJob.objects.filter(pk=job.pk).update(mapping=mapping, options=options.to_json())
+    job.mapping, job.options = mapping, options.to_json()
+    if save_as.strip():
+        SavedMapping.objects.update_or_create(  # type: ignore[misc]
+            name=save_as.strip()[:100],
+            defaults={
+                "columns": mapping_to_saved(header=job.header, mapping=mapping),
+                "date_format": options.date_format,
+                "created_by": user if user is not None and user.is_authenticated else None,
+            },
+        )
+    return []

@@ -1,0 +1,372 @@
+"""The import pipeline: read → map → check every row by field settings → upsert in bulk → group add → history.
+
+Invariant: a row is written whole or not at all. Every row is checked (all its mapped cells typed by
+the field's settings) before anything is written; a row with any bad cell is skipped and reported cell by
+cell. The good rows are then written in ONE transaction: contacts through `contacts.services`
+(`contacts_upsert`, which sends one contacts_changed for all of them, so segments notes one batch of
+re-checks — or, past its threshold, one durable group refresh — never one per row), the group add through
+`segments.services` with Cause.IMPORT (membership history records the import), the job's counts and
+report. The upload page, `manage.py import_contacts` and (later) the API's bulk upsert all call this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from contacts import selectors as contact_selectors
+from contacts import services as contact_services
+from contacts.field_settings import code_from_label
+from contacts.models import Contact, ContactField
+from segments import services as group_services
+from segments.models import Cause, ContactGroup
+from transfers.imports import values
+from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems, targets
+from transfers.imports.reading import FileRefused, Table, table_read
+from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 1000  # rows checked between two progress updates
+ISSUE_TEXT = 255
+
+
+@dataclass
+class ImportOptions:
+    """What the person chose besides the mapping."""
+
+    date_format: str = "auto"
+    allow_anonymous: bool = False
+    group_id: int | None = None  # an existing static group everyone imported joins
+    new_group: str = ""  # or the name of a new static group
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ImportOptions:
+        data = data or {}
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Issue:
+    """A line of the report: the file's line, the column (may be ""), the value and why."""
+
+    line: int
+    column: str
+    value: str
+    reason: str
+    level: str = ImportIssue.Level.ERROR
+
+
+@dataclass
+class CheckedRow:
+    line: int
+    key: str | None  # lower-cased email, None for an anonymous contact
+    upsert: contact_services.ContactUpsert
+
+
+@dataclass
+class Checked:
+    """Every row of a file checked: the rows to write (duplicates merged), the report, the counts."""
+
+    rows: list[CheckedRow] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    rows_total: int = 0
+    skipped: int = 0
+    merged: int = 0
+
+
+@dataclass
+class Cell:
+    """One cell as it will be stored (the preview): the text, the stored value shown, or the error."""
+
+    text: str
+    shown: str = ""
+    error: str = ""
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _valid_targets() -> dict[str, Any]:
+    return {t.value: t for t in targets()}
+
+
+def mapping_refusal(*, mapping: Sequence[str], options: ImportOptions) -> list[str]:
+    """Why this mapping cannot run (empty when it can)."""
+    problems = mapping_problems(mapping=mapping, valid=set(_valid_targets()))
+    if "email" not in mapping and not options.allow_anonymous:
+        problems.append(
+            "Map a column to Email (contacts are matched by email), or allow contacts without an email address."
+        )
+    if options.date_format not in values.DATE_FORMATS:
+        problems.append("Choose one of the date formats.")
+    return problems
+
+
+Converter = Callable[[str], Any]
+
+
+def _converters(
+    *, header: Sequence[str], mapping: Sequence[str], options: ImportOptions
+) -> list[tuple[int, str, str, Converter]]:
+    """(column index, column name, target, converter) for every mapped column."""
+    by_value = _valid_targets()
+    result: list[tuple[int, str, str, Converter]] = []
+    for index, (name, target) in enumerate(zip(header, mapping, strict=True)):
+        if not target:
+            continue
+        if target.startswith(CUSTOM_PREFIX):
+            custom_field: ContactField = by_value[target].field
+
+            result.append((index, name, target, _custom_converter(custom_field, options.date_format)))
+        else:
+            result.append((index, name, target, values.STANDARD_CONVERTERS[target]))
+    return result
+
+
+def _custom_converter(custom_field: ContactField, date_format: str) -> Converter:
+    def convert(text: str) -> Any:
+        return values.custom_value(custom_field, text, date_format=date_format)
+
+    return convert
+
+
+def _row_values(
+    cells: Sequence[str], converters: list[tuple[int, str, str, Converter]]
+) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, str]]]:
+    """(standard values, custom values, errors as (column, value, reason)) of one row; empty cells are skipped."""
+    standard: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    errors = []
+    for index, name, target, convert in converters:
+        text = cells[index]
+        if not text.strip():
+            continue
+        try:
+            value = convert(text)
+        except ValueError as exc:
+            errors.append((name, text, str(exc)))
+            continue
+        if target.startswith(CUSTOM_PREFIX):
+            custom[target.removeprefix(CUSTOM_PREFIX)] = value
+        else:
+            standard[target] = value
+    return standard, custom, errors
+
+
+def rows_check(
+    *, table: Table, mapping: Sequence[str], options: ImportOptions, progress: Progress | None = None
+) -> Checked:
+    """Check every row of `table` by field settings; duplicates by email merge (last value wins per field)."""
+    converters = _converters(header=table.header, mapping=mapping, options=options)
+    required = list(ContactField.objects.active().filter(required=True))
+    result = Checked()
+    by_key: dict[str, int] = {}  # email key → index in result.rows
+    first_line: dict[str, int] = {}
+    total = len(table.rows)
+    emails = []
+    email_column = mapping.index("email") if "email" in mapping else None
+    if email_column is not None:
+        emails = [row[email_column] for row in table.rows]
+    existing = contact_selectors.contact_ids_by_email(emails=emails) if required else {}
+    for number, (line, cells) in enumerate(zip(table.lines, table.rows, strict=True), start=1):
+        if progress and number % PROGRESS_EVERY == 0:
+            progress("Checking rows", number, total)
+        if not any(c.strip() for c in cells):
+            continue  # an empty row is no contact: not counted, not reported
+        result.rows_total += 1
+        standard, custom, errors = _row_values(cells, converters)
+        email = standard.pop("email", None)
+        key = email.lower() if email else None
+        email_blank = email_column is None or not cells[email_column].strip()
+        if key is None and email_blank and not options.allow_anonymous:
+            errors.append(
+                ("", "", "No email address: tick “Also import rows without an email” to create anonymous contacts.")
+            )
+        if key is None or key not in existing:
+            missing = [f for f in required if f.code not in custom and (key is None or key not in by_key)]
+            errors += [(f.label, "", f"{f.label} is required for a new contact.") for f in missing]
+        if errors:
+            result.skipped += 1
+            result.issues += [Issue(line, column, text[:ISSUE_TEXT], reason[:500]) for column, text, reason in errors]
+            continue
+        if key is not None and key in by_key:
+            earlier = result.rows[by_key[key]]
+            merged = contact_services.ContactUpsert(
+                email=email,
+                fields={**earlier.upsert.fields, **standard},
+                custom={**earlier.upsert.custom, **custom},
+            )
+            result.rows[by_key[key]] = CheckedRow(line=earlier.line, key=key, upsert=merged)
+            result.merged += 1
+            result.issues.append(
+                Issue(
+                    line,
+                    "",
+                    email[:ISSUE_TEXT],
+                    f"Same email as line {first_line[key]}: merged into one contact "
+                    "(the later value wins for each field).",
+                    ImportIssue.Level.NOTE,
+                )
+            )
+            continue
+        if key is not None:
+            by_key[key] = len(result.rows)
+            first_line[key] = line
+        result.rows.append(
+            CheckedRow(line=line, key=key, upsert=contact_services.ContactUpsert(email, standard, custom))
+        )
+    if progress:
+        progress("Checking rows", total, total)
+    return result
+
+
+def rows_preview(
+    *, table: Table, mapping: Sequence[str], options: ImportOptions, limit: int = 10
+) -> list[tuple[int, list[Cell]]]:
+    """The first rows as they will be stored: for each mapped column the stored value or the error."""
+    converters = _converters(header=table.header, mapping=mapping, options=options)
+    by_value = _valid_targets()
+    preview = []
+    for line, cells in zip(table.lines, table.rows, strict=True):
+        if not any(c.strip() for c in cells):
+            continue
+        row = []
+        for index, _, target, convert in converters:
+            text = cells[index]
+            cell = Cell(text=text)
+            if text.strip():
+                try:
+                    cell.shown = _shown(convert(text), by_value[target])
+                except ValueError as exc:
+                    cell.error = str(exc)
+            row.append(cell)
+        preview.append((line, row))
+        if len(preview) >= limit:
+            break
+    return preview
+
+
+def _shown(value: Any, target: Any) -> str:
+    if target.field is not None:
+        from contacts.custom_fields import display_value
+
+        return display_value(field=target.field, value=value)
+    return str(value)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _job_progress(job: ImportJob) -> Progress:
+    def report(phase: str, done: int, total: int) -> None:
+        ImportJob.objects.filter(pk=job.pk).update(phase=phase, progress_done=done, progress_total=total)
+
+    return report
+
+
+def _target_group(*, job: ImportJob, options: ImportOptions) -> ContactGroup | None:
+    if options.group_id:
+        group = ContactGroup.objects.filter(pk=options.group_id).first()
+        if group is None:
+            raise ValidationError("The contact group chosen for this import no longer exists.")
+        return group
+    if options.new_group.strip():
+        name = options.new_group.strip()[:200]
+        code = _free_group_code(code_from_label(name) or "import")
+        return group_services.group_create(code=code, name=name, description=f"Imported from {job.file_name}.")
+    return None
+
+
+def _free_group_code(base: str) -> str:
+    base = base if base[:1].isalpha() else f"import_{base}"
+    base = base[:44]
+    code, n = base, 1
+    while ContactGroup.objects.filter(code=code).exists():
+        n += 1
+        code = f"{base}_{n}"
+    return code
+
+
+def _write(*, job: ImportJob, checked: Checked, options: ImportOptions) -> None:
+    """Write the checked rows, the group add and the report, all in the caller's transaction."""
+    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in checked.rows])
+    seen: set[int] = set()
+    imported = []
+    for outcome in outcomes:
+        if outcome.contact_id in seen:  # two emails of the file led to one contact (one merged into the other)
+            continue
+        seen.add(outcome.contact_id)
+        imported.append(
+            ImportedContact(job=job, contact_id=outcome.contact_id, outcome=outcome.outcome, previous=outcome.previous)
+        )
+    ImportedContact.objects.bulk_create(imported, batch_size=1000)
+    counts = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in ("created", "updated", "unchanged")}
+    group = _target_group(job=job, options=options)
+    added = 0
+    if group is not None:
+        contacts = Contact.objects.filter(pk__in=ImportedContact.objects.filter(job=job).values("contact_id"))
+        change = group_services.group_add_contacts(
+            group=group, contacts=contacts, actor_id=job.created_by_id, cause=Cause.IMPORT
+        )
+        added = change.added
+    ImportIssue.objects.bulk_create(
+        [ImportIssue(job=job, **asdict(issue)) for issue in checked.issues], batch_size=1000
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.SUCCEEDED,
+        phase="",
+        finished_at=timezone.now(),
+        rows_total=checked.rows_total,
+        skipped=checked.skipped,
+        merged_duplicates=checked.merged,
+        group=group,
+        group_added=added,
+        **counts,
+    )
+
+
+def import_execute(*, job: ImportJob) -> ImportJob:
+    """Run an import job to the end (the task, the command); returns it refreshed. Never raises for bad input.
+
+    A dry run is this inside a transaction the caller rolls back (after reading the report).
+    """
+    options = ImportOptions.from_json(job.options)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now(), phase="Reading the file", error=""
+    )
+    try:
+        table = table_read(data=bytes(job.data), file_name=job.file_name)
+        problems = mapping_refusal(mapping=job.mapping, options=options)
+        if len(job.mapping) != len(table.header):
+            problems.append("The mapping does not fit the file's columns.")
+        if problems:
+            raise FileRefused(" ".join(problems))
+        checked = rows_check(table=table, mapping=job.mapping, options=options, progress=_job_progress(job))
+        ImportJob.objects.filter(pk=job.pk).update(phase=f"Saving {len(checked.rows):,} contacts")
+        with transaction.atomic():
+            _write(job=job, checked=checked, options=options)
+    except (FileRefused, ValidationError) as exc:
+        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        _fail(job, message)
+    except DatabaseError as exc:
+        logger.exception("import %s failed", job.pk)
+        _fail(job, f"The database refused the import ({exc.__class__.__name__}); nothing was imported. Try again.")
+    job.refresh_from_db()
+    return job
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.FAILED, error=message, phase="", finished_at=timezone.now()
+    )
+    job.status, job.error = ImportStatus.FAILED, message
