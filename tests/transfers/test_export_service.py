@@ -25,8 +25,8 @@ from transfers.exports import (
     export_check,
     export_stream,
     group_source,
+    writers,
 )
-from transfers.exports import writers
 
 pytestmark = pytest.mark.django_db
 

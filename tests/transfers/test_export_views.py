@@ -59,8 +59,8 @@ def test_download_streams_csv_of_the_filtered_list(marketer_client, people):
 
 
 def test_download_xlsx(marketer_client, people):
-    response = marketer_client.get(reverse("transfers:export_contacts"), {"filters": "", "columns": ["email", "country"],
-                                                                         "format": "xlsx"})  # fmt: skip
+    query = {"filters": "", "columns": ["email", "country"], "format": "xlsx"}
+    response = marketer_client.get(reverse("transfers:export_contacts"), query)
     assert response["Content-Disposition"].endswith('.xlsx"')
     book = openpyxl.load_workbook(io.BytesIO(body(response)))
     assert list(book.active.iter_rows(values_only=True)) == [
@@ -156,5 +156,6 @@ def test_role_matrix(client, name):
 
 def test_staff_cannot_download_an_advanced_filter_nor_import_definitions(staff_client):
     url = reverse("transfers:export_contacts")
-    assert staff_client.get(url, {"condition": json.dumps(TREE), "columns": ["email"], "format": "csv"}).status_code == 403
+    query = {"condition": json.dumps(TREE), "columns": ["email"], "format": "csv"}
+    assert staff_client.get(url, query).status_code == 403
     assert staff_client.post(reverse("transfers:group_definitions_import"), {"text": "{}"}).status_code == 403
