@@ -96,7 +96,7 @@ def _definition(raw: Any, index: int) -> Definition:
         raise DefinitionsError(f"{where}.condition ({code}): expected a rule tree (an object) or null")
     if flags["is_condition_based"] and condition is None:
         raise DefinitionsError(f"{where}.condition ({code}): a condition-based group needs a condition")
-    return Definition(code=code, name=name.strip(), description=description, condition=condition, **flags)
+    return Definition(code=str(code), name=name.strip(), description=description, condition=condition, **flags)
 
 
 def definitions_parse(text: str | bytes) -> list[Definition]:

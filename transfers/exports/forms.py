@@ -30,7 +30,7 @@ class ExportForm(forms.Form):
     def __init__(self, *args: Any, membership: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.catalogue: list[Column] = column_catalogue(membership=membership)
-        self.fields["columns"].choices = [(c.key, c.label) for c in self.catalogue]
+        self.fields["columns"].choices = [(c.key, c.label) for c in self.catalogue]  # type: ignore[attr-defined]
         self.fields["columns"].initial = default_column_keys(membership=membership)
 
     def sections(self) -> list[tuple[str, list[Column]]]:
@@ -43,7 +43,7 @@ class ExportForm(forms.Form):
     def chosen(self) -> set[str]:
         """The keys to show ticked: the submitted ones, or the defaults."""
         if self.is_bound:
-            return set(self.data.getlist("columns"))
+            return set(self.data.getlist("columns"))  # type: ignore[attr-defined]
         return set(self.fields["columns"].initial)
 
     def columns_in_order(self) -> list[Column]:

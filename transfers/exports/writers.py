@@ -187,7 +187,7 @@ def xlsx_chunks(
     such files, so it is only used when needed).
     """
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[call-overload]
         for name, text in {**_STATIC_PARTS, "xl/workbook.xml": _workbook(sheet_name)}.items():
             archive.writestr(name, text)
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=large) as sheet:

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -53,7 +54,7 @@ class _ExportView(PermissionRequiredMixin, View):
     def extra_context(self) -> dict[str, Any]:
         return {}
 
-    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         form = ExportForm(request.GET if "columns" in request.GET else None, membership=self.membership)
         try:
             source = self.source()

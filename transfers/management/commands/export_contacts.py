@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 if request.format is ExportFormat.XLSX:
                     raise CommandError("XLSX needs --output FILE or a binary stdout.", returncode=2)
                 for chunk in export_stream(request=request):
-                    self.stdout._out.write(chunk.decode())
+                    self.stdout.write(chunk.decode(), ending="")
             else:
                 self._write(request, target)
                 target.flush()
