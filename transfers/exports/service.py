@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
 from typing import Any
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
@@ -127,8 +129,14 @@ def export_rows(*, request: ExportRequest, chunk_size: int = CHUNK_SIZE) -> Iter
     readers = [_reader(c, paths, prefix) for c in request.columns]
     order = "contact_id" if request.source.membership else "pk"
     rows = request.source.queryset.order_by(order).values_list(*paths).iterator(chunk_size=chunk_size)
-    while chunk := list(islice(rows, chunk_size)):
-        yield [[read(row) for read in readers] for row in chunk]
+    # TRICKY: outside a transaction Django declares the PostgreSQL cursor WITH HOLD, and PostgreSQL then
+    # computes the whole result when the (autocommit) transaction ends, before the first row is fetched.
+    # Inside one, the cursor streams. Not on SQLite: a transaction there (BEGIN IMMEDIATE) would hold the
+    # database's one write lock for the whole download.
+    streaming = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic() if streaming else nullcontext():
+        while chunk := list(islice(rows, chunk_size)):
+            yield [[read(row) for read in readers] for row in chunk]
 
 
 def export_stream(*, request: ExportRequest, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
