@@ -58,12 +58,11 @@ def run_export(fmt: str, keys: list[str], limit: int | None) -> dict:
                             format=ExportFormat(fmt), rows=rows)  # fmt: skip
     samples: list[float] = []
     every = max(rows // 10 // CHUNK_SIZE, 1)
-    written = chunks = 0
+    written = 0
     first = None
     started = time.perf_counter()
-    for chunk in export_stream(request=request):
+    for chunks, chunk in enumerate(export_stream(request=request), start=1):
         written += len(chunk)
-        chunks += 1
         if first is None and chunks >= 2:  # the header, then the first rows
             first = time.perf_counter() - started
             samples.append(rss_mb())
