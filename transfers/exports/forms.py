@@ -20,11 +20,19 @@ class ExportForm(forms.Form):
     format = forms.ChoiceField(
         choices=[(ExportFormat.CSV.value, "CSV"), (ExportFormat.XLSX.value, "Excel (XLSX)")],
         initial=ExportFormat.CSV.value,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
     )
-    bom = forms.BooleanField(required=False, initial=True, label="Byte order mark, so Excel reads accents right")
+    bom = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Byte order mark, so Excel reads accents right",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
     guard = forms.BooleanField(
-        required=False, initial=True, label="Protect against formulas (text starting with = + − @ gets a leading ')"
+        required=False,
+        initial=True,
+        label="Protect against formulas (text starting with = + − @ gets a leading ')",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
     )
 
     def __init__(self, *args: Any, membership: bool, **kwargs: Any) -> None:
