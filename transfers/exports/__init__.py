@@ -1,0 +1,47 @@
+"""Exports of contacts: what is exported (sources), which columns, and how it is written (CSV, XLSX).
+
+Invariant: an export never holds more than one chunk of rows in memory: rows come from one query
+iterated with a server-side cursor (`.iterator(chunk_size=…)` on `values_list`), ordered by id, and each
+writer turns a batch of rows into bytes and yields them at once, so a download starts with its first rows.
+
+    columns.py   the column catalogue (built-in, custom fields in field-settings order, account, membership)
+    sources.py   the contact list (its filters or an Advanced filter) or a group's members → a queryset
+    writers.py   CSV (Excel-safe) and XLSX (streamed, stdlib zip) bytes from rows
+    service.py   export_stream(…): the three together; used by the pages, the command and bench.export
+"""
+
+from transfers.exports.columns import Column, UnknownColumns, column_catalogue, columns_by_keys, default_column_keys
+from transfers.exports.service import (
+    ExportError,
+    ExportFormat,
+    ExportRequest,
+    export_check,
+    export_filename,
+    export_stream,
+)
+from transfers.exports.sources import (
+    ExportSource,
+    SourceError,
+    advanced_filter_source,
+    contact_list_source,
+    group_source,
+)
+
+__all__ = [
+    "Column",
+    "ExportError",
+    "ExportFormat",
+    "ExportRequest",
+    "ExportSource",
+    "SourceError",
+    "UnknownColumns",
+    "advanced_filter_source",
+    "column_catalogue",
+    "columns_by_keys",
+    "contact_list_source",
+    "default_column_keys",
+    "export_check",
+    "export_filename",
+    "export_stream",
+    "group_source",
+]
