@@ -55,7 +55,9 @@ def preview_view(request: HttpRequest) -> JsonResponse:
         body = request.body
     except RequestDataTooBig:  # answered in JSON, not with Django's HTML 400 page
         limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).replace("\xa0", " ")
-        return JsonResponse({"error": f"tree: the request body is too large (at most {limit})", "path": "tree"}, status=413)
+        return JsonResponse(
+            {"error": f"tree: the request body is too large (at most {limit})", "path": "tree"}, status=413
+        )
     try:
         tree = _tree(body)
     except RuleError as error:

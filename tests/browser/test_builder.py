@@ -447,8 +447,12 @@ def test_a_save_refused_for_a_cycle_keeps_its_message_while_the_preview_loads(ma
     expect(page.locator("[data-rule-builder]")).to_have_attribute("data-ready", "true")
     # The live preview sees the cycle too (it knows the group): it agrees, in names, instead of counting.
     expect(page.locator("[data-builder-preview]")).to_have_attribute("data-state", "error")
-    expect(page.get_by_text("“Czech VIPs” already uses this group, so it cannot use “Czech VIPs”").first).to_be_visible()
-    expect(page.get_by_text("Not saved: it would make groups depend on each other in a loop", exact=False)).to_be_visible()
+    expect(
+        page.get_by_text("“Czech VIPs” already uses this group, so it cannot use “Czech VIPs”").first
+    ).to_be_visible()
+    expect(
+        page.get_by_text("Not saved: it would make groups depend on each other in a loop", exact=False)
+    ).to_be_visible()
     czechs.refresh_from_db()
     assert czechs.condition == tree(CZ_RULE)
 
@@ -487,7 +491,9 @@ def test_a_cycle_shows_at_once_on_the_membership_rule_in_names(marketer_page: Pa
     with page.expect_navigation():
         page.get_by_role("button", name="Save and view contacts").click()
     expect(page.locator("[data-rule-builder]")).to_have_attribute("data-ready", "true")
-    expect(page.locator("form .alert-danger").first).to_contain_text("Not saved: it would make groups depend on each other in a loop")
+    expect(page.locator("form .alert-danger").first).to_contain_text(
+        "Not saved: it would make groups depend on each other in a loop"
+    )
     expect(rule(page, 1).locator(".rb-error")).to_have_text(message)
     germans.refresh_from_db()
     assert "inactive_germans" not in json.dumps(germans.condition)

@@ -28,7 +28,9 @@ def test_a_condition_nested_a_thousand_deep_is_a_clear_form_error(marketer_clien
 
 
 def test_a_cycle_is_refused_in_names_with_a_summary_on_top(marketer_client):
-    germans = ContactGroupFactory(code="germans", name="Germans", is_condition_based=True, condition={"version": 1, "root": CZ})
+    germans = ContactGroupFactory(
+        code="germans", name="Germans", is_condition_based=True, condition={"version": 1, "root": CZ}
+    )
     ContactGroupFactory(
         code="inactive_germans", name="Inactive Germans", is_condition_based=True,
         condition={"version": 1, "root": {"type": "membership", "group": "germans", "operator": "is_member"}},
@@ -42,7 +44,9 @@ def test_a_cycle_is_refused_in_names_with_a_summary_on_top(marketer_client):
     assert form.errors["condition"] == [
         "root.group: “Inactive Germans” already uses this group, so it cannot use “Inactive Germans”"
     ]
-    assert form.non_field_errors() == ["Not saved: it would make groups depend on each other in a loop; the rule is marked below."]
+    assert form.non_field_errors() == [
+        "Not saved: it would make groups depend on each other in a loop; the rule is marked below."
+    ]
     assert "Not saved: it would make groups" in response.content.decode()
     germans.refresh_from_db()
     assert germans.condition == {"version": 1, "root": CZ}

@@ -145,7 +145,9 @@ def test_a_cycle_through_the_edited_group_is_an_error_in_names(marketer_client):
 
     member_of = lambda code: {"version": 1, "root": {"type": "membership", "group": code, "operator": "is_member"}}  # noqa: E731
     ContactGroupFactory(code="germans", name="Germans", is_condition_based=True, condition=CZECH)
-    ContactGroupFactory(code="inactive_germans", name="Inactive Germans", is_condition_based=True, condition=member_of("germans"))
+    ContactGroupFactory(
+        code="inactive_germans", name="Inactive Germans", is_condition_based=True, condition=member_of("germans")
+    )
     body = json.dumps(member_of("inactive_germans"))
     response = marketer_client.post(URL + "?group=germans", data=body, content_type="application/json")
     assert response.status_code == 400
@@ -164,7 +166,10 @@ def test_a_tree_nested_a_thousand_deep_is_answered_as_too_deep(marketer_client):
     body = '{"version": 1, "root": ' + group * 1000 + leaf + "]}" * 1000 + "}"  # valid JSON, too deep to encode
     response = post(marketer_client, body)
     assert response.status_code == 400
-    assert response.json() == {"error": "tree: the conditions are nested too deeply (at most 10 levels)", "path": "tree"}
+    assert response.json() == {
+        "error": "tree: the conditions are nested too deeply (at most 10 levels)",
+        "path": "tree",
+    }
 
 
 def test_a_huge_body_gets_a_json_error(marketer_client):

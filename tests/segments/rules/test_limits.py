@@ -24,7 +24,11 @@ def data_contains(i: int) -> dict[str, Any]:
 
 
 def url_contains(i: int) -> dict[str, Any]:
-    return {"type": "activity", "activity": "page_visit", "where": [{"field": "url", "operator": "contains", "value": f"/p{i}"}]}
+    return {
+        "type": "activity",
+        "activity": "page_visit",
+        "where": [{"field": "url", "operator": "contains", "value": f"/p{i}"}],
+    }
 
 
 def visited(i: int) -> dict[str, Any]:
@@ -67,13 +71,9 @@ def test_preview_applies_the_same_limit():
 def test_a_preview_past_its_deadline_stops_with_a_clear_error():
     ContactFactory.create_batch(3)
     # A statement that runs for long on either database: a cross join counted many times over.
-    slow = (
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n"
-    )
-    with pytest.raises(EvaluationTimeout) as error:
-        with deadline(0.2):
-            with connection.cursor() as cursor:
-                cursor.execute(slow)
+    slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n"
+    with pytest.raises(EvaluationTimeout) as error, deadline(0.2), connection.cursor() as cursor:
+        cursor.execute(slow)
     assert "took longer than 0.2 seconds and was stopped" in str(error.value)
     # The connection is usable afterwards, without a deadline left behind.
     assert matching_contacts(tree(field("city", "is_not_empty"))).count() >= 0

@@ -154,7 +154,10 @@ CASES: list[tuple[Any, str]] = [
         'root.window: expected exactly one of "last_days" or "between"',
     ),
     (tree(activity(window={})), 'root.window: expected exactly one of "last_days" or "between"'),
-    (tree(activity(window={"last_days": -1})), "root.window.last_days: expected a whole number of days from 0 to 36525"),
+    (
+        tree(activity(window={"last_days": -1})),
+        "root.window.last_days: expected a whole number of days from 0 to 36525",
+    ),
     (tree(field("created_at", "in_last_days", -1)), "root.value: expected a whole number of days from 0 to 36525"),
     (tree(activity(window={"days": 3})), "root.window.days: unknown key (allowed here: last_days, between)"),
     (
