@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
 from segments.models import ContactGroup
-from segments.rules import RuleError, validate
+from segments.rules import MAX_DEPTH, RuleError, validate
 
 
 def condition_json(text: str) -> Any:
@@ -23,6 +23,8 @@ def condition_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+    except RecursionError:  # valid JSON nested deeper than the parser goes
+        raise forms.ValidationError(f"The conditions are nested too deeply (at most {MAX_DEPTH} levels).") from None
 
 
 class GroupForm(forms.Form):
@@ -78,7 +80,7 @@ class GroupForm(forms.Form):
         return condition_json(self.cleaned_data["condition"])
 
     def clean(self) -> dict[str, Any]:
-        from segments.rules import RuleError, validate
+        from segments.rules import CycleError, RuleError, validate
 
         super().clean()
         data = self.cleaned_data
@@ -90,6 +92,9 @@ class GroupForm(forms.Form):
                 data["condition"] = validate(tree, group=self.group or data["code"])
             except RuleError as exc:
                 self.add_error("condition", str(exc))
+                # A summary at the top of the form; the builder marks the rule with the details.
+                reason = "it would make groups depend on each other in a loop" if isinstance(exc, CycleError) else ""
+                self.add_error(None, f"Not saved: {reason or 'the condition has an error'}; the rule is marked below.")
         return data
 
 

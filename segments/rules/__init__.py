@@ -5,10 +5,12 @@ the JSON tree (a dict) or an already parsed `Rule`; invalid trees raise `RuleErr
 whose message starts with the path of the bad part. Evaluation happens in the database only.
 
     validate(tree, *, group=None) -> dict           canonical tree; rejects membership cycles for `group`
+                                                    and trees too costly to evaluate (limits.check_cost)
     matching_contacts(tree, *, now=None) -> QuerySet[Contact]   unmerged contacts matching the tree
     describe(tree) -> str                           "Country is Czechia and (…)"
     explain(tree, contact, *, now=None) -> Explanation          every node's verdict for one contact
-    preview(tree, *, now=None) -> Preview           count, reachability and the first 10 (one aggregate query)
+    preview(tree, *, now=None, group=None, timeout=None) -> Preview   count, reachability and the first 10
+                                                    (one aggregate query), validated like `validate`
     referenced_groups / uses_relative_dates / dependencies     lenient facts, no database
 """
 
@@ -25,15 +27,18 @@ from segments.rules.analysis import Dependencies, dependencies, referenced_group
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
 from segments.rules.describe import describe_rule
-from segments.rules.errors import RuleError
+from segments.rules.errors import CycleError, RuleError
 from segments.rules.explain import Explanation, NodeVerdict, explain_rule
+from segments.rules.limits import EvaluationTimeout, check_cost, deadline
 from segments.rules.parser import MAX_DEPTH, MAX_NODES, Rule, parse
 from segments.rules.reach import Preview, contacts_preview
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
+    "CycleError",
     "Dependencies",
+    "EvaluationTimeout",
     "Explanation",
     "NodeVerdict",
     "Preview",
@@ -53,8 +58,13 @@ __all__ = [
 
 
 def validate(tree: Any, *, group: Any = None) -> dict[str, Any]:
-    """Check a tree and return its canonical form; `group` (a ContactGroup or its code) owns it (cycle check)."""
-    return parse(tree, group=group).to_json()
+    """Check a tree and return its canonical form; `group` (a ContactGroup or its code) owns it (cycle check).
+
+    Also refuses a tree that would be too slow to evaluate (see `segments.rules.limits`).
+    """
+    rule = parse(tree, group=group)
+    check_cost(rule.root)
+    return rule.to_json()
 
 
 def to_q(tree: Any, *, now: dt.datetime | None = None, few: bool = False) -> Q:
@@ -89,7 +99,18 @@ def explain(tree: Any, contact: Contact | int, *, now: dt.datetime | None = None
     return explain_rule(parse(tree), contact, Clock.at(now))
 
 
-def preview(tree: Any, *, now: dt.datetime | None = None) -> Preview:
-    """What the builder shows while the marketer types: counts, reachability, the first contacts."""
-    rule = parse(tree)
-    return contacts_preview(contacts=matching_contacts(rule, now=now), description=describe_rule(rule))
+def preview(
+    tree: Any, *, now: dt.datetime | None = None, group: Any = None, timeout: float | None = None
+) -> Preview:
+    """What the builder shows while the marketer types: counts, reachability, the first contacts.
+
+    Validated like `validate` (`group`: the group whose condition this is, for the cycle check);
+    with `timeout` (seconds) the queries stop after it and EvaluationTimeout is raised.
+    """
+    rule = parse(tree, group=group)
+    check_cost(rule.root)
+    contacts = matching_contacts(rule, now=now)
+    if timeout is None:
+        return contacts_preview(contacts=contacts, description=describe_rule(rule))
+    with deadline(timeout):
+        return contacts_preview(contacts=contacts, description=describe_rule(rule))

@@ -3,7 +3,8 @@
 Invariant: `VerdictQuery` is compiled once (by the ORM, through `rule_q`) and executed many times,
 each time bound to its own `now`, with the result equal to compiling afresh at that `now`.
 
-How: the compiler reads the clock only as `now`, `now − N days` (`Clock.hours_ago`) and `today`. A
+How: the compiler reads the clock only as `now`, `now − N days` (`Clock.hours_ago`) and `today`
+(with the start of today, `Clock.window_start(0)`). A
 query is compiled twice with a template clock whose `today` is the real day and whose `now` is one of
 two sentinel instants one week apart; the parameters that differ are exactly the `now`-dependent
 ones, and each is the sentinel minus a whole number of days. At execution they are re-bound to the

@@ -44,6 +44,17 @@ class Clock:
         except (OverflowError, ValueError):
             return None
 
+    def window_start(self, days: int) -> dt.datetime | None:
+        """The exclusive start of an activity window `last_days`: `days` × 24 hours ago; 0 is today.
+
+        `last_days: 0` means today since midnight (as the date operator `in_last_days 0`), returned
+        as one microsecond before today starts so that every caller can keep `occurred_at > start`.
+        """
+        if days == 0:
+            start = self.day_start(self.today)
+            return start - dt.timedelta(microseconds=1) if start is not None else None
+        return self.hours_ago(days)
+
     def hours_ago(self, days: int) -> dt.datetime | None:
         """`now` minus days × 24 hours (absolute time, whatever the daylight saving changes)."""
         # TRICKY: arithmetic on an aware datetime in a ZoneInfo zone is wall-clock arithmetic, which

@@ -326,7 +326,7 @@ def activity_rows(node: ActivityNode, clock: Clock) -> QuerySet[Activity]:
     if node.activity != ANY_ACTIVITY:
         rows = rows.filter(type=node.activity)
     if isinstance(node.window, LastDays):
-        since = clock.hours_ago(node.window.days)
+        since = clock.window_start(node.window.days)
         if since is not None:
             rows = rows.filter(occurred_at__gt=since)
     elif isinstance(node.window, Between):
@@ -403,7 +403,7 @@ def last_activity_forms(node: ActivityNode, clock: Clock) -> tuple[Q, Q] | None:
     """
     if node.activity != ANY_ACTIVITY or node.where or isinstance(node.window, Between):
         return None
-    since = clock.hours_ago(node.window.days) if isinstance(node.window, LastDays) else None
+    since = clock.window_start(node.window.days) if isinstance(node.window, LastDays) else None
     now = clock.now
     # TRICKY: the future branch forces PostgreSQL to visit every heap page (an OR across the index).
     # When no activity is dated after `now` — one probe of the occurred_at index — it cannot match,

@@ -183,7 +183,8 @@ def describe_activity(node: ActivityNode, rule: Rule) -> str:
         if count:
             words.append(count)
     if isinstance(node.window, LastDays):
-        words.append("in the last day" if node.window.days == 1 else f"in the last {node.window.days} days")
+        days = node.window.days
+        words.append("today" if days == 0 else "in the last day" if days == 1 else f"in the last {days} days")
     elif isinstance(node.window, Between):
         words.append(f"between {node.window.start.isoformat()} and {node.window.end.isoformat()}")
     return " ".join(words)

@@ -14,3 +14,7 @@ class RuleError(ValueError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}")
+
+
+class CycleError(RuleError):
+    """A membership condition that would make groups depend on each other in a loop."""

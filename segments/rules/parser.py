@@ -24,7 +24,7 @@ from segments.rules.catalog import (
     custom_attribute,
     data_attribute,
 )
-from segments.rules.errors import RuleError
+from segments.rules.errors import CycleError, RuleError
 from segments.rules.nodes import (
     ANY_ACTIVITY,
     OPERATORS_BY_TYPE,
@@ -436,8 +436,7 @@ class _Parser:
         if len(obj) != 1:
             raise RuleError(path, 'expected exactly one of "last_days" or "between"')
         if "last_days" in obj:
-            days = _int(obj["last_days"], _join(path, "last_days"), 1, MAX_DAYS, f"a whole number from 1 to {MAX_DAYS}")
-            return LastDays(days=days)
+            return LastDays(days=_days(obj["last_days"], _join(path, "last_days")))  # 0: today, as in_last_days 0
         start, end = _pair(obj["between"], _join(path, "between"), _date, "dates")
         return Between(start=start, end=end)
 
@@ -475,20 +474,27 @@ def stored_references(condition: Any) -> set[str]:
 
 
 def check_cycles(rule: Rule, *, owner: str) -> None:
-    """Raise RuleError if a membership node of `rule`, owned by group `owner`, closes a cycle."""
+    """Raise CycleError if a membership node of `rule`, owned by group `owner`, closes a cycle.
+
+    The message names the groups by name, as the marketer knows them.
+    """
     from segments.rules.nodes import walk
+
+    def name(code: str) -> str:
+        row = rule.catalog.group(code)
+        return _quote(row[0] if row and row[0] else code)
 
     for node in walk(rule.root):
         if not isinstance(node, MembershipNode):
             continue
         path = _join(node.path, "group")
         if node.group == owner:
-            raise RuleError(path, "a group's condition cannot refer to the group itself")
+            raise CycleError(path, f"{name(node.group)} is this group: a group's condition cannot use the group itself")
         chain = _path_to(node.group, owner, rule.catalog)
         if chain:
-            steps = " → ".join(chain)
-            raise RuleError(
-                path, f"group {_quote(node.group)} already depends on this group ({steps}), which would make a cycle"
+            through = f" (through {' → '.join(name(code) for code in chain[1:-1])})" if len(chain) > 2 else ""
+            raise CycleError(
+                path, f"{name(node.group)} already uses this group{through}, so it cannot use {name(node.group)}"
             )
 
 

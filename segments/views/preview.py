@@ -3,33 +3,78 @@
 Thin view: parsing the body and shaping the JSON only; the work is `segments.rules.preview`.
 Normal Django CSRF protection applies (the builder sends X-CSRFToken); login is required by the
 middleware; the Marketer role's segments.change_contactgroup permission is required.
+
+Query parameters: `group=<code>` — the tree is that group's condition (membership cycles are errors);
+`live=1` — the builder asking while the marketer types: an invalid tree is a normal state there, so it
+is answered 200 `{"valid": false, "errors": [{"path", "message"}], …}` instead of 400 (docs/rules.md).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
+from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_POST
 
-from segments.rules import RuleError, preview
+from segments.rules import MAX_DEPTH, EvaluationTimeout, RuleError, preview
+
+PREVIEW_TIMEOUT_SECONDS = 10.0  # settings.PREVIEW_TIMEOUT_SECONDS overrides it
+
+
+def _invalid(path: str, message: str, *, live: bool) -> JsonResponse:
+    """A tree that cannot be previewed: 400 {error, path}; for the live builder 200 with valid: false."""
+    body: dict[str, Any] = {"error": f"{path}: {message}", "path": path}
+    if not live:
+        return JsonResponse(body, status=400)
+    return JsonResponse({"valid": False, **body, "errors": [{"path": path, "message": message}]})
+
+
+def _tree(body: bytes) -> Any:
+    """The tree in the body; RuleError("tree", …) when it is nested too deep or is not JSON."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        # TRICKY: the JSON parser gives up (RecursionError) at about a thousand levels, long before a
+        # rule could be read; every level over MAX_DEPTH would be refused anyway.
+        raise RuleError("tree", f"the conditions are nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except ValueError:
+        raise RuleError("tree", "the request body is not valid JSON") from None
 
 
 @permission_required("segments.change_contactgroup", raise_exception=True)  # 403 before 405
 @require_POST
 def preview_view(request: HttpRequest) -> JsonResponse:
-    """{count, reachable: {email, sms}, contacts: [{id, name, email, url}], description} or 400 {error, path}."""
+    """{valid, count, reachable: {email, sms}, contacts: [{id, name, email, url}], description} or 400 {error, path}."""
+    live = request.GET.get("live") == "1"
     try:
-        tree = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return JsonResponse({"error": "tree: the request body is not valid JSON", "path": "tree"}, status=400)
+        body = request.body
+    except RequestDataTooBig:  # answered in JSON, not with Django's HTML 400 page
+        limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).replace("\xa0", " ")
+        return JsonResponse(
+            {"error": f"tree: the request body is too large (at most {limit})", "path": "tree"}, status=413
+        )
     try:
-        result = preview(tree)
+        tree = _tree(body)
     except RuleError as error:
-        return JsonResponse({"error": str(error), "path": error.path}, status=400)
+        return _invalid(error.path, error.message, live=live)
+    timeout = float(getattr(settings, "PREVIEW_TIMEOUT_SECONDS", PREVIEW_TIMEOUT_SECONDS))
+    try:
+        result = preview(tree, group=request.GET.get("group") or None, timeout=timeout)
+    except RuleError as error:
+        return _invalid(error.path, error.message, live=live)
+    except EvaluationTimeout as timeout_error:
+        message = f"tree: {timeout_error}"
+        if live:
+            return JsonResponse({"valid": True, "timed_out": True, "error": message, "path": "tree"})
+        return JsonResponse({"error": message, "path": "tree"}, status=503)
     return JsonResponse(
         {
+            "valid": True,
             "count": result.count,
             "reachable": {"email": result.reachable_email, "sms": result.reachable_sms},
             "contacts": [

@@ -120,3 +120,87 @@ def test_counts_take_one_query_and_the_contacts_one_more(reach):
         result = contacts_preview(contacts=contacts, description="")
     assert len(queries.captured_queries) == 2
     assert (result.count, result.reachable_email, result.reachable_sms, len(result.contacts)) == (13, 1, 2, 10)
+
+
+# --- the live builder, cycles, limits and odd bodies (issue 11) --------------------------------
+
+INVALID = {"version": 1, "root": {"type": "field", "field": "lead_score", "operator": "gt", "value": "many"}}
+
+
+def test_live_builder_gets_an_invalid_tree_as_a_normal_answer(marketer_client):
+    response = marketer_client.post(URL + "?live=1", data=json.dumps(INVALID), content_type="application/json")
+    assert response.status_code == 200  # an unfinished rule is no failed request in the browser console
+    assert response.json() == {
+        "valid": False,
+        "error": "root.value: expected a number",
+        "path": "root.value",
+        "errors": [{"path": "root.value", "message": "expected a number"}],
+    }
+    ok = marketer_client.post(URL + "?live=1", data=json.dumps(CZECH), content_type="application/json").json()
+    assert ok["valid"] is True and "count" in ok
+
+
+def test_a_cycle_through_the_edited_group_is_an_error_in_names(marketer_client):
+    from tests.factories import ContactGroupFactory
+
+    member_of = lambda code: {"version": 1, "root": {"type": "membership", "group": code, "operator": "is_member"}}  # noqa: E731
+    ContactGroupFactory(code="germans", name="Germans", is_condition_based=True, condition=CZECH)
+    ContactGroupFactory(
+        code="inactive_germans", name="Inactive Germans", is_condition_based=True, condition=member_of("germans")
+    )
+    body = json.dumps(member_of("inactive_germans"))
+    response = marketer_client.post(URL + "?group=germans", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "root.group: “Inactive Germans” already uses this group, so it cannot use “Inactive Germans”",
+        "path": "root.group",
+    }
+    live = marketer_client.post(URL + "?group=germans&live=1", data=body, content_type="application/json").json()
+    assert live["valid"] is False and live["errors"][0]["path"] == "root.group"
+    assert post(marketer_client, member_of("inactive_germans")).status_code == 200  # no owner: no cycle
+
+
+def test_a_tree_nested_a_thousand_deep_is_answered_as_too_deep(marketer_client):
+    leaf = json.dumps(CZECH["root"])
+    group = '{"type": "group", "combinator": "and", "children": ['
+    body = '{"version": 1, "root": ' + group * 1000 + leaf + "]}" * 1000 + "}"  # valid JSON, too deep to encode
+    response = post(marketer_client, body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "tree: the conditions are nested too deeply (at most 10 levels)",
+        "path": "tree",
+    }
+
+
+def test_a_huge_body_gets_a_json_error(marketer_client):
+    response = post(marketer_client, "[" + " " * 10_000_000 + "]")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"].startswith("tree: the request body is too large (at most ")
+
+
+def test_a_costly_tree_is_refused_with_its_cause(marketer_client):
+    nodes = [
+        {"type": "activity", "activity": "form_submission",
+         "where": [{"field": "data.form", "operator": "contains", "value": f"f{i}"}]}
+        for i in range(80)
+    ]  # fmt: skip
+    response = post(marketer_client, {"version": 1, "root": {"type": "group", "combinator": "or", "children": nodes}})
+    assert response.status_code == 400
+    assert "too slow to evaluate: 21 activity conditions filtering by “contains”" in response.json()["error"]
+
+
+def test_a_preview_that_times_out_answers_a_clear_message(marketer_client, monkeypatch):
+    from segments.rules import EvaluationTimeout
+    from segments.views import preview as view
+
+    def slow(tree, **kwargs):
+        assert kwargs["timeout"] == 10.0  # previews always run under a deadline
+        raise EvaluationTimeout(kwargs["timeout"])
+
+    monkeypatch.setattr(view, "preview", slow)
+    response = post(marketer_client, CZECH)
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("tree: counting the matching contacts took longer than 10 seconds")
+    live = marketer_client.post(URL + "?live=1", data=json.dumps(CZECH), content_type="application/json")
+    assert live.status_code == 200 and live.json()["timed_out"] is True

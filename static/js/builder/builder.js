@@ -69,6 +69,7 @@ export class RuleBuilder {
     this.tree = { version: 1, root: emptyGroup() };
     this.preview = new PreviewPanel(root.querySelector("[data-builder-preview]"), {
       url: root.dataset.previewUrl,
+      group: root.dataset.groupCode || "",
       contactUrl: root.dataset.contactUrl,
       onError: (error) => this.showError(error, { live: true }),
       // A save error the preview cannot see (a cycle through this very group) stays until the next edit.

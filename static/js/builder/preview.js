@@ -1,5 +1,9 @@
 // Live preview: POST the tree to segments:rule_preview (debounced), show the count, the reachable
-// counts, the first contacts and the describe() sentence. A newer edit aborts the request in flight.
+// counts, the first contacts and the describe() sentence. A newer edit aborts the request in flight
+// (the server bounds what it has started with a statement timeout).
+//
+// It asks with ?live=1 (an unfinished or invalid tree is a normal answer, 200 {valid: false, errors},
+// so the browser console stays clean) and ?group=<code> when editing a group (cycles show at once).
 //
 // The panel's root carries data-state = idle | loading | ready | error (tests wait on it).
 
@@ -9,9 +13,9 @@ import { splitError } from "./tree.js";
 const DELAY_MS = 350;
 
 export class PreviewPanel {
-  constructor(panel, { url, contactUrl, onError, onResult }) {
+  constructor(panel, { url, group, contactUrl, onError, onResult }) {
     this.panel = panel;
-    this.url = url;
+    this.url = url ? previewUrl(url, group) : "";
     this.contactUrl = contactUrl || "";
     this.onError = onError || (() => {});
     this.onResult = onResult || (() => {});
@@ -78,9 +82,14 @@ export class PreviewPanel {
     }
     if (sequence !== this.sequence) return;
     this.controller = null;
-    if (response.status === 400) {
+    if (response.status === 400 || (response.ok && data.valid === false)) {
       this.setState("error");
       this.statusEl.replaceChildren(icon("bi-exclamation-triangle", "me-1"), "Fix the highlighted condition to see matching contacts.");
+      const first = Array.isArray(data.errors) && data.errors[0];
+      if (first && first.message) {
+        this.onError({ path: first.path || "", message: first.message });
+        return;
+      }
       // The message may repeat the path ("root.value: expected a number"): keep the words only.
       const split = splitError(data.error || "");
       const path = data.path || split.path;
@@ -88,17 +97,24 @@ export class PreviewPanel {
       this.onError({ path, message });
       return;
     }
+    if (response.ok && data.timed_out) {
+      this.failed(splitError(data.error || "").message || "The preview took too long and was stopped.", "bi-hourglass-split");
+      return;
+    }
     if (!response.ok) {
-      this.failed(`The preview failed (${response.status}); your conditions are kept.`);
+      const reason = data.error ? splitError(data.error).message : "";
+      this.failed(reason ? `The preview failed: ${reason}` : `The preview failed (${response.status}); your conditions are kept.`);
       return;
     }
     this.render(data);
     this.onResult(data);
   }
 
-  failed(message) {
+  failed(message, iconName = "bi-wifi-off") {
     this.setState("error");
-    this.statusEl.replaceChildren(icon("bi-wifi-off", "me-1"), message);
+    this.countEl.textContent = "—";
+    delete this.countEl.dataset.count;
+    this.statusEl.replaceChildren(icon(iconName, "me-1"), message);
   }
 
   render(data) {
@@ -129,6 +145,14 @@ export class PreviewPanel {
     const body = [h("span", { class: "rb-contact-name" }, name), detail ? h("span", { class: "rb-contact-detail" }, detail) : null];
     return h("li", { class: "list-group-item" }, url ? h("a", { href: url, class: "rb-contact" }, body) : h("span", { class: "rb-contact" }, body));
   }
+}
+
+/** The endpoint with ?live=1 and, when editing a group, ?group=<its code>. */
+function previewUrl(url, group) {
+  const full = new URL(url, window.location.href);
+  full.searchParams.set("live", "1");
+  if (group) full.searchParams.set("group", group);
+  return full.pathname + full.search;
 }
 
 function reachable(data) {

@@ -138,7 +138,10 @@ class _Oracle:
             if activity.occurred_at > self.now:
                 continue
             window = node.get("window")
-            if window and "last_days" in window:
+            if window and window.get("last_days") == 0:  # today, since local midnight
+                if activity.occurred_at.astimezone(self.tz).date() != self.now.astimezone(self.tz).date():
+                    continue
+            elif window and "last_days" in window:
                 since = self.now.astimezone(dt.UTC) - dt.timedelta(hours=24 * window["last_days"])
                 if not activity.occurred_at > since:
                     continue

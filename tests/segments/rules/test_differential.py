@@ -294,7 +294,7 @@ def activity_node(draw, setup: Setup, today: dt.date) -> dict[str, Any]:
         }
     window = draw(st.sampled_from(["none", "last", "between"]))
     if window == "last":
-        node["window"] = {"last_days": draw(st.sampled_from([1, 30]))}
+        node["window"] = {"last_days": draw(st.sampled_from([0, 1, 30]))}
     elif window == "between":
         days = sorted(today + dt.timedelta(days=draw(st.integers(-35, 3))) for _ in range(2))
         node["window"] = {"between": [d.isoformat() for d in days]}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from segments.rules import RuleError, validate
+from segments.rules import CycleError, RuleError, validate
 from tests.factories import ConsentFactory, ContactGroupFactory
 from tests.segments.rules.conftest import field, group, tree
 
@@ -154,7 +154,11 @@ CASES: list[tuple[Any, str]] = [
         'root.window: expected exactly one of "last_days" or "between"',
     ),
     (tree(activity(window={})), 'root.window: expected exactly one of "last_days" or "between"'),
-    (tree(activity(window={"last_days": 0})), "root.window.last_days: expected a whole number from 1 to 36525"),
+    (
+        tree(activity(window={"last_days": -1})),
+        "root.window.last_days: expected a whole number of days from 0 to 36525",
+    ),
+    (tree(field("created_at", "in_last_days", -1)), "root.value: expected a whole number of days from 0 to 36525"),
     (tree(activity(window={"days": 3})), "root.window.days: unknown key (allowed here: last_days, between)"),
     (
         tree(activity(window={"between": ["2026-02-01", "2026-01-01"]})),
@@ -248,21 +252,22 @@ def chain(db):
     return a, b, c, x
 
 
-def test_a_cycle_through_stored_conditions_is_rejected(chain):
+def test_a_cycle_through_stored_conditions_is_rejected_in_names(chain):
     a, b, c, x = chain
-    with pytest.raises(RuleError) as error:
+    with pytest.raises(CycleError) as error:
         validate(member_of("a"), group=c)
-    assert str(error.value) == (
-        "root.group: group “a” already depends on this group (a → b → c), which would make a cycle"
-    )
-    with pytest.raises(RuleError, match=r"^root.group: group “b” already depends on this group \(b → c\)"):
+    assert str(error.value) == "root.group: “A” already uses this group (through “B”), so it cannot use “A”"
+    with pytest.raises(CycleError) as error:
         validate(member_of("b"), group="c")
+    assert str(error.value) == "root.group: “B” already uses this group, so it cannot use “B”"
 
 
 def test_a_group_cannot_refer_to_itself(chain):
-    with pytest.raises(RuleError) as error:
+    with pytest.raises(CycleError) as error:
         validate(tree(group("or", LEAF, member_of("c")["root"])), group="c")
-    assert str(error.value) == "root.children[1].group: a group's condition cannot refer to the group itself"
+    assert str(error.value) == (
+        "root.children[1].group: “C” is this group: a group's condition cannot use the group itself"
+    )
 
 
 def test_no_cycle(chain):
