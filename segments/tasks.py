@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from config.database import planner_statistics_refresh
 from segments import rebuilds, services
 
 
@@ -13,13 +14,14 @@ def rebuild_group(group_id: int) -> dict:
 
 
 def rebuild_scheduled_groups() -> list[dict]:
-    """Nightly: rebuild every group with scheduled rebuild on (dependencies first), record sizes, prune history."""
+    """Nightly: rebuild scheduled groups (dependencies first), record sizes, prune history, repair, ANALYZE (SQLite)."""
     from segments.memberships import events_prune, memberships_integrity
 
     results = rebuilds.groups_rebuild_scheduled()
     services.groups_snapshot_sizes()
     events_prune(older_than_days=settings.MEMBERSHIP_HISTORY_DAYS)
     memberships_integrity(repair=True)
+    planner_statistics_refresh()
     return results
 
 

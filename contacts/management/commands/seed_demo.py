@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import autodiscover_modules
 
+from config.database import planner_statistics_refresh
 from contacts.demo import demo_data_seed, demo_steps_run, format_duration
 
 
@@ -75,3 +76,4 @@ class Command(BaseCommand):
         for name, line in demo_steps_run(seed=options["seed"], now=now, created=result.created):
             if line:
                 self.stdout.write(f"{line} ({name.rsplit('.', 1)[-1]})")
+        planner_statistics_refresh()
