@@ -175,8 +175,9 @@ REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).
 REBUILD_WORK_MEM = os.environ.get("REBUILD_WORK_MEM", "64MB")
 # SQLite (one writer for the whole file): a rebuild writes its difference in transactions of this many
-# contacts, so a marketer's edit waits for one slice, never for the whole rebuild.
-REBUILD_SLICE = int(os.environ.get("REBUILD_SLICE", "2000"))
+# contacts with a pause between them, so a marketer's edit waits for one slice, never for the whole rebuild.
+REBUILD_SLICE = int(os.environ.get("REBUILD_SLICE", "1000"))
+REBUILD_SLICE_PAUSE = float(os.environ.get("REBUILD_SLICE_PAUSE", "0.15"))  # seconds between slices
 # A running rebuild proves it is alive this often; one silent for REBUILD_STALE_AFTER seconds (its worker
 # was killed) is shown as interrupted and queued again by the minutely check.
 REBUILD_HEARTBEAT_SECONDS = float(os.environ.get("REBUILD_HEARTBEAT_SECONDS", "15"))
