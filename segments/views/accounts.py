@@ -47,7 +47,7 @@ class GroupAccountsAddView(GroupMixin, View):
                 f"{(n := accounts.count()):,} account{'' if n == 1 else 's'} added; "
                 f"{change.added:,} of their contacts joined the group.",
             )
-        return redirect("segments:group_accounts", pk=self.group.pk)
+        return redirect(self.back("segments:group_accounts"))
 
 
 class GroupAccountsRemoveView(GroupMixin, View):
@@ -59,4 +59,4 @@ class GroupAccountsRemoveView(GroupMixin, View):
             group=self.group, accounts=Account.objects.filter(pk=account.pk), actor_id=request.user.pk
         )
         messages.success(request, f"“{account.name}” removed; {change.removed} of its contacts left the group.")
-        return redirect("segments:group_accounts", pk=self.group.pk)
+        return redirect(self.back("segments:group_accounts"))
