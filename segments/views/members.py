@@ -295,6 +295,8 @@ class GroupMembersView(_MembersMixin, NearestPageMixin, ListView):
             "filter": self.filterset,
             "sort": self.sort,
             "add_form": ContactsPickForm(),
+            # what "Remove all added by hand" removes, for its confirmation (a partial index answers it)
+            "manual_count": Membership.objects.filter(group=self.group, via_manual=True).count(),
         }
 
 
