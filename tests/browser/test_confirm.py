@@ -49,6 +49,7 @@ def test_remove_selected_members_asks_in_a_modal_and_keeps_the_view(signed_in, l
     expect(modal).to_be_visible()
     expect(modal).to_contain_text("Remove 2 contacts from “Trade fair leads”?")
     expect(modal).to_contain_text("Those also in it through their account or the condition stay.")
+    page.wait_for_timeout(400)  # the fade-in, for the screenshot
     page.screenshot(path=artifacts_dir / "confirm-remove-members.png")
     modal.get_by_role("button", name="Cancel").click()
     expect(modal).to_be_hidden()
