@@ -1,7 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico (asked for by browsers and tools that do not read the page's <link rel="icon">)."""
+    return redirect(static("img/favicon.ico"))
+
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="contacts:contact_list", permanent=False), name="home"),
@@ -12,4 +24,5 @@ urlpatterns = [
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon),
 ]
