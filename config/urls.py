@@ -8,7 +8,6 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 
-
 @login_not_required
 def favicon(request: HttpRequest) -> HttpResponse:
     """/favicon.ico (asked for by browsers and tools that do not read the page's <link rel="icon">)."""

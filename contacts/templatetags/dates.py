@@ -45,4 +45,6 @@ def day(value: Any) -> str:
 
 @register.filter(expects_localtime=True)
 def moment(value: Any) -> str:
-    return format_moment(value) if isinstance(value, dt.datetime) else (format_day(value) if isinstance(value, dt.date) else "")
+    if isinstance(value, dt.datetime):
+        return format_moment(value)
+    return format_day(value) if isinstance(value, dt.date) else ""

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpRequest
-from django.urls import reverse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.functional import cached_property
 
 from contacts.views.base import safe_next
@@ -50,7 +50,6 @@ class GroupMixin(PermissionRequiredMixin):
             # and the tabs showing members or counts reload when it ends (not the forms: edits would be lost)
             "reload": self.tab in ("members", "accounts", "history"),
         }
-
 
     def back(self, url_name: str = "segments:group_detail") -> str:
         """Where an action on one of the group's tabs returns: the page it was posted from (`next`, with its

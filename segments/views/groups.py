@@ -90,7 +90,8 @@ class GroupUpdateView(GroupMixin, FormView):
         )
         messages.success(self.request, f"Group “{self.group.name}” saved.")
         # "Save" stays on the settings; "Save and view contacts" goes to the members.
-        return redirect("segments:group_update" if "_stay" in self.request.POST else "segments:group_detail", pk=self.group.pk)
+        target = "segments:group_update" if "_stay" in self.request.POST else "segments:group_detail"
+        return redirect(target, pk=self.group.pk)
 
 
 class GroupDeleteView(GroupMixin, TemplateView):

@@ -30,7 +30,9 @@ def pages(page: Page, live_server, transactional_db):
     grant_permissions(apps, "segments", importlib.import_module("segments.migrations.0002_roles").SEGMENTS_PERMISSIONS)
     make_user(Role.MARKETER, username="mia")
     account = AccountFactory(
-        name=f"{LONG} International Holdings and Subsidiaries", domain=f"{LONG.lower()}-holdings.example", employees=123456
+        name=f"{LONG} International Holdings and Subsidiaries",
+        domain=f"{LONG.lower()}-holdings.example",
+        employees=123456,
     )
     group = ContactGroupFactory(name="Everyone with a long name")
     for i in range(4):

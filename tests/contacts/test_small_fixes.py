@@ -1,5 +1,6 @@
 """Small things a new user tripped over: avatar initials of odd names, the favicon, one red box per error."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -36,7 +37,7 @@ def test_favicon_ico_is_served(client):
     assert response.status_code == 302
     assert response.url.split("?")[0].rsplit("/", 1)[-1].startswith("favicon")
     path = finders.find("img/favicon.ico")
-    assert path and open(path, "rb").read(4) == b"\x00\x00\x01\x00"  # an ICO file, served from our static files
+    assert path and Path(path).read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO file, served from our static files
 
 
 @pytest.mark.parametrize("url_name", ["contacts:contact_create"])
