@@ -1,8 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from segments.views.dashboard import DashboardView
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico (asked for by browsers and tools that do not read the page's <link rel="icon">)."""
+    return redirect(static("img/favicon.ico"))
+
 
 urlpatterns = [
     path("", DashboardView.as_view(), name="home"),
@@ -14,4 +25,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("", include("transfers.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon),
 ]

@@ -9,6 +9,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils import timezone
 
+from contacts.forms import SafePkMixin
 from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
 from segments.models import ContactGroup
 from segments.rules import MAX_DEPTH, RuleError, validate
@@ -98,8 +99,12 @@ class GroupForm(forms.Form):
         return data
 
 
+class _SafeModelMultipleChoiceField(SafePkMixin, forms.ModelMultipleChoiceField):
+    """Refuses malformed or out-of-range ids (a 20-digit id) as an invalid choice, without a query."""
+
+
 class ContactsPickForm(forms.Form):
-    contacts = forms.ModelMultipleChoiceField(
+    contacts = _SafeModelMultipleChoiceField(
         queryset=Contact.objects.filter(merged_into__isnull=True),
         widget=forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Search contacts by name or email…"}),
         label="Contacts",
@@ -107,7 +112,7 @@ class ContactsPickForm(forms.Form):
 
 
 class AccountsPickForm(forms.Form):
-    accounts = forms.ModelMultipleChoiceField(
+    accounts = _SafeModelMultipleChoiceField(
         queryset=Account.objects.all(),
         widget=forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Search accounts by name or domain…"}),
         label="Accounts",
@@ -117,7 +122,7 @@ class AccountsPickForm(forms.Form):
 class SelectedMembersForm(forms.Form):
     """Which members to remove: the selected contact ids, or everyone (`all`)."""
 
-    selected = forms.ModelMultipleChoiceField(queryset=Contact.objects.all(), required=False)
+    selected = _SafeModelMultipleChoiceField(queryset=Contact.objects.all(), required=False)
     all = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, Any]:

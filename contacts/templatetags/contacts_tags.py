@@ -97,11 +97,20 @@ def activity_color(activity_type: str) -> str:
     return ACTIVITY_ICONS.get(activity_type, ("dot", "secondary"))[1]
 
 
+def _first_letter(text: str | None) -> str:
+    """The first letter or digit of `text` ("" when it has none): "<b>Ann" gives "b", never "<"."""
+    return next((c for c in text or "" if c.isalnum()), "")
+
+
 @register.filter
 def initials(contact: Any) -> str:
-    """One or two letters for an avatar: from the name, else the email, else "?"."""
+    """One or two letters for an avatar: from the name, else the email, else "?" (letters and digits only)."""
     first, last = getattr(contact, "first_name", ""), getattr(contact, "last_name", "")
-    letters = (first[:1] + last[:1]) or (getattr(contact, "email", "") or "")[:1] or getattr(contact, "name", "")[:2]
+    letters = (
+        (_first_letter(first) + _first_letter(last))
+        or _first_letter(getattr(contact, "email", ""))
+        or "".join(c for c in getattr(contact, "name", "") or "" if c.isalnum())[:2]
+    )
     return letters.upper() or "?"
 
 

@@ -7,8 +7,10 @@ from typing import Any
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.functional import cached_property
 
+from contacts.views.base import safe_next
 from segments import rebuilds
 from segments.models import ContactGroup
 
@@ -49,3 +51,10 @@ class GroupMixin(PermissionRequiredMixin):
             "reload": self.tab in ("members", "accounts", "history"),
         }
 
+    def back(self, url_name: str = "segments:group_detail") -> str:
+        """Where an action on one of the group's tabs returns: the page it was posted from (`next`, with its
+        filter, search, sort and page) when that is one of this group's pages, else the tab `url_name`."""
+        fallback = reverse(url_name, args=[self.group.pk])
+        group_root = reverse("segments:group_detail", args=[self.group.pk])
+        target = safe_next(self.request, fallback)
+        return target if target.startswith(group_root) else fallback

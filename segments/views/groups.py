@@ -89,7 +89,9 @@ class GroupUpdateView(GroupMixin, FormView):
             scheduled_rebuild=data["scheduled_rebuild"],
         )
         messages.success(self.request, f"Group “{self.group.name}” saved.")
-        return redirect("segments:group_detail", pk=self.group.pk)
+        # "Save" stays on the settings; "Save and view contacts" goes to the members.
+        target = "segments:group_update" if "_stay" in self.request.POST else "segments:group_detail"
+        return redirect(target, pk=self.group.pk)
 
 
 class GroupDeleteView(GroupMixin, TemplateView):

@@ -295,6 +295,8 @@ class GroupMembersView(_MembersMixin, NearestPageMixin, ListView):
             "filter": self.filterset,
             "sort": self.sort,
             "add_form": ContactsPickForm(),
+            # what "Remove all added by hand" removes, for its confirmation (a partial index answers it)
+            "manual_count": Membership.objects.filter(group=self.group, via_manual=True).count(),
         }
 
 
@@ -326,18 +328,18 @@ class GroupMembersAddView(GroupMixin, View):
             filterset = ContactFilterSet(data, queryset=Contact.objects.filter(merged_into__isnull=True))
             if not filterset.is_valid():
                 messages.error(request, "The contact filter is not valid; nothing was added.")
-                return redirect("segments:group_detail", pk=self.group.pk)
+                return redirect(self.back())
             contacts = filterset.qs
         else:
             form = ContactsPickForm(request.POST)
             if not form.is_valid():
                 messages.error(request, "Pick at least one contact to add.")
-                return redirect("segments:group_detail", pk=self.group.pk)
+                return redirect(self.back())
             contacts = Contact.objects.filter(pk__in=[c.pk for c in form.cleaned_data["contacts"]])
         picked = contacts.count()
         change = services.group_add_contacts(group=self.group, contacts=contacts, actor_id=request.user.pk)
         messages.success(request, added_by_hand_message(group=self.group, picked=picked, change=change))
-        return redirect("segments:group_detail", pk=self.group.pk)
+        return redirect(self.back())
 
 
 class GroupMembersRemoveView(GroupMixin, View):
@@ -349,7 +351,7 @@ class GroupMembersRemoveView(GroupMixin, View):
         form = SelectedMembersForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Select at least one member to remove.")
-            return redirect("segments:group_detail", pk=self.group.pk)
+            return redirect(self.back())
         contacts = (
             None
             if form.cleaned_data["all"]
@@ -367,7 +369,7 @@ class GroupMembersRemoveView(GroupMixin, View):
                 if contacts is None
                 else "None of the selected contacts was added by hand, so nothing was removed.",
             )
-            return redirect("segments:group_detail", pk=self.group.pk)
+            return redirect(self.back())
         text = f"{change.removed:,} member{'s' if change.removed != 1 else ''} removed."
         if stays:
             text += (
@@ -375,7 +377,7 @@ class GroupMembersRemoveView(GroupMixin, View):
                 "through their account or the condition."
             )
         messages.success(request, text)
-        return redirect("segments:group_detail", pk=self.group.pk)
+        return redirect(self.back())
 
 
 class GroupMemberWhyView(GroupMixin, TemplateView):

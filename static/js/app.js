@@ -1,5 +1,6 @@
 // Site-wide behaviour, loaded on every page. Small, dependency-free modules.
 import { initBulkSelection } from "./bulk-select.js";
+import { initConfirm } from "./confirm.js";
 import { initPickers } from "./pickers.js";
 import { initSelectAllMatching } from "./contact-list.js";
 
@@ -9,6 +10,6 @@ function init(root) {
   initSelectAllMatching(root);
 }
 
-document.addEventListener("DOMContentLoaded", () => init(document));
+document.addEventListener("DOMContentLoaded", () => { initConfirm(); init(document); });
 // htmx swaps in new content: wire it up too.
 document.addEventListener("htmx:load", (event) => init(event.target));

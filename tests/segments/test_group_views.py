@@ -562,6 +562,18 @@ def test_members_tab_shows_when_each_member_joined(marketer_client):
     joined = timezone.make_aware(dt.datetime(2026, 3, 14, 9, 30))
     MembershipFactory(group=group, contact=ContactFactory(last_name="Adams"), added_at=joined)
     body = marketer_client.get(reverse("segments:group_detail", args=[group.pk])).content.decode()
-    assert "<th>Member since</th>" in body
+    assert ">Member since</th>" in body
     assert f'<time datetime="{timezone.localtime(joined).isoformat()}">' in body
     assert ">14 Mar 2026</time>" in body  # the day first, as everywhere else (not 03/14/2026)
+
+
+def test_plain_save_stays_on_the_settings_and_save_and_view_goes_to_members(marketer_client):
+    group = ContactGroupFactory(name="Partners")
+    url = reverse("segments:group_update", args=[group.pk])
+    assert ">Save</button>" in marketer_client.get(url).content.decode()
+    stay = marketer_client.post(url, {"name": "Partners 2", "code": group.code, "_stay": "1"})
+    assert stay.status_code == 302 and stay.url == url
+    go = marketer_client.post(url, {"name": "Partners 3", "code": group.code})
+    assert go.url == reverse("segments:group_detail", args=[group.pk])
+    group.refresh_from_db()
+    assert group.name == "Partners 3"

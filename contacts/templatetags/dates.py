@@ -1,0 +1,50 @@
+"""The one way dates and times are shown, on every page: `{{ value|day }}` (3 Dec 2026) and `{{ value|moment }}`
+(3 Dec 2026, 14:05), in the project's TIME_ZONE and following the active language: our format for English,
+Django's own DATE_FORMAT / DATETIME_FORMAT for any other language. Never `|date:"…"` with a format of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.utils import dateformat, timezone, translation
+from django.utils.formats import get_format
+
+register = template.Library()
+
+# The app's formats by language (the part before "-"); languages not listed use Django's locale formats.
+APP_FORMATS: dict[str, tuple[str, str]] = {"en": ("j M Y", "j M Y, H:i")}
+
+
+def _formats() -> tuple[str, str]:
+    language = (translation.get_language() or "en").split("-")[0].lower()
+    return APP_FORMATS.get(language) or (str(get_format("DATE_FORMAT")), str(get_format("DATETIME_FORMAT")))
+
+
+def _local(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        return timezone.localtime(value)
+    return value
+
+
+def format_day(value: dt.date | dt.datetime | None) -> str:
+    """A date (or a datetime's local date) as the app shows dates: "3 Dec 2026" in English."""
+    return dateformat.format(_local(value), _formats()[0]) if value else ""
+
+
+def format_moment(value: dt.datetime | None) -> str:
+    """A datetime in TIME_ZONE as the app shows times: "3 Dec 2026, 14:05" in English."""
+    return dateformat.format(_local(value), _formats()[1]) if value else ""
+
+
+@register.filter(expects_localtime=True)
+def day(value: Any) -> str:
+    return format_day(value) if isinstance(value, dt.date) else ""
+
+
+@register.filter(expects_localtime=True)
+def moment(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return format_moment(value)
+    return format_day(value) if isinstance(value, dt.date) else ""

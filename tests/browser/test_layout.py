@@ -1,0 +1,74 @@
+"""Every list fits its window: at 1280×800 and at phone width (390 px) the contact list, the accounts list and
+a group's Members and Accounts tabs never scroll sideways (long names and emails truncate, phones show
+fewer columns)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from django.apps import apps
+from playwright.sync_api import Page, expect
+
+from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
+from segments.models import GroupAccount
+from tests.conftest import make_user
+from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, MembershipFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LONG = "Maximiliana-Konstantinopolitanska"
+OVERFLOWS = """() => [document.documentElement, ...document.querySelectorAll('.table-responsive, table')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${el.tagName}.${el.className}: ${el.scrollWidth} > ${el.clientWidth}`)"""
+
+
+@pytest.fixture
+def pages(page: Page, live_server, transactional_db):
+    grant_permissions(apps, "contacts", CONTACTS_PERMISSIONS)
+    grant_permissions(apps, "segments", importlib.import_module("segments.migrations.0002_roles").SEGMENTS_PERMISSIONS)
+    make_user(Role.MARKETER, username="mia")
+    account = AccountFactory(
+        name=f"{LONG} International Holdings and Subsidiaries",
+        domain=f"{LONG.lower()}-holdings.example",
+        employees=123456,
+    )
+    group = ContactGroupFactory(name="Everyone with a long name")
+    for i in range(4):
+        contact = ContactFactory(
+            first_name=f"{LONG}{i}",
+            last_name=f"{LONG}-von-und-zu-Hohenzollern",
+            email=f"{LONG.lower()}.{i}.with.a.very.long.address@{LONG.lower()}-holdings.example",
+            job_title="Senior Vice President of Worldwide Strategic Partnerships",
+            account=account,
+            lead_score=99,
+        )
+        MembershipFactory(group=group, contact=contact, via_manual=True, via_account=True, via_condition=True)
+    GroupAccount.objects.create(group=group, account=account)
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("mia")
+    page.get_by_label("Password").fill("secret-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/contacts/"))
+    return [
+        f"{live_server.url}/contacts/",
+        f"{live_server.url}/contacts/accounts/",
+        f"{live_server.url}/groups/{group.pk}/",
+        f"{live_server.url}/groups/{group.pk}/accounts/",
+    ]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_lists_never_scroll_sideways(page: Page, pages, width, height, artifacts_dir):
+    page.set_viewport_size({"width": width, "height": height})
+    for url in pages:
+        page.goto(url)
+        expect(page.locator("table").first).to_be_visible()
+        assert page.evaluate(OVERFLOWS) == [], url
+        # The last column (Created, Contacts, Why?, Remove) is inside the window, not clipped.
+        last = page.locator("table thead th:visible").last
+        box = last.bounding_box()
+        assert box and box["x"] + box["width"] <= width, url
+    page.goto(pages[0])
+    page.screenshot(path=artifacts_dir / f"layout-contacts-{width}.png")
