@@ -10,6 +10,5 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
-    path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),
 ]
