@@ -188,7 +188,8 @@ def clean_choices(choices: Any) -> list[dict[str, str]]:
 
 def label_clash(*, label: str, field: ContactField | None = None) -> str | None:
     """Why `label` cannot be used (another field's label equal ignoring case, accents, spacing), or None."""
-    other = ContactField.objects.filter(label_key=name_key(label)).exclude(pk=getattr(field, "pk", None)).first()
+    others = ContactField.objects.filter(label_key=name_key(label))
+    other = (others.exclude(pk=field.pk) if field is not None else others).first()
     if other is None:
         return None
     retired = ", retired" if not other.is_active else ""
@@ -483,7 +484,8 @@ def field_create(
         with transaction.atomic():
             field.save()
     except IntegrityError:  # lost a race for the code or the label
-        raise ValidationError({"code": [f"Another field already uses the code “{code}” or the label “{label}”."]}) from None
+        message = f"Another field already uses the code “{code}” or the label “{label}”."
+        raise ValidationError({"code": [message]}) from None
     converted = _convert_values(code=code, type=type, choices=cleaned_choices, census=census)
     send_contacts_changed(contact_ids=converted, reason=ChangeReason.UPDATED)
     return field

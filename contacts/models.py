@@ -207,15 +207,15 @@ class ContactField(models.Model):
     def __str__(self) -> str:
         return self.label
 
-    def clean(self) -> None:
-        self.label_key = name_key(self.label)
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.label_key = name_key(self.label)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "label" in update_fields:
             kwargs["update_fields"] = {*update_fields, "label_key"}
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.label_key = name_key(self.label)
 
     @property
     def picker_label(self) -> str:

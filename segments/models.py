@@ -75,9 +75,6 @@ class ContactGroup(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        self.name_key = name_key(self.name)
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.name_key = name_key(self.name)
         update_fields = kwargs.get("update_fields")
@@ -85,13 +82,16 @@ class ContactGroup(models.Model):
             kwargs["update_fields"] = {*update_fields, "name_key"}
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        return reverse("segments:group_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        self.name_key = name_key(self.name)
+
     @property
     def picker_label(self) -> str:
         """The name with the code beside it, for pickers where two similar names could be confused."""
         return f"{self.name} ({self.code})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("segments:group_detail", args=[self.pk])
 
     @property
     def is_rebuilding(self) -> bool:

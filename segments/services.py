@@ -141,7 +141,8 @@ def groups_using_field(code: str) -> list[tuple[str, str]]:
 
 def group_name_clash(*, name: str, group: ContactGroup | None = None) -> str | None:
     """Why `name` cannot be used (another group's name equal ignoring case, accents, spacing), or None."""
-    other = ContactGroup.objects.filter(name_key=name_key(name)).exclude(pk=getattr(group, "pk", None)).first()
+    others = ContactGroup.objects.filter(name_key=name_key(name))
+    other = (others.exclude(pk=group.pk) if group is not None else others).first()
     if other is None:
         return None
     return (
@@ -218,7 +219,10 @@ def group_update(
     condition: dict | None,
     scheduled_rebuild: bool,
 ) -> ContactGroup:
-    """Update a group; a changed condition bumps its version and queues a rebuild (ValidationError on a look-alike name)."""
+    """Update a group; a changed condition bumps its version and queues a rebuild.
+
+    ValidationError when another group has a look-alike name.
+    """
     from segments.rules import validate
 
     _check_name_and_code(name=name, code=None, group=group)
