@@ -115,6 +115,12 @@ class FieldForm(forms.Form):
             Field("help_text"),
         ]
 
+    def clean_label(self) -> str:
+        label = (self.cleaned_data.get("label") or "").strip()
+        if message := field_settings.label_clash(label=label, field=getattr(self, "field", None)):
+            raise ValidationError(message)
+        return label
+
     def clean_choices(self) -> list[dict[str, str]]:
         return parse_choices(self.cleaned_data.get("choices") or "")
 

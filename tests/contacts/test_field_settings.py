@@ -814,6 +814,11 @@ def test_the_add_field_page_shows_the_look_alike_error_on_the_label(admin_client
     assert response.status_code in (200, 400)
     assert "“Favourite product” (favourite_product)" in str(response.context["form"].errors["label"])
     assert not ContactField.objects.filter(code="fav").exists()
+    # Shown together with a bad code, not one round after it.
+    response = admin_client_role.post(
+        reverse("fields:field_create"), {"label": "favourite product", "code": "a__b", "type": "text"}
+    )
+    assert "label" in response.context["form"].errors and "code" in response.context["form"].errors
 
 
 @pytest.mark.parametrize("code", ["a__b", "tag__isnull", "n__gt", "x___y"])
