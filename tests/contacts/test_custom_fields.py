@@ -337,28 +337,23 @@ def test_form_cleaned_values_become_canonical():
 SCRIPT = '<script>alert("help")</script><b>bold</b>'
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("page", ["create", "edit"])
-def test_help_text_is_escaped_on_the_contact_forms(client, page):
+@pytest.mark.parametrize("form", ["create", "edit"])
+def test_help_text_is_escaped_on_the_contact_forms(staff_client, form):
     from django.urls import reverse
 
-    from contacts.roles import Role
-    from tests.conftest import make_user
     from tests.factories import ContactFactory, ContactFieldFactory
 
     ContactFieldFactory(code="note", label="Note", type="text", help_text=SCRIPT)
-    client.force_login(make_user(Role.STAFF))
     contact = ContactFactory()
     url = reverse("contacts:contact_create")
-    if page == "edit":
+    if form == "edit":
         url = reverse("contacts:contact_update", args=[contact.pk])
-    html = client.get(url).content.decode()
+    html = staff_client.get(url).content.decode()
     assert "<script>alert" not in html
     assert "<b>bold</b>" not in html
     assert "&lt;script&gt;alert(&quot;help&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in html
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("code", "type", "stored", "params"),
     [
@@ -367,18 +362,15 @@ def test_help_text_is_escaped_on_the_contact_forms(client, page):
         ("a__b", "boolean", True, {"cf_a__b": "yes"}),
     ],
 )
-def test_old_codes_with_a_double_underscore_still_filter_the_contact_list(client, code, type, stored, params):
+def test_old_codes_with_a_double_underscore_still_filter_the_contact_list(marketer_client, code, type, stored, params):
     """Codes made before "__" was refused keep working: the list's lookups never parse a code."""
     from django.urls import reverse
 
-    from contacts.roles import Role
-    from tests.conftest import make_user
     from tests.factories import ContactFactory, ContactFieldFactory
 
     ContactFieldFactory(code=code, label=code, type=type)
     holder = ContactFactory(custom={code: stored})
     ContactFactory(custom={})
-    client.force_login(make_user(Role.MARKETER))
-    response = client.get(reverse("contacts:contact_list"), params)
+    response = marketer_client.get(reverse("contacts:contact_list"), params)
     assert response.status_code == 200
     assert [c.pk for c in response.context["object_list"]] == [holder.pk]
