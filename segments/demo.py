@@ -112,15 +112,23 @@ SAMPLE_GROUPS: list[dict[str, Any]] = [
 RENAMED_GROUPS = {"inactive_365": ("Inactive contacts", "Dormant for a year")}
 
 
-@demo_step(order=100)
-def seed_sample_groups(ctx: DemoContext) -> str | None:
-    """Create the sample groups (static, account-based, condition-based, nested, dependent) and rebuild them."""
-    created = []
-    for code, (old, new) in RENAMED_GROUPS.items():  # demo names renamed since an earlier seed
+def demo_group_renames() -> list[str]:
+    """Give sample groups seeded under an old demo name their new one (unless taken); returns the codes renamed."""
+    renamed = []
+    for code, (old, new) in RENAMED_GROUPS.items():
         group = ContactGroup.objects.filter(code=code, name=old).first()
         if group is not None and services.group_name_clash(name=new, group=group) is None:
             group.name = new
             group.save(update_fields=["name"])
+            renamed.append(code)
+    return renamed
+
+
+@demo_step(order=100)
+def seed_sample_groups(ctx: DemoContext) -> str | None:
+    """Create the sample groups (static, account-based, condition-based, nested, dependent) and rebuild them."""
+    created = []
+    demo_group_renames()
     for spec in SAMPLE_GROUPS:
         if ContactGroup.objects.filter(code=spec["code"]).exists():
             continue
