@@ -1,13 +1,15 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
-DEBUG, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (default: SQLite in the project folder), REDIS_URL
-(optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…, NIGHTLY_REBUILD_TIME ("HH:MM").
+DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
+the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
+NIGHTLY_REBUILD_TIME ("HH:MM").
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,7 +22,16 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+# The development key is public (it is in the repository): only DEBUG may fall back to it.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: with DEBUG off the app will not start on the development key from the "
+        "repository. Set SECRET_KEY to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'` (or set DEBUG=1 for development)."
+    )
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -120,7 +131,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# With DEBUG off, config.startup refuses to start until `manage.py collectstatic` has filled it.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 NODE_MODULES = BASE_DIR / "node_modules"
 # Front-end packages come from npm (package.json) and are served by whitenoise: nothing from a CDN.
 STATICFILES_DIRS = [

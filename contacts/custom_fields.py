@@ -18,6 +18,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils import timezone
+from django.utils.html import escape
 
 from contacts.models import ContactField, FieldType
 
@@ -272,7 +273,9 @@ def form_field(*, field: ContactField, initial: Any = None) -> forms.Field:
     common: dict[str, Any] = {
         "label": field.label,
         "required": field.required,
-        "help_text": field.help_text,
+        # TRICKY: form templates print help_text unescaped (crispy and Django alike: `|safe`), and an admin
+        # types it: escaped here, it shows as typed and never runs as markup.
+        "help_text": escape(field.help_text),
         "initial": initial,
     }
     choices = [(c["code"], c.get("label") or c["code"]) for c in field.choices or []]

@@ -42,7 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.custom_fields import field_value
-from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField
+from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField, name_key
 from contacts.roles import Role
 from contacts.services import ActivityRow, activities_load
 
@@ -348,7 +348,8 @@ FIELD_DEFINITIONS: tuple[FieldDefinition, ...] = (
     FieldDefinition("website", "Website", "url"),
     FieldDefinition("secondary_email", "Secondary e-mail", "email"),
     FieldDefinition("mobile", "Mobile phone", "phone"),
-    FieldDefinition("favourite_product", "Favourite product", "text"),
+    # Not "Favourite product": README's tutorial adds that field itself (the code stays: bench data uses it).
+    FieldDefinition("favourite_product", "Most used product", "text"),
     # Retired: hidden and unusable in new rules, but the old values stay on contacts.
     FieldDefinition(
         "legacy_source", "Lead source (old CRM)", "text", help_text="Imported from the old CRM.", is_active=False
@@ -434,10 +435,20 @@ class DemoResult:
     seconds: float = 0.0
 
 
+# Demo labels renamed since an earlier seed (code: (old label, new label)); seeding renames them once.
+RENAMED_FIELD_LABELS = {"favourite_product": ("Favourite product", "Most used product")}
+
+
 def demo_fields_ensure() -> tuple[dict[str, ContactField], list[str]]:
-    """Create the demo custom fields that do not exist yet (never alters existing ones); returns (fields, created)."""
+    """Create the demo custom fields that do not exist yet (never alters existing ones, except a demo label
+    renamed since: see RENAMED_FIELD_LABELS); returns (fields, created)."""
     created: list[str] = []
     fields: dict[str, ContactField] = {}
+    for code, (old, new) in RENAMED_FIELD_LABELS.items():
+        renamed = ContactField.objects.filter(code=code, label=old).first()
+        if renamed is not None and not ContactField.objects.filter(label_key=name_key(new)).exists():
+            renamed.label = new
+            renamed.save(update_fields=["label"])
     for order, definition in enumerate(FIELD_DEFINITIONS, start=1):
         obj, was_created = ContactField.objects.get_or_create(
             code=definition.code,

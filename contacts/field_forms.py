@@ -115,6 +115,12 @@ class FieldForm(forms.Form):
             Field("help_text"),
         ]
 
+    def clean_label(self) -> str:
+        label = (self.cleaned_data.get("label") or "").strip()
+        if message := field_settings.label_clash(label=label, field=getattr(self, "field", None)):
+            raise ValidationError(message)
+        return label
+
     def clean_choices(self) -> list[dict[str, str]]:
         return parse_choices(self.cleaned_data.get("choices") or "")
 
@@ -142,7 +148,7 @@ class FieldCreateForm(FieldForm):
     code = forms.CharField(
         max_length=50,
         help_text=(
-            "Stored with every value and used in group rules and imports. Lower-case letters, digits and "
+            "Stored with every value and used in group rules. Lower-case letters, digits and single "
             "underscores, starting with a letter. It can't be changed later."
         ),
         widget=forms.TextInput(
@@ -183,7 +189,7 @@ class FieldEditForm(FieldForm):
             '<div class="d-flex align-items-center gap-2"><code class="fs-6" id="field-code">{}</code>'
             '<span class="badge text-bg-light border text-body-secondary fw-normal">'
             '<i class="bi bi-lock me-1" aria-hidden="true"></i>Can’t be changed</span></div>'
-            '<div class="form-text">Stored with every value and used in group rules and imports.</div></div>',
+            '<div class="form-text">Stored with every value and used in group rules.</div></div>',
             self.field.code,
         )
         note = HTML(

@@ -32,7 +32,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils.text import Truncator
 
 from contacts.custom_fields import coerce_value, is_empty
-from contacts.models import IDENTIFIER_VALIDATOR, Contact, ContactField, FieldType
+from contacts.models import IDENTIFIER_VALIDATOR, Contact, ContactField, FieldType, name_key, no_double_underscore
 from contacts.signals import ChangeReason, send_contacts_changed
 
 CHOICE_TYPES = frozenset({FieldType.CHOICE, FieldType.MULTI_CHOICE})
@@ -139,6 +139,7 @@ def validate_code(code: str) -> str:
     if not code:
         raise ValidationError("Enter a code.", code="required")
     IDENTIFIER_VALIDATOR(code)
+    no_double_underscore(code)
     if code.lower() in reserved_codes():
         raise ValidationError(
             f"“{code}” is the name of a built-in contact field or setting; choose another code.", code="reserved"
@@ -183,6 +184,19 @@ def clean_choices(choices: Any) -> list[dict[str, str]]:
         seen[code.lower()] = number
         result.append({"code": code, "label": label})
     return result
+
+
+def label_clash(*, label: str, field: ContactField | None = None) -> str | None:
+    """Why `label` cannot be used (another field's label equal ignoring case, accents, spacing), or None."""
+    others = ContactField.objects.filter(label_key=name_key(label))
+    other = (others.exclude(pk=field.pk) if field is not None else others).first()
+    if other is None:
+        return None
+    retired = ", retired" if not other.is_active else ""
+    return (
+        f"A field with this label already exists: “{other.label}” ({other.code}{retired}); labels are compared "
+        "ignoring case, accents and spaces. Choose another label."
+    )
 
 
 def _clean_definition(*, label: str, type: str, choices: Any, help_text: str) -> tuple[str, str, list, str]:
@@ -451,6 +465,9 @@ def field_create(
         )
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    else:
+        if message := label_clash(label=label):
+            errors["label"] = [message]
     if errors:
         raise ValidationError(errors)
     # Values may already sit under this code (an import, a field deleted in the Django admin): they must fit.
@@ -466,8 +483,9 @@ def field_create(
     try:
         with transaction.atomic():
             field.save()
-    except IntegrityError:  # lost a race for the code
-        raise ValidationError({"code": [f"Another field already uses the code “{code}”."]}) from None
+    except IntegrityError:  # lost a race for the code or the label
+        message = f"Another field already uses the code “{code}” or the label “{label}”."
+        raise ValidationError({"code": [message]}) from None
     converted = _convert_values(code=code, type=type, choices=cleaned_choices, census=census)
     send_contacts_changed(contact_ids=converted, reason=ChangeReason.UPDATED)
     return field
@@ -491,6 +509,8 @@ def field_update(
         choices=choices,
         help_text=current.help_text if help_text is None else help_text,
     )
+    if message := label_clash(label=new_label, field=current):
+        raise ValidationError({"label": [message]})
     new_required = current.required if required is None else bool(required)
     changes = {
         "label": new_label, "type": new_type, "choices": new_choices, "required": new_required, "help_text": new_help,

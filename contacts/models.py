@@ -8,7 +8,11 @@ exactly one place, `contacts.custom_fields`.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Coalesce, Lower, NullIf
@@ -32,6 +36,28 @@ IDENTIFIER_VALIDATOR = RegexValidator(
     r"^[a-z][a-z0-9_]{0,49}$",
     "Use lower-case letters, digits and underscores, starting with a letter (at most 50 characters).",
 )
+
+
+def no_double_underscore(value: str) -> None:
+    """Refuse "__" in a custom field code: it is Django's lookup separator (`custom__a__b` means a lookup)."""
+    if "__" in (value or ""):
+        raise ValidationError(
+            "A code cannot contain two underscores in a row (“__”); use a single “_”.", code="double_underscore"
+        )
+
+
+# Stored beside a name so two that only differ in case, accents or spacing cannot both exist.
+NAME_KEY_MAX = 400
+
+
+def name_key(text: str) -> str:
+    """A name compared the way people read it: accents dropped, case folded, runs of spaces made one.
+
+    "Inactivé  Contacts", "inactive contacts" and "INACTIVE CONTACTS" all give "inactive contacts".
+    """
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"\s+", " ", bare.casefold()).strip()[:NAME_KEY_MAX]
 
 
 class Account(models.Model):
@@ -154,8 +180,10 @@ class ContactFieldQuerySet(models.QuerySet["ContactField"]):
 class ContactField(models.Model):
     """An admin-defined custom contact field. `choices` is a list of {"code": ..., "label": ...}."""
 
-    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR])
+    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR, no_double_underscore])
     label = models.CharField(max_length=100)
+    # name_key(label), kept by save(): labels equal but for case, accents or spacing are one label.
+    label_key = models.CharField(max_length=NAME_KEY_MAX, editable=False)
     type = models.CharField(max_length=20, choices=FieldType.choices)
     choices = models.JSONField(default=list, blank=True)
     required = models.BooleanField(default=False)
@@ -168,9 +196,31 @@ class ContactField(models.Model):
 
     class Meta:
         ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["label_key"],
+                name="contactfield_label_key_unique",
+                violation_error_message="Another field already has this label (ignoring case and accents).",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.label
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.label_key = name_key(self.label)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "label" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "label_key"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.label_key = name_key(self.label)
+
+    @property
+    def picker_label(self) -> str:
+        """The label with the code beside it, for pickers where two similar labels could be confused."""
+        return f"{self.label} ({self.code})"
 
     @property
     def has_choices(self) -> bool:

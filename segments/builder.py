@@ -239,8 +239,10 @@ def catalog() -> dict[str, Any]:
         for name, a in builtins.items()
         if name.startswith("account.")
     ]
+    # Custom fields and groups are labelled with their code beside the name ("Favourite product
+    # (favourite_product)"): two look-alike names can never be mistaken for one another in a picker.
     custom = [
-        attribute_json(custom_attribute(f), help_text=f.help_text)
+        attribute_json(custom_attribute(f), label=f.picker_label, help_text=f.help_text)
         for f in ContactField.objects.active().order_by("order", "id")
     ]
     activity_types = [{"value": ANY_ACTIVITY, "label": "Any activity"}] + [
@@ -248,8 +250,8 @@ def catalog() -> dict[str, Any]:
     ]
     consents = [{"value": c, "label": n} for c, n in Consent.objects.order_by("name").values_list("code", "name")]
     groups = [
-        {"value": c, "label": n}
-        for c, n in ContactGroup.objects.order_by("name", "id").values_list("code", "name")[:MAX_GROUPS]
+        {"value": g.code, "label": g.picker_label}
+        for g in ContactGroup.objects.order_by("name", "id").only("code", "name")[:MAX_GROUPS]
     ]
     # segments never imports campaigns: reach the model through the Activity foreign key.
     campaign_model = Activity._meta.get_field("campaign").related_model

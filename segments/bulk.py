@@ -13,8 +13,15 @@ from segments.memberships import SourceChange
 from segments.models import ContactGroup
 
 
+class GroupChoiceField(forms.ModelChoiceField):
+    """A group picker whose options show the code beside the name: “Inactive contacts (inactive_365)”."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.picker_label
+
+
 class AddToGroupForm(forms.Form):
-    group = forms.ModelChoiceField(
+    group = GroupChoiceField(
         queryset=ContactGroup.objects.order_by("name"),
         label="Contact group",
         empty_label="Choose a group…",

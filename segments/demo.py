@@ -73,7 +73,8 @@ SAMPLE_GROUPS: list[dict[str, Any]] = [
     },
     {
         "code": "inactive_365",
-        "name": "Inactive contacts",
+        # Not "Inactive contacts": README's tutorial (and the builder's template) create that group themselves.
+        "name": "Dormant for a year",
         "description": "Has not done any activity in the last 365 days (Kentico's classic).",
         "condition": _t(
             {
@@ -107,10 +108,27 @@ SAMPLE_GROUPS: list[dict[str, Any]] = [
 ]
 
 
+# Demo group names renamed since an earlier seed (code: (old name, new name)).
+RENAMED_GROUPS = {"inactive_365": ("Inactive contacts", "Dormant for a year")}
+
+
+def demo_group_renames() -> list[str]:
+    """Give sample groups seeded under an old demo name their new one (unless taken); returns the codes renamed."""
+    renamed = []
+    for code, (old, new) in RENAMED_GROUPS.items():
+        group = ContactGroup.objects.filter(code=code, name=old).first()
+        if group is not None and services.group_name_clash(name=new, group=group) is None:
+            group.name = new
+            group.save(update_fields=["name"])
+            renamed.append(code)
+    return renamed
+
+
 @demo_step(order=100)
 def seed_sample_groups(ctx: DemoContext) -> str | None:
     """Create the sample groups (static, account-based, condition-based, nested, dependent) and rebuild them."""
     created = []
+    demo_group_renames()
     for spec in SAMPLE_GROUPS:
         if ContactGroup.objects.filter(code=spec["code"]).exists():
             continue

@@ -10,9 +10,10 @@ from django import forms
 from django.utils import timezone
 
 from contacts.forms import SafePkMixin
-from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
-from segments.models import ContactGroup
+from contacts.models import Account, Contact
+from segments.models import GROUP_CODE_VALIDATOR, ContactGroup
 from segments.rules import MAX_DEPTH, RuleError, validate
+from segments.services import group_code_clash, group_name_clash
 
 
 def condition_json(text: str) -> Any:
@@ -32,8 +33,11 @@ class GroupForm(forms.Form):
     name = forms.CharField(max_length=200)
     code = forms.CharField(
         max_length=50,
-        validators=[IDENTIFIER_VALIDATOR],
-        help_text="Identifier used in conditions and integrations; it cannot be changed later.",
+        validators=[GROUP_CODE_VALIDATOR],
+        help_text=(
+            "Identifier used in conditions and integrations: letters, digits and underscores, starting with a "
+            "letter (e.g. InactiveContacts or inactive_contacts). It cannot be changed later."
+        ),
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     is_condition_based = forms.BooleanField(
@@ -71,10 +75,16 @@ class GroupForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
 
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if message := group_name_clash(name=name, group=self.group):
+            raise forms.ValidationError(message)
+        return name
+
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
-        if self.group is None and ContactGroup.objects.filter(code=code).exists():
-            raise forms.ValidationError("A group with this code already exists.")
+        if self.group is None and (message := group_code_clash(code=code)):
+            raise forms.ValidationError(message)
         return code
 
     def clean_condition(self) -> Any:
@@ -135,7 +145,7 @@ class SelectedMembersForm(forms.Form):
 
 class GroupCopyForm(forms.Form):
     name = forms.CharField(max_length=200)
-    code = forms.CharField(max_length=50, validators=[IDENTIFIER_VALIDATOR])
+    code = forms.CharField(max_length=50, validators=[GROUP_CODE_VALIDATOR])
     freeze = forms.BooleanField(
         required=False,
         initial=True,
@@ -154,10 +164,16 @@ class GroupCopyForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
 
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if message := group_name_clash(name=name):
+            raise forms.ValidationError(message)
+        return name
+
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
-        if ContactGroup.objects.filter(code=code).exists():
-            raise forms.ValidationError("A group with this code already exists.")
+        if message := group_code_clash(code=code):
+            raise forms.ValidationError(message)
         return code
 
 

@@ -8,13 +8,24 @@ the same statement. Both tables are written only by `segments.memberships`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from contacts.models import IDENTIFIER_VALIDATOR, Account, Contact
+from contacts.models import NAME_KEY_MAX, Account, Contact, name_key
+
+# Group codes may be Kentico-style (`InactiveContacts`) or snake_case (`inactive_contacts`); unique
+# ignoring case (contactgroup_code_ci_unique), so `VIP` and `vip` cannot both exist.
+GROUP_CODE_VALIDATOR = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9_]{0,49}$",
+    "Use letters (either case), digits and underscores, starting with a letter (at most 50 characters), "
+    "e.g. “InactiveContacts” or “inactive_contacts”.",
+)
 
 
 class RebuildStatus(models.TextChoices):
@@ -28,8 +39,10 @@ class RebuildStatus(models.TextChoices):
 
 
 class ContactGroup(models.Model):
-    code = models.CharField(max_length=50, unique=True, validators=[IDENTIFIER_VALIDATOR])
+    code = models.CharField(max_length=50, unique=True, validators=[GROUP_CODE_VALIDATOR])
     name = models.CharField(max_length=200)
+    # name_key(name), kept by save(): names equal but for case, accents or spacing are one name.
+    name_key = models.CharField(max_length=NAME_KEY_MAX, editable=False)
     description = models.TextField(blank=True)
     is_condition_based = models.BooleanField(default=False)
     condition = models.JSONField(null=True, blank=True)
@@ -53,12 +66,39 @@ class ContactGroup(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("code"),
+                name="contactgroup_code_ci_unique",
+                violation_error_message="Another group already has this code (ignoring case).",
+            ),
+            models.UniqueConstraint(
+                fields=["name_key"],
+                name="contactgroup_name_key_unique",
+                violation_error_message="Another group already has this name (ignoring case and accents).",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = name_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("segments:group_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        self.name_key = name_key(self.name)
+
+    @property
+    def picker_label(self) -> str:
+        """The name with the code beside it, for pickers where two similar names could be confused."""
+        return f"{self.name} ({self.code})"
 
     @property
     def is_rebuilding(self) -> bool:

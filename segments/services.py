@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from contacts.models import Account, Contact
+from contacts.models import Account, Contact, name_key
 from segments.memberships import (
     SourceChange,
     Why,
@@ -138,6 +139,40 @@ def groups_using_field(code: str) -> list[tuple[str, str]]:
     ]
 
 
+def group_name_clash(*, name: str, group: ContactGroup | None = None) -> str | None:
+    """Why `name` cannot be used (another group's name equal ignoring case, accents, spacing), or None."""
+    others = ContactGroup.objects.filter(name_key=name_key(name))
+    other = (others.exclude(pk=group.pk) if group is not None else others).first()
+    if other is None:
+        return None
+    return (
+        f"A group with this name already exists: “{other.name}” ({other.code}); names are compared ignoring "
+        "case, accents and spaces. Choose another name."
+    )
+
+
+def group_code_clash(*, code: str) -> str | None:
+    """Why a new group cannot use `code` (another group's code equal ignoring case), or None."""
+    other = ContactGroup.objects.filter(code__iexact=code).first()
+    if other is None:
+        return None
+    if other.code == code:
+        return f"A group with this code already exists: “{other.name}” ({other.code})."
+    return (
+        f"A group with this code already exists: “{other.name}” ({other.code}); codes are compared ignoring case."
+    )
+
+
+def _check_name_and_code(*, name: str, code: str | None, group: ContactGroup | None = None) -> None:
+    errors: dict[str, list[str]] = {}
+    if message := group_name_clash(name=name, group=group):
+        errors["name"] = [message]
+    if code is not None and (message := group_code_clash(code=code)):
+        errors["code"] = [message]
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def group_create(
     *,
@@ -149,9 +184,13 @@ def group_create(
     scheduled_rebuild: bool = False,
     queue_rebuild: bool = True,
 ) -> ContactGroup:
-    """Create a group; a condition-based one is queued for its first rebuild (unless told not to)."""
+    """Create a group; a condition-based one is queued for its first rebuild (unless told not to).
+
+    ValidationError when another group has a look-alike name or the same code ignoring case.
+    """
     from segments.rules import validate
 
+    _check_name_and_code(name=name, code=code)
     group = ContactGroup(
         code=code,
         name=name,
@@ -180,9 +219,13 @@ def group_update(
     condition: dict | None,
     scheduled_rebuild: bool,
 ) -> ContactGroup:
-    """Update a group; a changed condition bumps its version and queues a rebuild."""
+    """Update a group; a changed condition bumps its version and queues a rebuild.
+
+    ValidationError when another group has a look-alike name.
+    """
     from segments.rules import validate
 
+    _check_name_and_code(name=name, code=None, group=group)
     if is_condition_based and condition is not None:
         condition = validate(condition, group=group)
     changed = (is_condition_based, condition) != (group.is_condition_based, group.condition)
@@ -241,6 +284,7 @@ def group_copy(*, group: ContactGroup, code: str, name: str, freeze: bool, actor
 
     Not frozen: the same condition, accounts and members (with their sources), kept up to date from now on.
     """
+    _check_name_and_code(name=name, code=code)
     today = timezone.localdate()
     copy = ContactGroup(
         code=code,

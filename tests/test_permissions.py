@@ -141,7 +141,6 @@ MATRIX = {
     "contacts:account_list": (200, 200, 200),
     "fields:field_list": (403, 200, 403),
     "segments:group_list": (200, 200, 200),
-    "campaigns:campaign_list": (200, 200, 403),
     "transfers:import_list": (200, 200, 200),
     "transfers:import_upload": (200, 200, 200),
 }

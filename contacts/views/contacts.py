@@ -206,22 +206,26 @@ class ContactConsentView(PermissionRequiredMixin, View):
         contact = get_object_or_404(Contact, pk=pk)
         consent = get_object_or_404(Consent, pk=consent_pk)
         action = request.POST.get("action")
+        error = ""
         if action == "agree":
             services.consent_agree(contact=contact, consent=consent)
             text = f"{contact} now agrees to “{consent}”."
         elif action == "revoke":
-            if services.consent_revoke(contact=contact, consent=consent) is None:
-                return HttpResponseBadRequest(f"{contact} never agreed to “{consent}”.")
             text = f"“{consent}” revoked for {contact}."
+            if services.consent_revoke(contact=contact, consent=consent) is None:
+                error = f"{contact} never agreed to “{consent}”, so there is nothing to revoke."
         else:
-            return HttpResponseBadRequest("action must be agree or revoke")
+            error = "Choose Agree or Revoke."
+        # Errors come back the way the form asked: the consents card (htmx) or the contact page with a
+        # message, both rendered by templates, so names are escaped like everywhere else.
         if request.htmx:  # type: ignore[attr-defined]
-            return render(
-                request,
-                "contacts/_consents.html",
-                {"contact": contact, "consents": selectors.contact_consents(contact=contact), "consent_message": text},
-            )
-        messages.success(request, text)
+            context = {"contact": contact, "consents": selectors.contact_consents(contact=contact)}
+            context["consent_error" if error else "consent_message"] = error or text
+            return render(request, "contacts/_consents.html", context)
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, text)
         return redirect(reverse("contacts:contact_detail", args=[contact.pk]) + "#consents")
 
 

@@ -70,9 +70,10 @@ ACTIVITY_FIELDS: dict[str, Attribute] = {
 # A key inside Activity.data (e.g. a submitted form's field). TRICKY: the key is put into an SQLite
 # JSON path ('$."key"'), so it must never contain quotes or backslashes; this pattern guarantees it.
 DATA_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Field, group and consent codes are identifiers (contacts.models.IDENTIFIER_VALIDATOR); anything
-# else cannot exist, so it is never sent to the database (no NUL bytes or lone surrogates there).
-CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# Field and consent codes are identifiers (contacts.models.IDENTIFIER_VALIDATOR), group codes may also
+# hold upper-case letters (segments.models.GROUP_CODE_VALIDATOR); anything else cannot exist, so it is
+# never sent to the database (no NUL bytes or lone surrogates there).
+CODE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,49}$")
 
 
 def is_code(value: Any) -> bool:

@@ -167,11 +167,26 @@ def test_consent_htmx_returns_the_card(marketer_client):
     assert "now agrees" in content and 'value="revoke"' in content
 
 
-def test_consent_bad_requests(marketer_client):
-    contact, consent = ContactFactory(), ConsentFactory()
-    assert marketer_client.post(consent_url(contact, consent), {"action": "explode"}).status_code == 400
-    assert marketer_client.post(consent_url(contact, consent), {"action": "revoke"}).status_code == 400
+def test_consent_bad_requests_come_back_as_the_page_with_a_message(marketer_client):
+    contact, consent = ContactFactory(), ConsentFactory(name="Newsletter")
+    page = marketer_client.post(consent_url(contact, consent), {"action": "explode"}, follow=True)
+    assert page.redirect_chain[-1][0].endswith("#consents")
+    assert "Choose Agree or Revoke." in [str(m) for m in page.context["messages"]]
+    page = marketer_client.post(consent_url(contact, consent), {"action": "revoke"}, follow=True)
+    assert any("never agreed to “Newsletter”" in str(m) for m in page.context["messages"])
     assert not ContactConsent.objects.exists()
+
+
+def test_consent_errors_escape_names_in_the_htmx_card_and_the_page(marketer_client):
+    contact = ContactFactory(first_name="<script>alert(1)</script>", last_name="")
+    consent = ConsentFactory(code="news", name="<b>News</b>")
+    card = marketer_client.post(consent_url(contact, consent), {"action": "revoke"}, HTTP_HX_REQUEST="true")
+    content = card.content.decode()
+    assert card["Content-Type"].startswith("text/html") and 'id="consents"' in content and "<html" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; never agreed to “&lt;b&gt;News&lt;/b&gt;”" in content
+    assert "<script>alert" not in content and "<b>News</b>" not in content
+    page = marketer_client.post(consent_url(contact, consent), {"action": "revoke"}, follow=True).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; never agreed" in page and "<script>alert(1)" not in page
 
 
 def test_consent_needs_change_contactconsent(staff_client):

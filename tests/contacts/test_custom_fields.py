@@ -330,3 +330,47 @@ def test_form_cleaned_values_become_canonical():
         "topics": ["enterprise", "smb"],
         "site": "https://a.cz",
     }
+
+
+# --- pages (issue 11, items 15 and 19) -------------------------------------------------------------------
+
+SCRIPT = '<script>alert("help")</script><b>bold</b>'
+
+
+@pytest.mark.parametrize("form", ["create", "edit"])
+def test_help_text_is_escaped_on_the_contact_forms(staff_client, form):
+    from django.urls import reverse
+
+    from tests.factories import ContactFactory, ContactFieldFactory
+
+    ContactFieldFactory(code="note", label="Note", type="text", help_text=SCRIPT)
+    contact = ContactFactory()
+    url = reverse("contacts:contact_create")
+    if form == "edit":
+        url = reverse("contacts:contact_update", args=[contact.pk])
+    html = staff_client.get(url).content.decode()
+    assert "<script>alert" not in html
+    assert "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&quot;help&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("code", "type", "stored", "params"),
+    [
+        ("tag__isnull", "text", "red", {"cf_tag__isnull": "red"}),
+        ("n__gt", "number", 5, {"cf_n__gt_min": "4", "cf_n__gt_max": "6"}),
+        ("a__b", "boolean", True, {"cf_a__b": "yes"}),
+    ],
+)
+def test_old_codes_with_a_double_underscore_still_filter_the_contact_list(marketer_client, code, type, stored, params):
+    """Codes made before "__" was refused keep working: the list's lookups never parse a code."""
+    from django.urls import reverse
+
+    from tests.factories import ContactFactory, ContactFieldFactory
+
+    ContactFieldFactory(code=code, label=code, type=type)
+    holder = ContactFactory(custom={code: stored})
+    ContactFactory(custom={})
+    response = marketer_client.get(reverse("contacts:contact_list"), params)
+    assert response.status_code == 200
+    assert [c.pk for c in response.context["object_list"]] == [holder.pk]

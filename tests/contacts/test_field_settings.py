@@ -765,3 +765,68 @@ def test_retire_and_restore_pages(admin_client_role, tier):
     assert response.status_code == 302 and response.url.endswith("#field-tier")
     assert ContactField.objects.get(pk=tier.pk).is_active
     assert admin_client_role.get(reverse("fields:field_restore", args=["tier"])).status_code == 302
+
+
+# --- look-alike labels and "__" codes (issue 11, items 2 and 19) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label", ["Favourite product", "favourite  PRODUCT", "Favourité product", " Favourite product "]
+)
+def test_a_look_alike_label_is_refused_naming_the_existing_field(label):
+    ContactFieldFactory(code="favourite_product", label="Favourite product")
+    with pytest.raises(Exception) as excinfo:
+        field_settings.field_create(label=label, code="other_product", type="text")
+    message = " ".join(excinfo.value.message_dict["label"])
+    assert "“Favourite product” (favourite_product)" in message
+    assert ContactField.objects.count() == 1
+
+
+def test_a_retired_field_s_label_is_refused_too():
+    ContactFieldFactory(code="old_source", label="Lead source", is_active=False)
+    with pytest.raises(Exception) as excinfo:
+        field_settings.field_create(label="lead source", code="lead_source", type="text")
+    assert "(old_source, retired)" in " ".join(excinfo.value.message_dict["label"])
+
+
+def test_renaming_a_field_to_a_look_alike_label_is_refused_but_its_own_label_may_change_case(tier):
+    ContactFieldFactory(code="plan", label="Plan")
+    with pytest.raises(Exception) as excinfo:
+        field_settings.field_update(field=tier, label="PLAN")
+    assert "“Plan” (plan)" in " ".join(excinfo.value.message_dict["label"])
+    field_settings.field_update(field=tier, label="TIER")
+    assert ContactField.objects.get(pk=tier.pk).label == "TIER"
+
+
+def test_the_database_refuses_a_look_alike_label_written_past_the_services():
+    from django.db import IntegrityError, transaction
+
+    ContactFieldFactory(code="a", label="Inactivé  contacts")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactField.objects.create(code="b", label="inactive contacts", type="text")
+
+
+def test_the_add_field_page_shows_the_look_alike_error_on_the_label(admin_client_role):
+    ContactFieldFactory(code="favourite_product", label="Favourite product")
+    response = admin_client_role.post(
+        reverse("fields:field_create"), {"label": "favourite product", "code": "fav", "type": "text"}
+    )
+    assert response.status_code in (200, 400)
+    assert "“Favourite product” (favourite_product)" in str(response.context["form"].errors["label"])
+    assert not ContactField.objects.filter(code="fav").exists()
+    # Shown together with a bad code, not one round after it.
+    response = admin_client_role.post(
+        reverse("fields:field_create"), {"label": "favourite product", "code": "a__b", "type": "text"}
+    )
+    assert "label" in response.context["form"].errors and "code" in response.context["form"].errors
+
+
+@pytest.mark.parametrize("code", ["a__b", "tag__isnull", "n__gt", "x___y"])
+def test_codes_with_a_double_underscore_are_refused(code):
+    with pytest.raises(Exception) as excinfo:
+        field_settings.field_create(label="Anything", code=code, type="text")
+    assert "two underscores in a row" in " ".join(excinfo.value.message_dict["code"])
+    with pytest.raises(Exception) as excinfo:
+        ContactField(code=code, label="Anything", type="text").full_clean()
+    assert "two underscores in a row" in " ".join(excinfo.value.message_dict["code"])
+    assert not ContactField.objects.exists()

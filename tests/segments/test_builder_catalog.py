@@ -54,7 +54,7 @@ def test_catalog_follows_field_settings(settings_data):
         "custom.is_customer",
     ]
     plan = custom[1]
-    assert plan["label"] == "Plan" and plan["type"] == "choice"
+    assert plan["label"] == "Plan (plan)" and plan["type"] == "choice"
     assert plan["choices"] == [["free", "Free"], ["pro", "Professional"]]
     assert custom[0]["help"] == "Paid seats."
     assert "custom.fax" not in json.dumps(data)
@@ -88,7 +88,9 @@ def test_catalog_lists_builtins_activities_consents_groups_campaigns(settings_da
     activities = [i["activity"] for i in section(data, "activity")["items"]]
     assert activities[0] == "any" and "page_visit" in activities and "email_click" in activities
     assert [i["consent"] for i in section(data, "consent")["items"]] == ["newsletter", "sms"]
-    assert section(data, "membership")["items"] == [{"kind": "membership", "group": "vip", "label": "VIP customers"}]
+    assert section(data, "membership")["items"] == [
+        {"kind": "membership", "group": "vip", "label": "VIP customers (vip)"}
+    ]
     assert data["campaigns"] == [{"value": settings_data.pk, "label": "Spring sale"}]
     where = [w["field"] for w in data["activity"]["where_fields"]]
     assert where == ["url", "title", "campaign", "value", "data."]

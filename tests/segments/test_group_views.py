@@ -577,3 +577,101 @@ def test_plain_save_stays_on_the_settings_and_save_and_view_goes_to_members(mark
     assert go.url == reverse("segments:group_detail", args=[group.pk])
     group.refresh_from_db()
     assert group.name == "Partners 3"
+
+
+# --- look-alike names and Kentico-style codes (issue 11, items 2 and 4) ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["Inactive contacts", "inactive  contacts", "Inactivé contacts", "INACTIVE CONTACTS "])
+def test_a_look_alike_group_name_is_refused_naming_the_existing_group(marketer_client, name):
+    ContactGroupFactory(code="inactive_365", name="Inactive contacts")
+    response = marketer_client.post(reverse("segments:group_create"), {"name": name, "code": "other"})
+    assert response.status_code == 200
+    assert "“Inactive contacts” (inactive_365)" in str(response.context["form"].errors["name"])
+    assert ContactGroup.objects.count() == 1
+
+
+def test_renaming_a_group_to_a_look_alike_name_is_refused_but_its_own_case_may_change(marketer_client):
+    ContactGroupFactory(code="vip", name="VIP")
+    group = ContactGroupFactory(code="fair", name="Fair leads")
+    url = reverse("segments:group_update", args=[group.pk])
+    response = marketer_client.post(url, {"name": "vip"})
+    assert "“VIP” (vip)" in str(response.context["form"].errors["name"])
+    marketer_client.post(url, {"name": "FAIR LEADS"})
+    group.refresh_from_db()
+    assert group.name == "FAIR LEADS"
+
+
+def test_copy_and_save_as_group_refuse_a_look_alike_name(marketer_client):
+    group = ContactGroupFactory(code="vip", name="VIP")
+    response = marketer_client.post(reverse("segments:group_copy", args=[group.pk]), {"name": "vip", "code": "vip2"})
+    assert "“VIP” (vip)" in str(response.context["form"].errors["name"])
+    response = marketer_client.post(
+        reverse("segments:builder_save_group"), {"name": "Vip", "code": "vip3", "condition": json.dumps(CZ_TREE)}
+    )
+    assert response.status_code == 400
+    assert "“VIP” (vip)" in str(response.context["form"].errors["name"])
+    assert ContactGroup.objects.count() == 1
+
+
+def test_the_services_and_the_database_refuse_look_alike_names_too():
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    from segments import services
+
+    ContactGroupFactory(code="vip", name="VIP customers")
+    with pytest.raises(ValidationError) as excinfo:
+        services.group_create(code="other", name="vip  Customers")
+    assert "name" in excinfo.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactGroup.objects.create(code="other", name="VÍP customers")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactGroup.objects.create(code="VIP", name="Something else")
+
+
+def test_kentico_style_codes_are_accepted_and_unique_ignoring_case(marketer_client):
+    response = marketer_client.post(
+        reverse("segments:group_create"), {"name": "Inactive contacts", "code": "InactiveContacts"}
+    )
+    assert response.status_code == 302
+    assert ContactGroup.objects.filter(code="InactiveContacts").exists()
+    response = marketer_client.post(reverse("segments:group_create"), {"name": "Other", "code": "inactivecontacts"})
+    errors = str(response.context["form"].errors["code"])
+    assert "already exists: “Inactive contacts” (InactiveContacts)" in errors and "ignoring case" in errors
+    for bad in ("1st_group", "inactive-contacts", "Inactive Contacts", "_x"):
+        response = marketer_client.post(reverse("segments:group_create"), {"name": f"Bad {bad}", "code": bad})
+        assert "Use letters (either case), digits and underscores" in str(response.context["form"].errors["code"])
+
+
+def test_a_condition_refers_to_a_kentico_style_code(marketer_client):
+    from segments.rules import matching_contacts, validate
+
+    vip = ContactGroupFactory(code="VipCustomers", name="VIP customers")
+    member, _other = ContactFactory(), ContactFactory()
+    MembershipFactory(group=vip, contact=member, via_manual=True)
+    tree = {"version": 1, "root": {"type": "membership", "group": "VipCustomers", "operator": "is_member"}}
+    assert list(matching_contacts(validate(tree))) == [member]
+    response = marketer_client.post(
+        reverse("segments:group_create"),
+        {"name": "VIP copy", "code": "VipCopy", "is_condition_based": "on", "condition": json.dumps(tree)},
+    )
+    assert response.status_code == 302
+    assert ContactGroup.objects.get(code="VipCopy").condition == tree
+
+
+def test_group_pickers_show_the_code_beside_the_name(marketer_client):
+    from segments.builder import catalog
+
+    group = ContactGroupFactory(code="inactive_365", name="Inactive contacts")
+    contact = ContactFactory()
+    MembershipFactory(group=group, contact=contact, via_manual=True)
+    membership = next(s for s in catalog()["sections"] if s["key"] == "membership")
+    assert membership["items"] == [
+        {"kind": "membership", "group": "inactive_365", "label": "Inactive contacts (inactive_365)"}
+    ]
+    bulk = marketer_client.post(reverse("contacts:contact_bulk"), {"action": "add_to_group", "ids": [contact.pk]})
+    option = rf'<option value="{group.pk}"[^>]*>Inactive contacts \(inactive_365\)</option>'
+    assert re.search(option, bulk.content.decode())
+    page = marketer_client.get(reverse("contacts:contact_detail", args=[contact.pk])).content.decode()
+    assert re.search(r"Inactive contacts\s*<code[^>]*>inactive_365</code>", page)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('segments', '0007_membership_covering_unique'),
+        ('segments', '0009_contactgroup_unique_names'),
     ]
 
     operations = [
