@@ -212,6 +212,9 @@ def seed_group_size_history(ctx: DemoContext) -> str | None:
         ContactGroup.objects.filter(pk=group.pk, last_rebuild_added__isnull=False).update(
             last_rebuild_added=0, last_rebuild_removed=0
         )
+        # ...and the group existed before its first member joined (the dashboard calls younger groups "new").
+        first = min([*joined.values(), *(start for _, start, _ in past)], default=ctx.now)
+        ContactGroup.objects.filter(pk=group.pk, created_at__gt=first).update(created_at=first - dt.timedelta(days=1))
         told += 1
         skipped = HISTORY_GAP.get(group.code, ())
         for back in range(1, HISTORY_DAYS + 1):

@@ -252,6 +252,8 @@ def test_demo_history_is_deterministic_idempotent_and_told_alike_by_snapshots_an
     assert GroupSizeSnapshot.objects.filter(group=other).count() == HISTORY_DAYS - 2  # a demo gap
     counts = list(GroupSizeSnapshot.objects.filter(group=group).values_list("member_count", flat=True))
     assert counts[0] < counts[-1] <= 200  # it grew
+    group.refresh_from_db()  # it existed before its first join (the dashboard does not call it new)
+    assert group.created_at < MembershipEvent.objects.filter(group=group).order_by("at").first().at
     # The snapshots and the joins and leaves tell one story: each day's change is that day's joins − leaves.
     today = timezone.localdate(now)
     days = group_flow(group=group, start=today - dt.timedelta(days=70), today=today)
