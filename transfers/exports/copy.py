@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contacts.custom_sql import JsonText
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # writers.formula_safe in SQL: a text starting with = + - @ TAB CR that is not only a number or a phone
 # number (writers.PLAIN_NUMBER) gets a leading apostrophe; "" becomes NULL. {x} is never NULL here.
 GUARD_SQL = (
-    "(CASE WHEN left({x}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r')"
+    "(CASE WHEN ascii({x}) IN (61, 43, 45, 64, 9, 13)"
     " AND {x} !~ '^[-+]?[0123456789 ().,/-]*$' THEN '''' || {x} ELSE NULLIF({x}, '') END)"
 )
 # A JSON number's text (jsonb keeps the digits it was given) that Python prints the same after json.loads:
@@ -51,32 +51,30 @@ def _text(x: str, guard: bool) -> str:
     return GUARD_SQL.replace("{x}", x) if guard else f"NULLIF({x}, '')"
 
 
-def _custom(column: Column, c: str, guard: bool) -> tuple[str, str]:
-    """(the cell, TRUE when SQL cannot render it as Python would) for a custom field of JSON column `c`."""
-    key = _literal(column.custom_code)
-    value, raw = f"({c} -> {key})", f"({c} ->> {key})"
-    string = _text(JsonText.postgresql_template.replace("{c}", c).replace("{k}", key), guard)
+def _custom(column: Column, j: str, t: str, r: str, guard: bool) -> tuple[str, str]:
+    """(the cell, TRUE when SQL cannot render it as Python would) for a custom field whose JSON value is
+    `j`, its jsonb_typeof `t` and its text `r` (j #>> '{}': a string's own text, a number's digits)."""
     if column.kind is Kind.LIST:
         items = (
-            f"(SELECT string_agg(item, ', ' ORDER BY n) FROM jsonb_array_elements_text({value})"
+            f"(SELECT string_agg(item, ', ' ORDER BY n) FROM jsonb_array_elements_text({j})"
             " WITH ORDINALITY AS items(item, n))"
         )
         array_cell = _text(f"COALESCE({items}, '')", guard)
-        array_exact = f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({value}) AS items(item) WHERE jsonb_typeof(item) <> 'string')"  # noqa: E501
+        array_exact = f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({j}) AS items(item) WHERE jsonb_typeof(item) <> 'string')"  # noqa: E501
     else:
-        array_cell, array_exact = "NULL", f"jsonb_array_length({value}) = 0"
+        array_cell, array_exact = "NULL", f"jsonb_array_length({j}) = 0"
     # Python turns ISO dates into dates: only the canonical form (or no date at all) reads the same.
     string_exact = (
-        f"({raw} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' OR {raw} !~ '^[0-9+-]')" if column.kind is Kind.DATE else "TRUE"
+        f"({r} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' OR {r} !~ '^[0-9+-]')" if column.kind is Kind.DATE else "TRUE"
     )
     cell = (
-        f"(CASE jsonb_typeof({value}) WHEN 'string' THEN {string}"
-        f" WHEN 'boolean' THEN (CASE WHEN {value} = 'true'::jsonb THEN 'yes' ELSE 'no' END)"
-        f" WHEN 'number' THEN {raw} WHEN 'array' THEN {array_cell} END)"
+        f"(CASE {t} WHEN 'string' THEN {_text(r, guard)}"
+        f" WHEN 'boolean' THEN (CASE WHEN {r} = 'true' THEN 'yes' ELSE 'no' END)"
+        f" WHEN 'number' THEN {r} WHEN 'array' THEN {array_cell} END)"
     )
     inexact = (
-        f"(CASE jsonb_typeof({value}) WHEN 'string' THEN NOT {string_exact}"
-        f" WHEN 'number' THEN NOT ({raw} ~ '{_INT}' OR ({raw} ~ '{_FLOAT}' AND {raw} !~ '{_TINY}'))"
+        f"(CASE {t} WHEN 'string' THEN NOT {string_exact}"
+        f" WHEN 'number' THEN NOT ({r} ~ '{_INT}' OR ({r} ~ '{_FLOAT}' AND {r} !~ '{_TINY}'))"
         f" WHEN 'array' THEN NOT {array_exact} WHEN 'object' THEN TRUE ELSE FALSE END)"
     )
     return cell, inexact
@@ -98,6 +96,7 @@ def copy_sql(request: ExportRequest) -> tuple[str, tuple[Any, ...], list[tuple[i
     cells: list[str] = []
     inexact: list[str] = []
     custom: list[tuple[int, Column, str]] = []
+    values: list[str] = []  # each custom value read once (the subqueries are fenced by OFFSET 0)
     zone = _literal(timezone.get_current_timezone_name())
     for i, column in enumerate(request.columns):
         name = f"c{i}"
@@ -111,24 +110,38 @@ def copy_sql(request: ExportRequest) -> tuple[str, tuple[Any, ...], list[tuple[i
         inner[name] = F(path)
         x = f"q.{name}"
         if column.custom_code:
-            cell, bad = _custom(column, x, request.guard)
+            values.append(f"q.{name} -> {_literal(column.custom_code)} AS {name}j")
+            values.append(f"jsonb_typeof(q.{name} -> {_literal(column.custom_code)}) AS {name}t")
+            values.append(f"(q.{name} -> {_literal(column.custom_code)}) #>> '{{}}' AS {name}r")
+            cell, bad = _custom(column, f"q.{name}j", f"q.{name}t", f"q.{name}r", request.guard)
             cells.append(cell)
-            custom.append((len(cells) - 1, column, f"({x} -> {_literal(column.custom_code)})::text"))
+            custom.append((len(cells) - 1, column, f"q.{name}j::text"))
             inexact.append(bad)
         elif column.kind is Kind.DATETIME:
-            cells.append(f"to_char({x} AT TIME ZONE {zone}, 'YYYY-MM-DD HH24:MI:SS')")
+            cells.append(f"date_trunc('second', {x} AT TIME ZONE {zone})::text")  # DateStyle ISO (set below)
         elif column.kind is Kind.TEXT:
             cells.append(_text(x, request.guard))
         else:  # integers
             cells.append(f"{x}::text")
-    sql, params = request.source.queryset.order_by().values(**inner).query.sql_with_params()
+    sql, params = request.source.queryset.order_by(order).values(**inner).query.sql_with_params()
     if inexact:  # the mark, and in a marked row each custom cell holds its JSON value
         for index, _column, json in custom:
             cells[index] = f"(CASE WHEN q.m THEN {json} ELSE {cells[index]} END)"
         cells.insert(0, "(CASE WHEN q.m THEN 'm' END)")
-        sql = f"SELECT *, ({' OR '.join(inexact)}) AS m FROM ({sql}) AS q"
+        # TRICKY: each level orders by q.o too, or PostgreSQL forgets the (index) order and sorts at the end.
+        sql = f"SELECT q.*, {', '.join(values)} FROM ({sql}) AS q ORDER BY q.o OFFSET 0"
+        sql = f"SELECT *, ({' OR '.join(inexact)}) AS m FROM ({sql}) AS q ORDER BY q.o OFFSET 0"
     statement = f"COPY (SELECT {', '.join(cells)} FROM ({sql}) AS q ORDER BY q.o) TO STDOUT (FORMAT csv)"
     return statement, params, [(index, column) for index, column, _json in custom] if inexact else []
+
+
+@contextmanager
+def _session(cursor: Any) -> Iterator[None]:
+    """For this transaction: timestamps print as "YYYY-MM-DD HH:MM:SS" (whatever the server's DateStyle),
+    and no JIT (compiling the cells' expressions costs seconds before the first row, for little gain)."""
+    cursor.execute("SET LOCAL DateStyle = 'ISO'")
+    cursor.execute("SET LOCAL jit = off")
+    yield
 
 
 def copy_csv_chunks(
@@ -146,6 +159,7 @@ def copy_csv_chunks(
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
+        _session(cursor),
         cursor.connection.cursor().copy(connection.ops.compose_sql(statement, params)) as copy,  # type: ignore[attr-defined]
     ):
         lines: list[Any] = []
