@@ -93,6 +93,28 @@ def run_copy(keys: list[str], custom: list[str], limit: int | None) -> dict:
     return {"seconds": time.perf_counter() - started, "bytes": written, "first_s": first or 0.0}
 
 
+def _tolerate_older_field_settings() -> None:
+    """On a bench database migrated before contacts 0007 (no ContactField.label_key, which no export query
+    reads), load field settings without that column instead of failing; the database stays untouched."""
+    from django.db import connection
+
+    from contacts import selectors
+    from contacts.models import ContactField
+    from transfers.exports import columns
+
+    with connection.cursor() as cursor:
+        present = {c.name for c in connection.introspection.get_table_description(cursor, ContactField._meta.db_table)}
+    if "label_key" in present:
+        return
+
+    def active_custom_fields() -> list[ContactField]:
+        return list(ContactField.objects.active().defer("label_key").order_by("order", "id"))
+
+    print("note: field settings read without label_key (database before contacts 0007)")
+    selectors.active_custom_fields = active_custom_fields  # type: ignore[assignment]
+    columns.active_custom_fields = active_custom_fields  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--formats", default="csv,xlsx", help="comma-separated: csv, xlsx (default both)")
@@ -105,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from contacts.models import ContactField
 
+    _tolerate_older_field_settings()
     custom = [c for c in CUSTOM if ContactField.objects.filter(code=c, is_active=True).exists()]
     keys = BASE_COLUMNS + [f"custom.{c}" for c in custom]
     print(f"bench.export on {connection.settings_dict['NAME']}: {len(keys)} columns ({', '.join(keys)})")

@@ -202,3 +202,48 @@ def test_xlsx_refuses_more_rows_than_a_sheet_holds(monkeypatch):
 def test_column_letters():
     assert [writers.column_letters(i) for i in (0, 25, 26, 51, 52, 701, 702)] == [
         "A", "Z", "AA", "AZ", "BA", "ZZ", "AAA"]  # fmt: skip
+
+
+def test_csv_written_by_postgresql_copy_is_byte_for_byte_the_python_paths(monkeypatch):
+    """On PostgreSQL, CSV comes from COPY (transfers.exports.copy): awkward values read exactly as the
+    Python path writes them, and the values SQL cannot render so are rendered in Python in place."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    ContactFieldFactory(code="note", label="Note", type="text")
+    ContactFieldFactory(code="budget", label="Budget", type="number")
+    ContactFieldFactory(code="born", label="Born", type="date")
+    ContactFieldFactory(code="vip", label="VIP", type="boolean")
+    ContactFieldFactory(code="tags", label="Tags", type="multi_choice", choices=[{"code": "a"}, {"code": "b"}])
+    account = AccountFactory(name='=Acme, "Inc"\nLtd', employees=7)
+    awkward = [
+        {"note": "=cmd", "budget": 1500.5, "born": "1990-05-17", "vip": True, "tags": ["a", "=b"]},
+        {"note": "", "budget": 0.1 + 0.2, "born": "", "vip": False, "tags": []},
+        {"note": "-5", "budget": 12, "born": "2025-02-30", "tags": ["a"]},
+        {"note": {"an": "object"}, "budget": 1e-05, "born": "20250517", "tags": "a"},
+        {"note": ["x"], "budget": 1500.0, "vip": "yes", "tags": [1, "b"]},
+        {"note": 3.5, "budget": "12", "born": 19900517, "vip": None},
+        {"note": "+420 777 123 456", "budget": -0.0001, "tags": [""]},
+    ]
+    for i, custom in enumerate(awkward):
+        ContactFactory(email=f"p{i}@example.com", first_name=["", "@x", " a,b", 'q"q', "\tTab", "Žluť", "-"][i],
+                       last_name="line\r\nbreak" if i == 2 else "", account=account if i % 2 else None,
+                       custom=custom)  # fmt: skip
+    keys = ["id", "email", "first_name", "last_name", "created_at", "lead_score", "account.name", "account.employees",
+            "custom.note", "custom.budget", "custom.born", "custom.vip", "custom.tags"]  # fmt: skip
+    for guard in (True, False):
+        request = contacts_request("", keys=keys, guard=guard, bom=True)
+        copied = b"".join(export_stream(request=request, chunk_size=3))
+        with monkeypatch.context() as patch:
+            patch.setattr("transfers.exports.service.copy_supported", lambda request: False)
+            python = b"".join(export_stream(request=request, chunk_size=3))
+        assert copied == python
+    group = ContactGroupFactory(code="vip", name="VIP")
+    for contact in Contact.objects.all()[:3]:
+        MembershipFactory(group=group, contact=contact, via_manual=True, via_condition=contact.pk % 2 == 0)
+    columns = columns_by_keys(keys=["email", "member.sources", "member.since", "custom.note"], membership=True)
+    request = ExportRequest(source=group_source(group=group), columns=columns)
+    copied = b"".join(export_stream(request=request))
+    monkeypatch.setattr("transfers.exports.service.copy_supported", lambda request: False)
+    assert copied == b"".join(export_stream(request=request))

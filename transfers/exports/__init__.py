@@ -1,12 +1,14 @@
 """Exports of contacts: what is exported (sources), which columns, and how it is written (CSV, XLSX).
 
 Invariant: an export never holds more than one chunk of rows in memory: rows come from one query
-iterated with a server-side cursor (`.iterator(chunk_size=…)` on `values_list`), ordered by id, and each
-writer turns a batch of rows into bytes and yields them at once, so a download starts with its first rows.
+iterated with a server-side cursor (`.iterator(chunk_size=…)` on `values_list`) or streamed by COPY (CSV
+on PostgreSQL), ordered by id, and each batch of rows becomes bytes yielded at once, so a download starts
+with its first rows. Both ways write the same bytes (tests/transfers/test_export_service.py compares them).
 
     columns.py   the column catalogue (built-in, custom fields in field-settings order, account, membership)
     sources.py   the contact list (its filters or an Advanced filter) or a group's members → a queryset
     writers.py   CSV (Excel-safe) and XLSX (streamed, stdlib zip) bytes from rows
+    copy.py      CSV on PostgreSQL: COPY of the same query, every cell rendered in SQL as writers.py would
     service.py   export_stream(…): the three together; used by the pages, the command and bench.export
 """
 

@@ -24,6 +24,7 @@ from typing import Any
 BOM = "\ufeff"
 # A text beginning with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 # ...unless it is only a number or a phone number ("-5", "+420 777 123 456"): no function can hide there.
 PLAIN_NUMBER = re.compile(r"[+\-]?[0-9 ().,/\-]*")
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
@@ -67,19 +68,46 @@ def csv_text(value: Any) -> str:
     return str(value)
 
 
+def csv_cells(row: list[Any], guard: bool) -> list[Any]:
+    """The cells csv.writer writes for one row: text guarded (when asked), the rest as csv_text says.
+
+    Ints, floats, Decimals, dates and None go to csv.writer as they are (it writes str(value), "" for None).
+    """
+    cells = list(row)
+    for i, value in enumerate(cells):
+        kind = type(value)
+        if kind is str:
+            if guard and value and value[0] in _FORMULA_FIRST:
+                cells[i] = formula_safe(value)
+        elif kind is bool or kind is dt.datetime or isinstance(value, str | dt.datetime):
+            cells[i] = formula_safe(value) if guard and isinstance(value, str) else csv_text(value)
+    return cells
+
+
+def csv_header(*, header: list[str], bom: bool = False) -> bytes:
+    parts = _Parts()
+    csv.writer(parts, lineterminator="\r\n").writerow(header)
+    return ((BOM if bom else "") + parts.take()).encode()
+
+
+def csv_lines(*, rows: Iterable[list[Any]], guard: bool = True) -> Iterator[bytes]:
+    """Each row's CSV line, without its "\r\n"."""
+    parts = _Parts()
+    writer = csv.writer(parts, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(csv_cells(row, guard))
+        yield parts.take()[:-2].encode()
+
+
 def csv_chunks(
     *, header: list[str], batches: Iterable[list[list[Any]]], bom: bool = False, guard: bool = True
 ) -> Iterator[bytes]:
     """The CSV file, one chunk per batch (UTF-8, optional BOM for Excel, formula guard on text)."""
+    yield csv_header(header=header, bom=bom)
     parts = _Parts()
     writer = csv.writer(parts, lineterminator="\r\n")
-    writer.writerow(header)
-    yield ((BOM if bom else "") + parts.take()).encode()
     for batch in batches:
-        if guard:
-            writer.writerows([formula_safe(v) if isinstance(v, str) else csv_text(v) for v in row] for row in batch)
-        else:
-            writer.writerows([csv_text(v) for v in row] for row in batch)
+        writer.writerows([csv_cells(row, guard) for row in batch])
         yield parts.take().encode()
 
 
