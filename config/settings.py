@@ -195,6 +195,11 @@ REBUILD_SLICE_PAUSE = float(os.environ.get("REBUILD_SLICE_PAUSE", "0.15"))  # se
 REBUILD_HEARTBEAT_SECONDS = float(os.environ.get("REBUILD_HEARTBEAT_SECONDS", "15"))
 REBUILD_STALE_AFTER = int(os.environ.get("REBUILD_STALE_AFTER", "90"))
 REBUILD_MAX_INTERRUPTIONS = 3
+# Imports write IMPORT_SLICE rows per transaction, pausing IMPORT_SLICE_PAUSE seconds between slices on SQLite;
+# a running import silent for IMPORT_STALE_AFTER seconds (its worker died) is marked failed by the minutely check.
+IMPORT_SLICE = int(os.environ.get("IMPORT_SLICE", "1000"))
+IMPORT_SLICE_PAUSE = float(os.environ.get("IMPORT_SLICE_PAUSE", "0.15"))
+IMPORT_STALE_AFTER = int(os.environ.get("IMPORT_STALE_AFTER", "90"))
 # Membership history (who entered or left which group, and why) older than this is pruned nightly.
 MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 

@@ -339,12 +339,15 @@ def _live_ids(ids: set[int]) -> dict[int, int]:
 
 
 @transaction.atomic
-def contacts_upsert(*, rows: Sequence[ContactUpsert], now: dt.datetime | None = None) -> list[UpsertOutcome]:
+def contacts_upsert(
+    *, rows: Sequence[ContactUpsert], now: dt.datetime | None = None, bulk: bool = False
+) -> list[UpsertOutcome]:
     """Create or update contacts by email (compared case-insensitively, trimmed) in bulk; one outcome per row.
 
     The caller has typed and checked the values (imports do, per row, before anything is written) and
     merged rows with the same email. A row matching a merged contact updates the contact it was merged
-    into. Contacts whose values would not change are not written. One contacts_changed for all.
+    into. Contacts whose values would not change are not written. One contacts_changed for all (`bulk`:
+    these rows are one slice of a big import).
     """
     now = now or timezone.now()
     keys = [(row.email or "").strip().lower() or None for row in rows]
@@ -403,6 +406,7 @@ def contacts_upsert(*, rows: Sequence[ContactUpsert], now: dt.datetime | None = 
     send_contacts_changed(
         contact_ids=[c.pk for c in created] + list(to_update),
         reason=ChangeReason.CREATED if created else ChangeReason.UPDATED,
+        bulk=bulk,
     )
     return [o for o in outcomes if o is not None]
 

@@ -27,12 +27,16 @@ class ChangeReason(StrEnum):
     MERGED = "merged"
 
 
-# Sent with kwargs `contact_ids: list[int]` (sorted, unique) and `reason: str` (a ChangeReason value).
+# Sent with kwargs `contact_ids: list[int]` (sorted, unique), `reason: str` (a ChangeReason value) and
+# `bulk: bool` (part of a change to very many contacts, sent in parts).
 contacts_changed = django.dispatch.Signal()
 
 
-def send_contacts_changed(*, contact_ids: Iterable[int], reason: ChangeReason | str) -> None:
-    """Send `contacts_changed` now, inside the caller's transaction (the change and its notes commit together)."""
+def send_contacts_changed(*, contact_ids: Iterable[int], reason: ChangeReason | str, bulk: bool = False) -> None:
+    """Send `contacts_changed` now, inside the caller's transaction (the change and its notes commit together).
+
+    `bulk`: this is one part of a change to very many contacts (an import's slice): note it as such.
+    """
     ids = sorted(set(contact_ids))
     reason = ChangeReason(reason)
     if not ids:
@@ -40,4 +44,4 @@ def send_contacts_changed(*, contact_ids: Iterable[int], reason: ChangeReason | 
     if not transaction.get_connection().in_atomic_block:
         # TRICKY: a caller outside a transaction would commit the change and the notes separately.
         raise RuntimeError("send_contacts_changed() must be called inside the transaction of the change")
-    contacts_changed.send(sender=Contact, contact_ids=ids, reason=reason.value)
+    contacts_changed.send(sender=Contact, contact_ids=ids, reason=reason.value, bulk=bulk)

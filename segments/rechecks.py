@@ -71,8 +71,11 @@ BULK_REBUILD_THRESHOLD = 5_000
 DRAIN_TASK = "segments.tasks.drain_rechecks"
 
 
-def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str) -> int:
+def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = False) -> int:
     """Note, in the current transaction, that these contacts changed; wake the worker on commit.
+
+    `bulk` (a part of a change to very many contacts, like an import's slice) notes a group refresh whatever
+    the part's size.
 
     Returns how many PendingRecheck rows were noted (0 for a bulk change, noted as one group refresh).
     """
@@ -80,7 +83,7 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str) -> int:
     ids = set(contact_ids)
     if not ids:
         return 0
-    if len(ids) > BULK_REBUILD_THRESHOLD:
+    if bulk or len(ids) > BULK_REBUILD_THRESHOLD:
         PendingGroupRefresh.objects.create(kinds=sorted(kinds))
         noted = 0
     else:
@@ -133,9 +136,11 @@ def groups_refresh_pending() -> int:
     """
     done = 0
     while (row := PendingGroupRefresh.objects.order_by("queued_at", "id").first()) is not None:
+        # Notes of the same kinds committed before the refresh starts are covered by it (an import notes one
+        # per slice): the rebuilds read the data as it is now. Notes committed later wait for the next one.
+        covered = [pk for pk, kinds in PendingGroupRefresh.objects.values_list("pk", "kinds") if kinds == row.kinds]
         groups_refresh_after_bulk_change(kinds=set(row.kinds))
-        # Notes of the same kinds queued meanwhile are covered: the rebuilds read the data as it is now.
-        PendingGroupRefresh.objects.filter(pk=row.pk).delete()
+        PendingGroupRefresh.objects.filter(pk__in=covered).delete()
         done += 1
     return done
 
@@ -367,6 +372,8 @@ def _read_contacts(ids: list[int]) -> list[tuple[int, int | None, int | None, in
         return cursor.fetchall()
 
 
-def contact_changed_receiver(sender: object, contact_ids: list[int], reason: str, **_: object) -> None:
+def contact_changed_receiver(
+    sender: object, contact_ids: list[int], reason: str, bulk: bool = False, **_: object
+) -> None:
     """contacts_changed receiver (inside the changing transaction): notes the change, never writes memberships."""
-    rechecks_enqueue(contact_ids=contact_ids, reason=reason)
+    rechecks_enqueue(contact_ids=contact_ids, reason=reason, bulk=bulk)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TransfersConfig(AppConfig):
@@ -6,3 +7,8 @@ class TransfersConfig(AppConfig):
 
     name = "transfers"
     verbose_name = "Import and export"
+
+    def ready(self) -> None:
+        from transfers.schedules import schedules_register
+
+        post_migrate.connect(schedules_register, sender=self, dispatch_uid="transfers.schedules")

@@ -39,6 +39,7 @@ class ImportJob(models.Model):
     phase = models.CharField(max_length=100, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running job's last sign of life
     error = models.TextField(blank=True)
     rows_total = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -63,6 +64,11 @@ class ImportJob(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def saved(self) -> int:
+        """Rows written so far (every committed slice counts them; exact also for a failed import)."""
+        return self.created + self.updated + self.unchanged
 
     @property
     def percent(self) -> int:

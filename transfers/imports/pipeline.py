@@ -2,11 +2,11 @@
 
 Invariant: a row is written whole or not at all. Every row is checked (all its mapped cells typed by
 the field's settings) before anything is written; a row with any bad cell is skipped and reported cell by
-cell. The good rows are then written in ONE transaction: contacts through `contacts.services`
-(`contacts_upsert`, which sends one contacts_changed for all of them, so segments notes one batch of
-re-checks — or, past its threshold, one durable group refresh — never one per row), the group add through
-`segments.services` with Cause.IMPORT (membership history records the import), the job's counts and
-report. The upload page, `manage.py import_contacts` and (later) the API's bulk upsert all call this.
+cell. The good rows are then written in slices, each one short transaction (`transfers.imports.writing`):
+contacts through `contacts.services` (`contacts_upsert`: one contacts_changed per slice, so segments notes
+one batch of re-checks — or, for a big import, a durable group refresh — never one per row), the group add
+through `segments.services` with Cause.IMPORT (membership history records the import), the job's counts.
+The upload page, `manage.py import_contacts` and (later) the API's bulk upsert all call this.
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ from django.utils import timezone
 
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
-from contacts.field_settings import code_from_label
-from contacts.models import Contact, ContactField
-from segments import services as group_services
-from segments.models import Cause, ContactGroup
-from transfers.imports import values
+from contacts.models import ContactField
+from transfers.imports import values, writing
 from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems, targets
 from transfers.imports.reading import FileRefused, Table, table_read
-from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportStatus
+from transfers.imports.writing import Written
+from transfers.models import ImportIssue, ImportJob, ImportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -269,80 +267,24 @@ def _shown(value: Any, target: Any) -> str:
 
 def _job_progress(job: ImportJob) -> Progress:
     def report(phase: str, done: int, total: int) -> None:
-        ImportJob.objects.filter(pk=job.pk).update(phase=phase, progress_done=done, progress_total=total)
+        ImportJob.objects.filter(pk=job.pk).update(
+            phase=phase, progress_done=done, progress_total=total, heartbeat_at=timezone.now()
+        )
 
     return report
-
-
-def _target_group(*, job: ImportJob, options: ImportOptions) -> ContactGroup | None:
-    if options.group_id:
-        group = ContactGroup.objects.filter(pk=options.group_id).first()
-        if group is None:
-            raise ValidationError("The contact group chosen for this import no longer exists.")
-        return group
-    if options.new_group.strip():
-        name = options.new_group.strip()[:200]
-        code = _free_group_code(code_from_label(name) or "import")
-        return group_services.group_create(code=code, name=name, description=f"Imported from {job.file_name}.")
-    return None
-
-
-def _free_group_code(base: str) -> str:
-    base = base if base[:1].isalpha() else f"import_{base}"
-    base = base[:44]
-    code, n = base, 1
-    while ContactGroup.objects.filter(code=code).exists():
-        n += 1
-        code = f"{base}_{n}"
-    return code
-
-
-def _write(*, job: ImportJob, checked: Checked, options: ImportOptions) -> None:
-    """Write the checked rows, the group add and the report, all in the caller's transaction."""
-    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in checked.rows])
-    seen: set[int] = set()
-    imported = []
-    for outcome in outcomes:
-        if outcome.contact_id in seen:  # two emails of the file led to one contact (one merged into the other)
-            continue
-        seen.add(outcome.contact_id)
-        imported.append(
-            ImportedContact(job=job, contact_id=outcome.contact_id, outcome=outcome.outcome, previous=outcome.previous)
-        )
-    ImportedContact.objects.bulk_create(imported, batch_size=1000)
-    counts = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in ("created", "updated", "unchanged")}
-    group = _target_group(job=job, options=options)
-    added = 0
-    if group is not None:
-        contacts = Contact.objects.filter(pk__in=ImportedContact.objects.filter(job=job).values("contact_id"))
-        change = group_services.group_add_contacts(
-            group=group, contacts=contacts, actor_id=job.created_by_id, cause=Cause.IMPORT
-        )
-        added = change.added
-    ImportIssue.objects.bulk_create(
-        [ImportIssue(job=job, **asdict(issue)) for issue in checked.issues], batch_size=1000
-    )
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportStatus.SUCCEEDED,
-        phase="",
-        finished_at=timezone.now(),
-        rows_total=checked.rows_total,
-        skipped=checked.skipped,
-        merged_duplicates=checked.merged,
-        group=group,
-        group_added=added,
-        **counts,
-    )
 
 
 def import_execute(*, job: ImportJob) -> ImportJob:
     """Run an import job to the end (the task, the command); returns it refreshed. Never raises for bad input.
 
-    A dry run is this inside a transaction the caller rolls back (after reading the report).
+    The rows are written in slices, each its own transaction (`transfers.imports.writing`): a slice that
+    fails ends the job as failed, saying how many rows the slices before it saved; the report lists the
+    lines not saved. A dry run is this inside a transaction the caller rolls back (after reading the report).
     """
     options = ImportOptions.from_json(job.options)
+    now = timezone.now()
     ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now(), phase="Reading the file", error=""
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now, phase="Reading the file", error=""
     )
     try:
         table = table_read(data=bytes(job.data), file_name=job.file_name)
@@ -352,17 +294,64 @@ def import_execute(*, job: ImportJob) -> ImportJob:
         if problems:
             raise FileRefused(" ".join(problems))
         checked = rows_check(table=table, mapping=job.mapping, options=options, progress=_job_progress(job))
-        ImportJob.objects.filter(pk=job.pk).update(phase=f"Saving {len(checked.rows):,} contacts")
-        with transaction.atomic():
-            _write(job=job, checked=checked, options=options)
+        writing.existing_group(options=options)  # a group deleted meanwhile refuses the import before any write
     except (FileRefused, ValidationError) as exc:
-        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        _fail(job, message)
+        _fail(job, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     except DatabaseError as exc:
         logger.exception("import %s failed", job.pk)
         _fail(job, f"The database refused the import ({exc.__class__.__name__}); nothing was imported. Try again.")
+    else:
+        _write(job=job, checked=checked, options=options)
     job.refresh_from_db()
     return job
+
+
+def _write(*, job: ImportJob, checked: Checked, options: ImportOptions) -> None:
+    written = writing.Written()
+    try:
+        with transaction.atomic():
+            writing.issues_write(job=job, checked=checked)
+        writing.rows_write(job=job, checked=checked, options=options, written=written)
+    except (ValidationError, DatabaseError) as exc:
+        logger.exception("import %s stopped after %s rows", job.pk, written.rows)
+        _stopped(job=job, checked=checked, written=written, exc=exc)
+        return
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.SUCCEEDED,
+        phase="",
+        finished_at=timezone.now(),
+        rows_total=checked.rows_total,
+        skipped=checked.skipped,
+        merged_duplicates=checked.merged,
+    )
+
+
+def _stopped(*, job: ImportJob, checked: Checked, written: Written, exc: Exception) -> None:
+    """A slice failed: earlier slices stay saved; the job fails saying how many, the report lists the rest."""
+    why = (
+        " ".join(exc.messages)
+        if isinstance(exc, ValidationError)
+        else f"the database refused a write ({exc.__class__.__name__})"
+    )
+    total, saved = len(checked.rows), written.rows
+    if saved:
+        message = (
+            f"The import stopped: {why}. {saved:,} of {total:,} rows were saved; the other {total - saved:,} were not "
+            "(listed in the report). Import the file again to save them (saved contacts come out unchanged)."
+        )
+    else:
+        message = f"The import stopped: {why}. Nothing was imported. Try again."
+    try:
+        with transaction.atomic():
+            writing.unsaved_issues_write(
+                job=job, rows=checked.rows[saved:], reason="Not saved: the import stopped before this row."
+            )
+            ImportJob.objects.filter(pk=job.pk).update(
+                rows_total=checked.rows_total, skipped=checked.skipped, merged_duplicates=checked.merged
+            )
+    except DatabaseError:
+        logger.exception("import %s: the report of the unsaved rows could not be written", job.pk)
+    _fail(job, message)
 
 
 def _fail(job: ImportJob, message: str) -> None:

@@ -1,0 +1,196 @@
+"""An import's write phase: the checked rows written in short transactions (slices), and the heartbeat.
+
+Invariant: a slice (settings.IMPORT_SLICE rows) is one transaction: its contacts (`contacts_upsert`, whose
+contacts_changed notes the slice's re-checks in that transaction — a big import notes a durable group
+refresh per slice, which the drain runs once for all the notes it finds), its ImportedContact rows, its
+group add (Cause.IMPORT, so history records the import) and the job's counts and progress. A slice writes
+all its rows or none; the job's counts always equal what is committed. Between slices on SQLite (one
+writer for the whole file) a short pause lets other writers (an edit, a login) in, as rebuilds do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.field_settings import code_from_label
+from contacts.models import Contact
+from segments import services as group_services
+from segments.models import Cause, ContactGroup
+from segments.rechecks import BULK_REBUILD_THRESHOLD
+from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportStatus
+
+if TYPE_CHECKING:
+    from transfers.imports.pipeline import Checked, CheckedRow, ImportOptions
+
+
+@dataclass
+class Written:
+    """What the committed slices saved so far (rows of `Checked.rows`)."""
+
+    rows: int = 0
+    seen: set[int] = field(default_factory=set)  # contact ids already recorded for the job
+    group: ContactGroup | None = None
+
+
+def existing_group(*, options: ImportOptions) -> ContactGroup | None:
+    """The existing group chosen (checked before anything is written)."""
+    if not options.group_id:
+        return None
+    group = ContactGroup.objects.filter(pk=options.group_id).first()
+    if group is None:
+        raise ValidationError("The contact group chosen for this import no longer exists.")
+    return group
+
+
+def _new_group(*, job: ImportJob, options: ImportOptions) -> ContactGroup | None:
+    if not options.new_group.strip():
+        return None
+    name = options.new_group.strip()[:200]
+    code = _free_group_code(code_from_label(name) or "import")
+    return group_services.group_create(code=code, name=name, description=f"Imported from {job.file_name}.")
+
+
+def _free_group_code(base: str) -> str:
+    base = base if base[:1].isalpha() else f"import_{base}"
+    base = base[:44]
+    code, n = base, 1
+    while ContactGroup.objects.filter(code=code).exists():
+        n += 1
+        code = f"{base}_{n}"
+    return code
+
+
+def issues_write(*, job: ImportJob, checked: Checked) -> None:
+    """The report of the check (bad rows, merged duplicates), before any contact is written."""
+    ImportIssue.objects.bulk_create(
+        [ImportIssue(job=job, **asdict(issue)) for issue in checked.issues], batch_size=1000
+    )
+
+
+def rows_write(*, job: ImportJob, checked: Checked, options: ImportOptions, written: Written) -> None:
+    """Write `checked.rows` slice by slice; `written` says what is committed (also when a slice raises)."""
+    written.group = existing_group(options=options)
+    total = len(checked.rows)
+    job.progress_total = total
+    ImportJob.objects.filter(pk=job.pk).update(
+        phase=f"Saving 0 of {total:,}", progress_done=0, progress_total=total, heartbeat_at=timezone.now()
+    )
+    bulk = total > BULK_REBUILD_THRESHOLD  # one group refresh, not a re-check per contact
+    size = max(1, settings.IMPORT_SLICE)
+    for first in range(0, total, size):
+        if first:
+            _give_way()
+        rows = checked.rows[first : first + size]
+        with transaction.atomic():
+            group = written.group
+            if group is None and first == 0:
+                group = _new_group(job=job, options=options)
+            seen = _slice_write(job=job, rows=rows, group=group, bulk=bulk, seen=written.seen, done=first + len(rows))
+        written.rows, written.group = first + len(rows), group
+        written.seen |= seen
+    if total == 0 and written.group is None:
+        written.group = _new_group(job=job, options=options)
+
+
+def _slice_write(
+    *, job: ImportJob, rows: list[CheckedRow], group: ContactGroup | None, bulk: bool, seen: set[int], done: int
+) -> set[int]:
+    """One slice, in the caller's transaction; returns the contact ids it recorded."""
+    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk)
+    recorded: set[int] = set()
+    imported = []
+    for outcome in outcomes:
+        # Two emails of the file may lead to one contact (one merged into the other): recorded once.
+        if outcome.contact_id in seen or outcome.contact_id in recorded:
+            continue
+        recorded.add(outcome.contact_id)
+        imported.append(
+            ImportedContact(job=job, contact_id=outcome.contact_id, outcome=outcome.outcome, previous=outcome.previous)
+        )
+    ImportedContact.objects.bulk_create(imported, batch_size=1000)
+    added = 0
+    if group is not None and recorded:
+        change = group_services.group_add_contacts(
+            group=group,
+            contacts=Contact.objects.filter(pk__in=sorted(recorded)),
+            actor_id=job.created_by_id,
+            cause=Cause.IMPORT,
+        )
+        added = change.added
+    counts = {
+        kind: F(kind) + sum(1 for o in outcomes if o.outcome == kind) for kind in ("created", "updated", "unchanged")
+    }
+    ImportJob.objects.filter(pk=job.pk).update(
+        phase=f"Saving {done:,} of {job.progress_total:,}",
+        progress_done=done,
+        heartbeat_at=timezone.now(),
+        group=group,
+        group_added=F("group_added") + added,
+        **counts,
+    )
+    return recorded
+
+
+def _give_way() -> None:
+    """Between two slices on SQLite, a pause in which writers that waited for the lock get it.
+
+    Like segments.rebuilds._give_way: inside a caller's transaction (a dry run) nobody else can write: no pause.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        time.sleep(settings.IMPORT_SLICE_PAUSE)
+
+
+def unsaved_issues_write(*, job: ImportJob, rows: list[CheckedRow], reason: str) -> None:
+    """The report lists every line a failed import did not save."""
+    ImportIssue.objects.bulk_create(
+        [ImportIssue(job=job, line=row.line, column="", value=(row.key or "")[:255], reason=reason) for row in rows],
+        batch_size=1000,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The heartbeat: a running job beats at every progress update and slice; the minutely check fails
+# jobs silent for settings.IMPORT_STALE_AFTER seconds (their worker died).
+
+
+def imports_recover_interrupted(*, now: datetime | None = None) -> list[int]:
+    """Mark failed every running import whose heartbeat stopped, saying how many rows were saved.
+
+    Not resumed: the rows already saved would come out "unchanged" and the report would no longer say what
+    the import changed. Importing the file again saves the rest (saved contacts are matched by email).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IMPORT_STALE_AFTER)
+    stale = ImportJob.objects.filter(status=ImportStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    failed = []
+    for job in stale:
+        since = timezone.localtime(job.heartbeat_at or job.started_at or now).strftime("%H:%M")
+        message = interrupted_message(since=since, saved=job.saved, job=job)
+        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
+            status=ImportStatus.FAILED, error=message, phase="", finished_at=now
+        ):
+            failed.append(job.pk)
+    return failed
+
+
+def interrupted_message(*, since: str, saved: int, job: ImportJob) -> str:
+    if not saved:
+        return f"The worker stopped during the import (no sign of life since {since}); nothing was imported. Try again."
+    total = job.progress_total if job.phase.startswith("Saving") else 0
+    of = f" of {total:,}" if total else ""
+    return (
+        f"The worker stopped during the import (no sign of life since {since}) after {saved:,}{of} rows were saved; "
+        "the rest were not. Import the file again to save them (contacts already saved come out unchanged)."
+    )
