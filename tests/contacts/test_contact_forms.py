@@ -310,7 +310,7 @@ def test_services_validate_like_the_form(custom_fields):
 def test_lost_race_on_unique_email_is_a_validation_error(monkeypatch):
     """Two requests creating the same email at once: the database constraint decides, as a ValidationError."""
     ContactFactory(email="race@example.com")
-    monkeypatch.setattr(services, "_check_email_free", lambda **kwargs: None)
+    monkeypatch.setattr("contacts.services.contacts._check_email_free", lambda **kwargs: None)
     with pytest.raises(ValidationError) as exc:
         services.contact_create(email="RACE@example.com")
     assert exc.value.message_dict == {"email": [services.DUPLICATE_EMAIL_MESSAGE]}

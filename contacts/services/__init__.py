@@ -1,0 +1,91 @@
+"""Writes to contacts, accounts, activities and consents (HackSoft-style services), one module per concern.
+
+Every function is keyword-only and atomic. Nothing here imports `segments`: contact groups learn of
+changes through `contacts.signals.contacts_changed`, sent inside the changing transaction with every
+affected id. Custom field values are validated by `contacts.custom_fields` (the one place that knows their
+types). Callers import from `contacts.services`; the modules below are its parts.
+"""
+
+from contacts.services.accounts import (
+    account_add_contacts,
+    account_create,
+    account_delete,
+    account_remove_contact,
+    account_update,
+)
+from contacts.services.activities import (
+    ACTIVITY_BATCH,
+    ActivityRow,
+    activities_load,
+    activities_record,
+    activity_record,
+    contacts_refresh_last_activity,
+)
+from contacts.services.consents import (
+    consent_agree,
+    consent_revoke,
+)
+from contacts.services.contacts import (
+    UPSERT_BATCH,
+    UPSERT_FIELDS,
+    ContactUpsert,
+    UpsertOutcome,
+    contact_create,
+    contact_delete,
+    contact_update,
+    contacts_assign_account,
+    contacts_delete,
+    contacts_upsert,
+)
+from contacts.services.fields import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    DUPLICATE_EMAIL_MESSAGE,
+    MERGE_FILL_FIELDS,
+    AccountFields,
+    ActivityFields,
+    ContactFields,
+    MergeError,
+)
+from contacts.services.merging import (
+    contact_merge,
+    contact_merge_check,
+    contact_merge_plan,
+)
+
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "ACTIVITY_BATCH",
+    "AccountFields",
+    "ActivityFields",
+    "ActivityRow",
+    "CONTACT_FIELDS",
+    "ContactFields",
+    "ContactUpsert",
+    "DUPLICATE_EMAIL_MESSAGE",
+    "MERGE_FILL_FIELDS",
+    "MergeError",
+    "UPSERT_BATCH",
+    "UPSERT_FIELDS",
+    "UpsertOutcome",
+    "account_add_contacts",
+    "account_create",
+    "account_delete",
+    "account_remove_contact",
+    "account_update",
+    "activities_load",
+    "activities_record",
+    "activity_record",
+    "consent_agree",
+    "consent_revoke",
+    "contact_create",
+    "contact_delete",
+    "contact_merge",
+    "contact_merge_check",
+    "contact_merge_plan",
+    "contact_update",
+    "contacts_assign_account",
+    "contacts_delete",
+    "contacts_refresh_last_activity",
+    "contacts_upsert",
+]

@@ -1,0 +1,166 @@
+"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
+
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, NamedTuple, Unpack
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Max, OuterRef, Subquery
+from django.db.models.functions import Greatest
+
+from contacts.models import (
+    LAST_ACTIVITY_OR_NEVER,
+    Activity,
+    ActivityType,
+    Contact,
+)
+from contacts.services.fields import ActivityFields
+from contacts.signals import ChangeReason, send_contacts_changed
+
+# --- activities --------------------------------------------------------------------------------
+# TRICKY: the rule engine answers "did any activity in the last N days" from Contact.last_activity_at
+# (segments.rules.compiler.last_activity_forms), so it must equal the newest occurred_at of the contact's
+# activities — future-dated ones included. Every activity is therefore written here and nowhere else
+# (tests/contacts/test_activity_writes.py scans the code for other writers).
+
+ACTIVITY_BATCH = 1000  # rows per INSERT (Django lowers it where the database's parameter limit needs: SQLite)
+
+
+class ActivityRow(NamedTuple):
+    """One activity to record (the Activity fields by name; far lighter than a model instance)."""
+
+    contact_id: int
+    type: str
+    occurred_at: dt.datetime
+    url: str = ""
+    title: str = ""
+    value: Decimal | None = None
+    data: dict[str, Any] | None = None
+    campaign_id: int | None = None
+
+
+def contacts_refresh_last_activity(*, contact_ids: Iterable[int] | None = None) -> int:
+    """Set `Contact.last_activity_at` to the newest activity time (set-based); returns rows updated."""
+    qs = Contact.objects.all()
+    if contact_ids is not None:
+        qs = qs.filter(pk__in=list(contact_ids))
+    return qs.update(last_activity_at=_newest_activity())
+
+
+def _newest_activity() -> Subquery:
+    """The newest occurred_at of the outer contact's activities, NULL without any (an index probe per contact)."""
+    return Subquery(
+        Activity.objects.filter(contact=OuterRef("pk"))
+        .order_by()
+        .values("contact")
+        .annotate(newest=Max("occurred_at"))
+        .values("newest")
+    )
+
+
+def _activities_written(*, contact_ids: Iterable[int]) -> None:
+    """After activities were inserted for these contacts: raise their `last_activity_at`, note the change."""
+    ids = sorted(set(contact_ids))
+    # One UPDATE for all of them: the greater of the current value and the newest activity, never lower.
+    # TRICKY: GREATEST over the row's *current* value, not a plain "set to the newest": on PostgreSQL
+    # a concurrent writer's UPDATE of the same contact re-evaluates it against the committed row, so two
+    # transactions recording activities for one contact can never lower it (the subquery's snapshot
+    # cannot see the other's rows). Coalesced with NEVER: SQLite's MAX() is NULL if an argument is.
+    Contact.objects.filter(pk__in=ids).update(last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, _newest_activity()))
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
+
+
+def _activities_write(*, activities: list[Activity]) -> list[Activity]:
+    """Insert validated activities (one INSERT per ACTIVITY_BATCH rows) and keep their contacts current."""
+    if not activities:
+        return []
+    created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
+    _activities_written(contact_ids=(activity.contact_id for activity in activities))
+    return created
+
+
+@transaction.atomic
+def activity_record(*, contact: Contact, type: str, **fields: Unpack[ActivityFields]) -> Activity:
+    """Record one activity for a contact and keep its `last_activity_at` current."""
+    activity = Activity(contact=contact, type=type, **fields)
+    activity.full_clean(exclude=["contact", "campaign"])
+    return _activities_write(activities=[activity])[0]
+
+
+@transaction.atomic
+def activities_record(*, rows: Iterable[ActivityRow]) -> list[Activity]:
+    """Record many activities (any contacts) at once; ValidationError naming the row if one is invalid."""
+    activities = []
+    for index, row in enumerate(rows):
+        activity = Activity(**{**row._asdict(), "data": row.data or {}})
+        try:
+            activity.full_clean(exclude=["contact", "campaign"])
+        except ValidationError as exc:
+            errors = {f"rows[{index}].{name}": messages for name, messages in exc.message_dict.items()}
+            raise ValidationError(errors) from exc
+        activities.append(activity)
+    wanted = {activity.contact_id for activity in activities}
+    missing = wanted - set(Contact.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if missing:
+        raise ValidationError({"rows": f"No contact with id {', '.join(map(str, sorted(missing)))}."})
+    return _activities_write(activities=activities)
+
+
+@transaction.atomic
+def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) -> int:
+    """Record very many checked rows (their contacts exist) fast, for seeds and large imports; returns how many."""
+    # TRICKY: not bulk_create. For 100k rows it builds and validates a model instance per row and, on
+    # SQLite, compiles a fresh multi-row INSERT for every ~120 rows (its parameter limit): 3x the whole
+    # demo seed. Here: COPY on PostgreSQL, one prepared executemany otherwise; types are still checked.
+    meta = Activity._meta
+    columns = ["contact", "type", "occurred_at", "url", "title", "value", "campaign", "data"]
+    qn = connection.ops.quote_name
+    concrete = {f.name: f for f in meta.concrete_fields}
+    column_list = ", ".join(qn(str(concrete[name].column)) for name in columns)
+    value_field, data_field = concrete["value"], concrete["data"]
+    empty_data = data_field.get_db_prep_save({}, connection)
+    ops = connection.ops
+    types = set(ActivityType.values)
+    contact_ids: set[int] = set()
+
+    def prepared(row: ActivityRow) -> tuple[Any, ...]:
+        if row.type not in types:
+            raise ValidationError({"type": f"Unknown activity type “{row.type}”."})
+        contact_ids.add(row.contact_id)
+        return (
+            row.contact_id,
+            row.type,
+            ops.adapt_datetimefield_value(row.occurred_at),
+            row.url,
+            row.title,
+            None if row.value is None else value_field.get_db_prep_save(row.value, connection),
+            row.campaign_id,
+            empty_data if not row.data else data_field.get_db_prep_save(row.data, connection),
+        )
+
+    total = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {qn(meta.db_table)} ({column_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(prepared(row))
+                    total += 1
+        else:
+            sql = f"INSERT INTO {qn(meta.db_table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"
+            batch: list[tuple[Any, ...]] = []
+            for row in rows:
+                batch.append(prepared(row))
+                if len(batch) >= batch_size:
+                    cursor.executemany(sql, batch)
+                    total += len(batch)
+                    batch = []
+            if batch:
+                cursor.executemany(sql, batch)
+                total += len(batch)
+    _activities_written(contact_ids=contact_ids)
+    return total
