@@ -379,8 +379,10 @@ def contacts_upsert(
             continue
         previous: dict[str, Any] = {}
         for name, value in row.fields.items():
-            if getattr(contact, name) != value:
-                previous[name] = getattr(contact, name)
+            old = getattr(contact, name)
+            if old != value:
+                # As stored (JSON-safe): a country is a django-countries Country object, recorded as its code.
+                previous[name] = Contact._meta.get_field(name).get_prep_value(old)
                 setattr(contact, name, value)
         old_custom = contact.custom or {}
         custom_changes = {code: old_custom.get(code) for code, v in row.custom.items() if old_custom.get(code) != v}
