@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Field, Max, OuterRef, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -382,7 +382,7 @@ def contacts_upsert(
             old = getattr(contact, name)
             if old != value:
                 # As stored (JSON-safe): a country is a django-countries Country object, recorded as its code.
-                previous[name] = Contact._meta.get_field(name).get_prep_value(old)
+                previous[name] = cast(Field, Contact._meta.get_field(name)).get_prep_value(old)
                 setattr(contact, name, value)
         old_custom = contact.custom or {}
         custom_changes = {code: old_custom.get(code) for code, v in row.custom.items() if old_custom.get(code) != v}
