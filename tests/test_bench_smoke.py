@@ -138,3 +138,30 @@ def test_members_benchmark_pages_agree_with_their_baseline(capsys):
     assert "fewer members)" in out  # pages 100 and 200 do not exist among ~120 and ~400 members
     assert not ContactGroup.objects.filter(code__startswith=CODE_PREFIX).exists()
     assert not User.objects.filter(username=USERNAME).exists()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_import_benchmark_runs_the_pipeline_and_leaves_the_database_as_it_was(capsys):
+    """bench.import_ imports through the pipeline (new and updated contacts), then undoes everything it wrote."""
+    from bench.generate import generate
+    from bench.import_ import COPY_TABLE, UNDO_TABLE
+    from bench.import_ import main as import_
+    from segments.models import ContactGroup, MembershipEvent, PendingGroupRefresh, PendingRecheck
+    from transfers.models import ImportedContact, ImportJob
+
+    generate(contacts=400, accounts=20, now=NOW)
+    before = fingerprint()
+    capsys.readouterr()
+    assert import_(["--rows", "300"]) == 0
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("RESULT new_rows_per_s=") and "mixed_ratio_vs_copy=" in last and "clean=yes" in last
+    assert "300/0/0/0, 300, 300" in out  # the new case: 300 created, group members, history events
+    assert "/0/0, 300, 300" in out and "mixed" in out  # the mixed case: created + updated = 300
+    assert fingerprint() == before  # created contacts deleted, updated ones restored
+    assert not ContactGroup.objects.exists() and not MembershipEvent.objects.exists()
+    assert not ImportJob.objects.exists() and not ImportedContact.objects.exists()
+    assert not PendingRecheck.objects.exists() and not PendingGroupRefresh.objects.exists()
+    tables = connection.introspection.table_names()
+    assert UNDO_TABLE not in tables and COPY_TABLE not in tables

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple, Unpack, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from contacts import custom_fields, selectors
@@ -176,8 +177,10 @@ def contacts_upsert(
             continue
         previous: dict[str, Any] = {}
         for name, value in row.fields.items():
-            if getattr(contact, name) != value:
-                previous[name] = getattr(contact, name)
+            old = getattr(contact, name)
+            if old != value:
+                # As stored (JSON-safe): a country is a django-countries Country object, recorded as its code.
+                previous[name] = cast(Field, Contact._meta.get_field(name)).get_prep_value(old)
                 setattr(contact, name, value)
         old_custom = contact.custom or {}
         custom_changes = {code: old_custom.get(code) for code, v in row.custom.items() if old_custom.get(code) != v}

@@ -88,6 +88,16 @@ def test_countries_in_any_common_form(text, code):
     assert values.country(text) == code
 
 
+def test_a_country_spelling_is_looked_up_by_name_once(monkeypatch):
+    # countries.by_name translates every country's name (ms per call): a 100k-row file repeats a few spellings.
+    calls = []
+    by_name = values.countries.by_name
+    monkeypatch.setattr(values.countries, "by_name", lambda name, **kw: calls.append(name) or by_name(name, **kw))
+    values._country_by_name.cache_clear()
+    assert [values.country("United Kingdom of Great Britain and Northern Ireland") for _ in range(3)] == ["GB"] * 3
+    assert len(calls) <= 1
+
+
 def test_unknown_country_is_an_error():
     with pytest.raises(ValueError, match="not a country we know"):
         values.country("Atlantis")

@@ -57,6 +57,19 @@ def test_mixed_case_emails_update_existing_contacts_and_unchanged_ones_are_not_w
     assert record.outcome == "updated" and record.previous == {"city": "Brno"}
 
 
+def test_updating_a_country_records_its_previous_code(run_import):
+    # The old value of a country field is a django-countries Country: it must be recorded as its code
+    # (it once failed the slice: "Object of type Country is not JSON serializable").
+    jana = ContactFactory(email="jana@example.cz", country="DE", lead_score=3)
+    job = run_import(b"Email,Country,Lead score\njana@example.cz,Czechia,7\n")
+    assert job.status == ImportStatus.SUCCEEDED, job.error
+    assert job.updated == 1
+    jana.refresh_from_db()
+    assert jana.country == "CZ" and jana.lead_score == 7
+    record = ImportedContact.objects.get(job=job, contact_id=jana.pk)
+    assert record.previous == {"country": "DE", "lead_score": 3}
+
+
 def test_duplicate_emails_in_the_file_merge_last_value_wins_and_are_reported(run_import):
     data = b"Email,First name,City\nann@x.cz,Ann,Brno\nother@x.cz,Olga,\nANN@x.cz,,Praha\nann@x.cz,Anna,\n"
     job = run_import(data)

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -93,10 +93,17 @@ def _country_names() -> dict[str, str]:
 def country(text: str) -> str:
     """An ISO 3166-1 alpha-2 code from a code ("cz", "CZE") or a name ("Czech Republic", "Czechia", "Česko")."""
     key = _plain(text)
-    code = _country_names().get(key) or countries.by_name(text.strip())
+    code = _country_names().get(key) or _country_by_name(text.strip())
     if not code:
         raise ValueError(f"“{text.strip()}” is not a country we know (use a name like Czechia or a code like CZ).")
     return code
+
+
+@lru_cache(maxsize=4096)
+def _country_by_name(name: str) -> str:
+    """django-countries' own lookup by official name ("United Kingdom of Great Britain …"), remembered: it
+    translates and compares every country's name (3-4 ms a call), and a file repeats its few spellings."""
+    return countries.by_name(name)
 
 
 def email(text: str) -> str:
