@@ -26,29 +26,22 @@ def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
     return run
 
 
+def schedule_every_minutes(*, name: str, func: str, minutes: int) -> None:
+    """Create or update the django-q2 schedule `name`: run `func` every `minutes`, for ever."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+    )
+
+
 def schedules_register(**_: Any) -> None:
     """Create or update the nightly, pending re-check and interrupted-rebuild schedules (on post_migrate)."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=PENDING_RECHECKS,
-        defaults={
-            "func": "segments.tasks.drain_rechecks",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 5,
-            "repeats": -1,
-        },
-    )
-
-    Schedule.objects.update_or_create(
-        name=INTERRUPTED_REBUILDS,
-        defaults={
-            "func": "segments.tasks.recover_interrupted_rebuilds",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    schedule_every_minutes(name=PENDING_RECHECKS, func="segments.tasks.drain_rechecks", minutes=5)
+    schedule_every_minutes(name=INTERRUPTED_REBUILDS, func="segments.tasks.recover_interrupted_rebuilds", minutes=1)
 
     run_at = next_daily_run(at=settings.NIGHTLY_REBUILD_TIME)
     schedule, created = Schedule.objects.get_or_create(
