@@ -463,7 +463,7 @@ def _console_errors(page: Page) -> list[str]:
     return messages
 
 
-def test_a_cycle_shows_at_once_on_the_membership_rule_in_names(marketer_page: Page, live_server):
+def test_a_cycle_shows_at_once_on_the_membership_rule_in_names(marketer_page: Page, live_server, artifacts_dir):
     page = marketer_page
     console = _console_errors(page)
     germans = ContactGroup.objects.create(
@@ -476,6 +476,8 @@ def test_a_cycle_shows_at_once_on_the_membership_rule_in_names(marketer_page: Pa
             {"type": "membership", "group": "germans", "operator": "is_member"}, KENTICO]}},
     )  # fmt: skip
     open_builder(page, live_server.url + reverse("segments:group_update", args=[germans.pk]))
+    # The valid condition's count shows first: the cycle's error must not leave it standing.
+    expect(page.locator("[data-builder-preview]")).to_have_attribute("data-state", "ready")
     add_condition(page.locator(".rb-root"))
     pick(page, "Inactive Germans")  # the subject picker lists each group: "is a member of" it
     membership = rule(page, 1)
@@ -485,7 +487,7 @@ def test_a_cycle_shows_at_once_on_the_membership_rule_in_names(marketer_page: Pa
     expect(page.locator("[data-builder-preview]")).to_have_attribute("data-state", "error")
     expect(page.locator("[data-preview-count]")).to_have_text("—")  # no count for a condition that cannot be saved
     membership.scroll_into_view_if_needed()
-    page.screenshot(path="/work/screens/preview-cycle.png", full_page=False)
+    page.screenshot(path=artifacts_dir / "preview-cycle.png", full_page=False)
 
     # Saving anyway: refused, in names, with a summary at the top of the form.
     with page.expect_navigation():

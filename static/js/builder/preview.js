@@ -84,6 +84,7 @@ export class PreviewPanel {
     this.controller = null;
     if (response.status === 400 || (response.ok && data.valid === false)) {
       this.setState("error");
+      this.clearResult(); // never an earlier tree's count beside this one's error
       this.statusEl.replaceChildren(icon("bi-exclamation-triangle", "me-1"), "Fix the highlighted condition to see matching contacts.");
       const first = Array.isArray(data.errors) && data.errors[0];
       if (first && first.message) {
@@ -112,9 +113,15 @@ export class PreviewPanel {
 
   failed(message, iconName = "bi-wifi-off") {
     this.setState("error");
+    this.clearResult();
+    this.statusEl.replaceChildren(icon(iconName, "me-1"), message);
+  }
+
+  clearResult() {
     this.countEl.textContent = "—";
     delete this.countEl.dataset.count;
-    this.statusEl.replaceChildren(icon(iconName, "me-1"), message);
+    this.reachEl.replaceChildren();
+    this.listEl.replaceChildren();
   }
 
   render(data) {
