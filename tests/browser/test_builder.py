@@ -414,7 +414,9 @@ def test_contact_list_advanced_filter_and_save_as_group(marketer_page: Page, liv
     page.get_by_label("Group name").fill("German newsletter readers")
     expect(page.get_by_label("Code")).to_have_value("german_newsletter_readers")
     page.locator("#save-as-group").get_by_role("button", name="Save as group").click()
-    page.wait_for_url(re.compile(r".*/groups/\d+/$"))
+    # TRICKY: once in CI (PostgreSQL, session 5) this navigation passed 30 s; it passes in seconds alone and
+    # in its file. A longer wait while the cause is looked for (see the session 5 note).
+    page.wait_for_url(re.compile(r".*/groups/\d+/$"), timeout=90_000)
     group = ContactGroup.objects.get(code="german_newsletter_readers")
     assert page.url.endswith(f"/groups/{group.pk}/")
     assert group.is_condition_based and group.condition == tree and group.scheduled_rebuild
