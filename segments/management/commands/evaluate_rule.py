@@ -7,12 +7,11 @@ tree, unreadable JSON or a bad --now exits with status 2 and the message on stde
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from segments.management.files import json_file_read
 from segments.rules import RuleError, matching_contacts
 
 
@@ -26,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = _parse_now(options["now"])
-        tree = _read_tree(options["file"])
+        tree = json_file_read(options["file"])
         try:
             contacts = matching_contacts(tree, now=now)
         except RuleError as error:
@@ -45,15 +44,3 @@ def _parse_now(text: str | None) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(f"--now: expected an ISO 8601 date and time, not {text!r}", returncode=2) from None
-
-
-def _read_tree(path: str) -> Any:
-    try:
-        if path == "-":
-            return json.load(sys.stdin)
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as error:
-        raise CommandError(f"{path}: cannot read the file ({error.strerror})", returncode=2) from None
-    except (ValueError, RecursionError) as error:
-        raise CommandError(f"{path}: not valid JSON ({error})", returncode=2) from None

@@ -8,14 +8,13 @@ Bad options exit with status 2 and the message on stderr; nothing is written the
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from typing import Any, BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import QueryDict
 
+from segments.management.files import json_file_read
 from segments.models import ContactGroup
 from segments.rules import RuleError
 from transfers.exports import (
@@ -96,7 +95,7 @@ class Command(BaseCommand):
                     raise CommandError(f"There is no group with code “{options['group']}”.", returncode=2)
                 source = group_source(group=group, source=options["source"] or "")
             elif options["condition"]:
-                source = advanced_filter_source(tree=_read_json(options["condition"]))
+                source = advanced_filter_source(tree=json_file_read(options["condition"]))
             else:
                 source = contact_list_source(filters=QueryDict(options["filters"]))
         except (UnknownColumns, SourceError, RuleError) as exc:
@@ -109,15 +108,3 @@ class Command(BaseCommand):
             return export_check(request=request)
         except ExportError as exc:
             raise CommandError(str(exc), returncode=2) from None
-
-
-def _read_json(path: str) -> Any:
-    try:
-        if path == "-":
-            return json.load(sys.stdin)
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as error:
-        raise CommandError(f"{path}: cannot read the file ({error.strerror})", returncode=2) from None
-    except ValueError as error:
-        raise CommandError(f"{path}: not valid JSON ({error})", returncode=2) from None
