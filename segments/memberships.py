@@ -271,22 +271,17 @@ def source_sync(
     # change those rows by key — members that only had this source leave, members with another source
     # lose it, members without it gain it, the others enter — each recording its history. They touch
     # disjoint rows (PostgreSQL forbids changing a row twice in one statement) and see the memberships
-    # as they were before the statement, which is what each needs. An empty group (a first build) skips
-    # the join: on an empty, freshly vacuumed table PostgreSQL may plan it as a nested loop.
-    if Membership.objects.filter(group=group).exists():
-        diff = f"""
-            SELECT coalesce(s.pk, c.contact_id) AS contact_id, s.pk IS NOT NULL AS should,
-                   c.contact_id IS NOT NULL AS present, c.via_manual, c.via_account, c.via_condition
-            FROM should s FULL JOIN (
-                SELECT contact_id, via_manual, via_account, via_condition FROM {_MEMBERSHIPS} WHERE group_id = %s
-            ) c ON c.contact_id = s.pk
-            WHERE CASE WHEN s.pk IS NULL THEN c.{flag} ELSE c.contact_id IS NULL OR NOT c.{flag} END"""
-        diff_params: tuple = (group.pk,)
-    else:
-        diff = """SELECT s.pk AS contact_id, true AS should, false AS present,
-                         NULL::boolean AS via_manual, NULL::boolean AS via_account, NULL::boolean AS via_condition
-                  FROM should s"""
-        diff_params = ()
+    # as they were before the statement, which is what each needs. An empty group: `_first_build`.
+    if not Membership.objects.filter(group=group).exists():
+        return _first_build(group=group, select=select, params=params, source=source, why=why)
+    diff = f"""
+        SELECT coalesce(s.pk, c.contact_id) AS contact_id, s.pk IS NOT NULL AS should,
+               c.contact_id IS NOT NULL AS present, c.via_manual, c.via_account, c.via_condition
+        FROM should s FULL JOIN (
+            SELECT contact_id, via_manual, via_account, via_condition FROM {_MEMBERSHIPS} WHERE group_id = %s
+        ) c ON c.contact_id = s.pk
+        WHERE CASE WHEN s.pk IS NULL THEN c.{flag} ELSE c.contact_id IS NULL OR NOT c.{flag} END"""
+    diff_params: tuple = (group.pk,)
 
     def keyed(condition: str) -> str:
         # TRICKY: by key, through an array built when the statement runs: the planner cannot know how few
@@ -330,6 +325,32 @@ def source_sync(
         marked=counts.get(EventKind.SOURCE_ADDED, 0),
         unmarked=counts.get(EventKind.SOURCE_REMOVED, 0),
     )
+
+
+def _first_build(*, group: ContactGroup, select: str, params: Sequence[Any], source: Source, why: Why) -> SourceChange:
+    """`source_sync` into an empty group (the caller holds its lock): every contact of the set enters.
+
+    One INSERT … SELECT and its history, as a hand-written first build would be: no join with the group's
+    rows (on an empty, freshly vacuumed table PostgreSQL may plan one as a nested loop), no difference
+    materialised and scanned, and no ON CONFLICT probe per row — TRICKY: safe because every membership writer
+    holds the group's lock (`groups_lock`), so the group the caller found empty stays empty until this runs.
+    """
+    flags = ", ".join("true" if s == source else "false" for s in Source)
+    sql = f"""
+        WITH entered AS (
+            INSERT INTO {_MEMBERSHIPS} AS m (group_id, contact_id, {", ".join(SOURCE_FIELDS)}, added_at)
+            SELECT %s, s.pk, {flags}, %s FROM ({select}) s
+            RETURNING m.group_id, m.contact_id),
+        recorded AS (
+            INSERT INTO {_EVENTS} (group_id, contact_id, source, kind, cause, actor_id, at)
+            SELECT e.group_id, e.contact_id, %s, %s, %s, %s, %s FROM entered e
+            RETURNING 1)
+        SELECT count(*) FROM recorded"""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [group.pk, now, *params, int(source), int(EventKind.ENTERED), why.cause, why.actor_id, now])
+        (added,) = cursor.fetchone()
+    return SourceChange(added=added)
 
 
 def source_sync_slice_ids(*, group: ContactGroup, source: Source, should: QuerySet[Contact]) -> list[int]:
