@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second (default 20)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the queue to drain")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep-groups", action="store_true",
+                        help="leave the groups in place at the end (for a later --reuse-groups run)")
+    parser.add_argument("--reuse-groups", action="store_true",
+                        help="use the groups a --keep-groups run left (re-built first, as the nightly run does)")
     args = parser.parse_args(argv)
     setup_django()
     require_postgresql("bench.freshness")
@@ -93,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("django-q").setLevel(logging.WARNING)  # not one "Enqueued" line per change
     contacts, activities = ensure_data(args.contacts)
     rng = random.Random(args.seed)
-    ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
+    kept = list(ContactGroup.objects.filter(code__startswith=CODE_PREFIX).order_by("code"))
+    reuse = args.reuse_groups and len(kept) == args.groups
+    if args.reuse_groups and not reuse:
+        print(f"  --reuse-groups: {len(kept)} kept groups, not {args.groups}: building them anew")
+    if not reuse:
+        ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
     ContactGroup.objects.filter(code__startswith=RECHECK_PREFIX).delete()
     PendingRecheck.objects.all().delete()
     print(
@@ -110,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         ids: list[int] = []
         built = time.perf_counter()
         groups = []
-        for i, rule in enumerate(rules):
+        if reuse:
+            # The same rules (same seed) as when they were built; re-built in dependency order, as nightly.
+            for group in kept:
+                group_rebuild(group=group)
+            groups = kept
+            ids = [g.pk for g in kept]
+            print(f"  re-built {len(groups)} kept groups in {time.perf_counter() - built:.1f} s")
+        for i, rule in enumerate(rules if not reuse else []):
             resolve(rules[: i + 1], ids)
             for child in rule.node.get("children", []):  # bench.recheck's codes → this benchmark's
                 if child["type"] == "membership":
@@ -120,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             group_rebuild(group=group)
             ids.append(group.pk)
             groups.append(group)
-        print(f"  built {len(groups)} groups in {time.perf_counter() - built:.1f} s")
+        if not reuse:
+            print(f"  built {len(groups)} groups in {time.perf_counter() - built:.1f} s")
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT min(id), max(id) FROM contacts_contact")
@@ -254,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if worker is not None:
             stop_worker(worker)
-        ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
+        if not args.keep_groups:
+            ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
     print()
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return status

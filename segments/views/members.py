@@ -289,15 +289,26 @@ class GroupMembersView(_MembersMixin, NearestPageMixin, ListView):
         )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
         return {
-            **super().get_context_data(**kwargs),
+            **context,
             **self.group_context(),
             "filter": self.filterset,
             "sort": self.sort,
             "add_form": ContactsPickForm(),
             # what "Remove all added by hand" removes, for its confirmation (a partial index answers it)
-            "manual_count": Membership.objects.filter(group=self.group, via_manual=True).count(),
+            "manual_count": self.manual_count(context.get("paginator")),
         }
+
+    def manual_count(self, paginator: Paginator | None) -> int:
+        """Members added by hand; filtered by that source alone, the page has counted them already (if exactly)."""
+        if (
+            isinstance(paginator, _MembersPaginator)
+            and self.filterset.cleaned() == ("manual", "")
+            and not paginator.is_capped
+        ):
+            return paginator.count
+        return Membership.objects.filter(group=self.group, via_manual=True).count()
 
 
 class GroupMembersCountView(_MembersMixin, View):

@@ -4,6 +4,8 @@ action comes back to the view it was taken from (filter, search, sort, page)."""
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from segments.models import GroupAccount, Membership
@@ -105,3 +107,24 @@ def test_account_actions_come_back_to_the_same_page(marketer_client):
         reverse("segments:group_accounts_remove", args=[group.pk, accounts[0].pk]), {"next": view}
     )
     assert response.url == view and GroupAccount.objects.filter(group=group).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "counted_apart"),
+    [("", True), ("?source=manual", False), ("?source=manual&q=zed", True), ("?source=account", True)],
+)
+def test_remove_all_by_hand_names_how_many_whatever_the_view(marketer_client, query, counted_apart):
+    """The confirmation of "Remove all added by hand" counts them; filtered by that source alone, the page's own
+    count is that number (no second count)."""
+    group = ContactGroupFactory()
+    for name in ("Zed", "Zed", "Amy"):
+        MembershipFactory(group=group, contact=ContactFactory(first_name=name), via_manual=True)
+    MembershipFactory(group=group, contact=ContactFactory(first_name="Zed"), via_manual=False, via_account=True)
+    response = marketer_client.get(reverse("segments:group_detail", args=[group.pk]) + query)
+    assert response.status_code == 200
+    assert response.context["manual_count"] == 3
+    assert 'data-confirm-count="3"' in response.content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        marketer_client.get(reverse("segments:group_detail", args=[group.pk]) + query)
+    manual_counts = [q for q in queries.captured_queries if "COUNT(*)" in q["sql"] and "via_manual" in q["sql"]]
+    assert len(manual_counts) == (1 if counted_apart else 0)
