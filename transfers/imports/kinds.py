@@ -106,6 +106,7 @@ class Kind:
     guess: Callable[[Sequence[str]], list[str]]
     converters: dict[str, Callable[[str], Any]]  # standard target → cell typer (custom fields apart)
     permissions: tuple[str, ...]  # besides transfers.add_importjob
+    upload_url: str  # the upload page's URL name
 
     def target_labels(self) -> dict[str, str]:
         return {t.value: t.label for t in self.targets()}
@@ -121,6 +122,7 @@ CONTACTS = Kind(
     guess=_contact_guess,
     converters=values.STANDARD_CONVERTERS,
     permissions=(),
+    upload_url="transfers:import_upload",
 )
 ACCOUNTS = Kind(
     code=ImportKind.ACCOUNTS,
@@ -132,6 +134,7 @@ ACCOUNTS = Kind(
     guess=_account_guess,
     converters=values.ACCOUNT_CONVERTERS,
     permissions=("contacts.add_account", "contacts.change_account"),
+    upload_url="transfers:import_upload_accounts",
 )
 KINDS: dict[str, Kind] = {CONTACTS.code: CONTACTS, ACCOUNTS.code: ACCOUNTS}
 
