@@ -153,3 +153,32 @@ def test_a_dry_run_creates_no_account(run_import, tmp_path):
     assert not Account.objects.exists() and not Contact.objects.exists()
     call_command("import_contacts", str(path), "--create-accounts")
     assert Contact.objects.get().account.name == "Acme"
+
+
+def test_the_mapping_screen_offers_creating_accounts_and_the_preview_says_so(marketer_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from transfers.models import ImportJob
+
+    data = b"Email,Company Name\na@x.cz,Acme\n"
+    marketer_client.post(reverse("transfers:import_upload"), {"file": SimpleUploadedFile("c.csv", data)})
+    job = ImportJob.objects.get()
+    assert job.mapping == ["email", "account"]
+    url = reverse("transfers:import_mapping", args=[job.pk])
+    page = marketer_client.get(url).content.decode()
+    assert "Account (company name)" in page and "Create accounts that do not exist" in page
+    response = marketer_client.post(
+        url, {"column_0": "email", "column_1": "account", "date_format": "auto", "create_accounts": "on"}
+    )
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.options["create_accounts"] is True
+    preview = marketer_client.get(reverse("transfers:import_preview", args=[job.pk])).content.decode()
+    assert "accounts that do not exist are created (once per name)" in preview
+    from transfers.imports.pipeline import import_execute
+
+    job = import_execute(job=job)
+    assert job.accounts_created == 1 and Contact.objects.get().account.name == "Acme"
+    report = marketer_client.get(reverse("transfers:import_detail", args=[job.pk])).content.decode()
+    assert "1 new account created from the company column" in report
