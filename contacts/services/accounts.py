@@ -1,6 +1,5 @@
 """Accounts: create, update, delete, add and remove contacts; upsert accounts and link contacts in bulk (imports)."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence

@@ -62,10 +62,14 @@ def errors(job):
             ["Record ID", "Company Name", "Company Domain Name", "Industry", "Number of Employees", "Country/Region"],
             ["", "name", "domain", "industry", "employees", "country"],
         ),  # HubSpot
-        (["Název firmy", "Webová stránka", "Odvětví", "Počet zaměstnanců", "Země"], ["name", "domain", "industry",
-         "employees", "country"]),  # Czech
-        (["Firmenname", "Webseite", "Branche", "Mitarbeiterzahl", "Land"], ["name", "domain", "industry", "employees",
-         "country"]),  # German
+        (
+            ["Název firmy", "Webová stránka", "Odvětví", "Počet zaměstnanců", "Země"],
+            ["name", "domain", "industry", "employees", "country"],
+        ),  # Czech
+        (
+            ["Firmenname", "Webseite", "Branche", "Mitarbeiterzahl", "Land"],
+            ["name", "domain", "industry", "employees", "country"],
+        ),  # German
     ],
     ids=["hubspot", "czech", "german"],
 )
@@ -232,7 +236,8 @@ def test_command_refuses_empty_and_binary_files(tmp_path, content, message):
 # --- the pages ---------------------------------------------------------------------------------
 
 
-def upload(client, data=HUBSPOT.encode(), name="companies.csv"):
+def upload(client, data: bytes | None = None, name="companies.csv"):
+    data = HUBSPOT.encode() if data is None else data
     return client.post(reverse("transfers:import_upload_accounts"), {"file": SimpleUploadedFile(name, data)})
 
 

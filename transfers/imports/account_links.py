@@ -1,4 +1,4 @@
-"""A contact import's company column: each contact linked to its account by name (or domain); accounts created when asked.
+"""A contact import's company column: contacts linked to their account by name (or domain), created when asked.
 
 Invariant: the accounts are resolved once for the whole file before anything is written (one read of every
 account: `contacts.selectors.account_index`), an unknown or ambiguous company is a note on its row (the contact
@@ -88,9 +88,7 @@ def slice_link(
     """Link one slice's contacts (in the slice's transaction); returns the outcomes with the account changes."""
     if links is None or not links.by_line:
         return outcomes
-    new_keys = sorted(
-        {t for r in rows if isinstance(t := links.by_line.get(r.line), str) and t not in links.created}
-    )
+    new_keys = sorted({t for r in rows if isinstance(t := links.by_line.get(r.line), str) and t not in links.created})
     if new_keys:
         made = contact_services.accounts_upsert(
             rows=[contact_services.AccountUpsert(None, links.to_create[key]) for key in new_keys], bulk=bulk

@@ -66,7 +66,7 @@ _STANDARD_LENGTHS: dict[str, int | None] = {
     for name in ("first_name", "last_name", "city", "job_title")
 }
 _ACCOUNT_LENGTHS: dict[str, int] = {
-    name: Account._meta.get_field(name).max_length or 0 for name in ("name", "industry", "domain")
+    name: getattr(Account._meta.get_field(name), "max_length", None) or 0 for name in ("name", "industry", "domain")
 }
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _email_validator = EmailValidator("Not a valid email address.")

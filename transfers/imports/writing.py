@@ -97,7 +97,13 @@ def rows_write(*, job: ImportJob, checked: Checked, options: ImportOptions, writ
             if group is None and first == 0:
                 group = _new_group(job=job, options=options)
             seen = _slice_write(
-                job=job, rows=rows, group=group, bulk=bulk, seen=written.seen, done=first + len(rows), links=checked.links
+                job=job,
+                rows=rows,
+                group=group,
+                bulk=bulk,
+                seen=written.seen,
+                done=first + len(rows),
+                links=checked.links,
             )
         written.rows, written.group = first + len(rows), group
         written.seen |= seen

@@ -2,8 +2,9 @@
 [--create-accounts]`.
 
 Maps the columns automatically (or by a saved mapping), runs the same pipeline as the upload page and
-prints the report. `import_accounts` (a subclass) imports accounts the same way. Exit status: 0 when the import ran (bad rows are reported, not fatal), 2 when the
-file or its mapping is refused (nothing written), 1 when the arguments are wrong.
+prints the report. `import_accounts` (a subclass) imports accounts the same way. Exit status: 0 when the
+import ran (bad rows are reported, not fatal), 2 when the file or its mapping is refused (nothing written),
+1 when the arguments are wrong.
 """
 
 from __future__ import annotations
