@@ -144,6 +144,20 @@ def test_a_bad_company_cell_skips_the_row_and_a_domain_needs_a_company_column(ru
     assert job.status == ImportStatus.FAILED and "Account (company name)" in job.error
 
 
+def test_the_preview_says_what_happens_to_each_company():
+    from transfers.imports.pipeline import ImportOptions, rows_preview
+    from transfers.imports.reading import table_read
+
+    AccountFactory(name="Acme")
+    AccountFactory(name="Twin"), AccountFactory(name="Twin")
+    table = table_read(data=b"Email,Company\na@x.cz,ACME\nb@x.cz,twin\nc@x.cz,New Co\nd@x.cz,\n", file_name="c.csv")
+    mapping = ["email", "account"]
+    notes = [row[1].note for _, row in rows_preview(table=table, mapping=mapping, options=ImportOptions())]
+    assert notes == ["existing account", "2 accounts have this name: not linked", "no such account: not linked", ""]
+    created = rows_preview(table=table, mapping=mapping, options=ImportOptions(create_accounts=True))
+    assert created[2][1][1].note == "new account"
+
+
 def test_a_dry_run_creates_no_account(run_import, tmp_path):
     from django.core.management import call_command
 
@@ -176,6 +190,7 @@ def test_the_mapping_screen_offers_creating_accounts_and_the_preview_says_so(mar
     assert job.options["create_accounts"] is True
     preview = marketer_client.get(reverse("transfers:import_preview", args=[job.pk])).content.decode()
     assert "accounts that do not exist are created (once per name)" in preview
+    assert '<div class="small text-body-secondary" data-note>new account</div>' in preview
     from transfers.imports.pipeline import import_execute
 
     job = import_execute(job=job)

@@ -177,6 +177,17 @@ def test_country_forms(run_accounts, country):
     assert Account.objects.get().country == "CZ"
 
 
+def test_the_preview_marks_names_two_accounts_share_and_updates():
+    from transfers.imports.pipeline import rows_preview
+
+    AccountFactory(name="Twin"), AccountFactory(name="twin"), AccountFactory(name="Acme")
+    table = table_read(data=b"Name\nTwin\nAcme\n", file_name="a.csv")
+    preview = rows_preview(table=table, mapping=["name"], options=ImportOptions(), kind=ImportKind.ACCOUNTS)
+    (twin,), (acme,) = (cells for _, cells in preview)
+    assert twin.error == "2 accounts have this name: the row is skipped."
+    assert acme.note == "updates the existing account"
+
+
 def test_a_mapping_without_name_is_refused_and_writes_nothing(run_accounts):
     job = run_accounts(b"Website,Industry\nacme.cz,Retail\n")
     assert job.status == ImportStatus.FAILED and "Map a column to Name" in job.error
@@ -256,6 +267,7 @@ def test_every_role_that_may_add_and_change_accounts_imports_them(client, role, 
     assert response.status_code == 302, response.content.decode()[:2000]
     preview = client.get(reverse("transfers:import_preview", args=[job.pk])).content.decode()
     assert "acme.cz" in preview and "1200" in preview and "Import 2 rows" in preview
+    assert preview.count("data-note>new account<") == 2
     assert not Account.objects.exists()
     with django_capture_on_commit_callbacks(execute=False):
         client.post(reverse("transfers:import_preview", args=[job.pk]))

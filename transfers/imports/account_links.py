@@ -20,10 +20,10 @@ from django.db.models import F
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import name_key
-from transfers.models import ImportedAccount, ImportIssue, ImportJob
+from transfers.models import ImportedAccount, ImportIssue, ImportJob, ImportKind
 
 if TYPE_CHECKING:
-    from transfers.imports.pipeline import Checked, CheckedRow
+    from transfers.imports.pipeline import Cell, Checked, CheckedRow
 
 ISSUE_TEXT = 255
 
@@ -46,11 +46,8 @@ def links_check(*, checked: Checked, create: bool, column: str = "") -> None:
     for row in checked.rows:
         if not row.company:
             continue
-        if row.company_domain and len(index.by_domain.get(row.company_domain, [])) == 1:
-            links.by_line[row.line] = index.by_domain[row.company_domain][0]
-            continue
         key = name_key(row.company)
-        found = index.by_name.get(key, [])
+        found = _found(index=index, name=row.company, domain=row.company_domain)
         reason = ""
         if len(found) == 1:
             links.by_line[row.line] = found[0]
@@ -75,6 +72,39 @@ def links_check(*, checked: Checked, create: bool, column: str = "") -> None:
             )
     checked.issues.sort(key=lambda issue: issue.line)
     checked.links = links
+
+
+def _found(*, index: contact_selectors.AccountIndex, name: str, domain: str) -> list[int]:
+    """The accounts a company cell names: the one account with the domain, else every account with the name."""
+    if domain and len(index.by_domain.get(domain, [])) == 1:
+        return index.by_domain[domain]
+    return index.by_name.get(name_key(name), [])
+
+
+def preview_notes(*, rows: list[tuple[int, list[Cell]]], targets: list[str], kind: str, create: bool) -> None:
+    """Say beside each previewed account name what the import will do with it (link, create, update or not)."""
+    accounts = kind == ImportKind.ACCOUNTS
+    name_target, domain_target = ("name", "domain") if accounts else ("account", "account_domain")
+    if name_target not in targets:
+        return
+    index = contact_selectors.account_index()
+    for _, cells in rows:
+        cell = cells[targets.index(name_target)]
+        if not cell.shown:
+            continue
+        domain = cells[targets.index(domain_target)].shown if domain_target in targets else ""
+        found = _found(index=index, name=cell.shown, domain=domain)
+        if len(found) > 1:
+            if accounts:  # an account import cannot tell which to update: the row is skipped
+                cell.error = f"{len(found)} accounts have this name: the row is skipped."
+            else:
+                cell.note = f"{len(found)} accounts have this name: not linked"
+        elif found:
+            cell.note = "updates the existing account" if accounts else "existing account"
+        elif accounts or create:
+            cell.note = "new account"
+        else:
+            cell.note = "no such account: not linked"
 
 
 def slice_link(

@@ -99,6 +99,7 @@ class Cell:
     text: str
     shown: str = ""
     error: str = ""
+    note: str = ""  # what the import does with it (an account name: linked, created, updated)
 
 
 Progress = Callable[[str, int, int], None]
@@ -293,6 +294,8 @@ def rows_preview(
         preview.append((line, row))
         if len(preview) >= limit:
             break
+    targets = [target for _, _, target, _ in converters]
+    account_links.preview_notes(rows=preview, targets=targets, kind=kind, create=options.create_accounts)
     return preview
 
 
@@ -381,7 +384,8 @@ def _stopped(*, job: ImportJob, checked: Checked, written: Written, exc: Excepti
     if saved:
         message = (
             f"The import stopped: {why}. {saved:,} of {total:,} rows were saved; the other {total - saved:,} were not "
-            "(listed in the report). Import the file again to save them (saved contacts come out unchanged)."
+            "(listed in the report). Import the file again to save them "
+            f"(saved {kind_of(job.kind).plural} come out unchanged)."
         )
     else:
         message = f"The import stopped: {why}. Nothing was imported. Try again."
