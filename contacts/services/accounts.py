@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Unpack, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
@@ -150,10 +151,26 @@ def contacts_link_accounts(*, links: Mapping[int, int], bulk: bool = False) -> d
         current.update(Contact.objects.filter(pk__in=ids[start : start + UPSERT_BATCH]).values_list("pk", "account_id"))
     changed = {pk: old for pk, old in current.items() if old != links[pk]}
     now = timezone.now()
-    Contact.objects.bulk_update(
-        [Contact(pk=pk, account_id=links[pk], updated_at=now) for pk in sorted(changed)],
-        fields=["account", "updated_at"],
-        batch_size=UPSERT_BATCH,
-    )
+    pairs = [(pk, links[pk]) for pk in sorted(changed)]
+    for start in range(0, len(pairs), UPSERT_BATCH):
+        _accounts_set(pairs=pairs[start : start + UPSERT_BATCH], now=now)
     send_contacts_changed(contact_ids=changed, reason=ChangeReason.ACCOUNT, bulk=bulk)
     return changed
+
+
+def _accounts_set(*, pairs: Sequence[tuple[int, int]], now: dt.datetime) -> None:
+    """Set each (contact id, account id) pair's account in one UPDATE joined to a VALUES list.
+
+    TRICKY: not bulk_update: its CASE WHEN with a branch per row took ~17 ms a row on PostgreSQL (1,000 rows a
+    statement); the join is one pass. `WITH … UPDATE … FROM` is valid on PostgreSQL and SQLite ≥ 3.33.
+    """
+    if not pairs:
+        return
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    sql = (
+        f"WITH v (contact_id, account_id) AS (VALUES {values}) "
+        f"UPDATE {table} SET account_id = v.account_id, updated_at = %s FROM v WHERE {table}.id = v.contact_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for pair in pairs for value in pair] + [now])
