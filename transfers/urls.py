@@ -2,7 +2,6 @@
 
 from django.urls import path
 
-from transfers.imports.kinds import ACCOUNTS
 from transfers.views import exports, imports
 
 app_name = "transfers"
@@ -11,7 +10,7 @@ urlpatterns: list = [
     # --- imports (contacts, accounts) ------------------------------------------------------------------------
     path("imports/", imports.ImportListView.as_view(), name="import_list"),
     path("imports/new/", imports.ImportUploadView.as_view(), name="import_upload"),
-    path("imports/new/accounts/", imports.ImportUploadView.as_view(kind=ACCOUNTS), name="import_upload_accounts"),
+    path("imports/new/accounts/", imports.AccountImportUploadView.as_view(), name="import_upload_accounts"),
     path("imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import_detail"),
     path("imports/<int:pk>/mapping/", imports.ImportMappingView.as_view(), name="import_mapping"),
     path("imports/<int:pk>/preview/", imports.ImportPreviewView.as_view(), name="import_preview"),

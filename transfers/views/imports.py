@@ -22,7 +22,7 @@ from django.views.generic import DetailView, FormView, ListView
 from transfers import selectors
 from transfers.imports import jobs
 from transfers.imports.forms import NEW_FIELD_TYPES, MappingForm, UploadForm
-from transfers.imports.kinds import CONTACTS, Kind, kind_of
+from transfers.imports.kinds import ACCOUNTS, CONTACTS, Kind, kind_of
 from transfers.imports.mapping import mapping_from_saved
 from transfers.imports.pipeline import ImportOptions, rows_preview
 from transfers.imports.reading import FileRefused, Table, table_read
@@ -49,12 +49,10 @@ def _permissions(kind: Kind) -> Sequence[str]:
 
 
 class ImportUploadView(PermissionRequiredMixin, FormView):
+    permission_required: Sequence[str] = _permissions(CONTACTS)
     template_name = "transfers/imports/import_upload.html"
     form_class = UploadForm
     kind: Kind = CONTACTS
-
-    def get_permission_required(self) -> Sequence[str]:
-        return _permissions(self.kind)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(steps=STEPS, kind=self.kind, **kwargs)
@@ -80,6 +78,11 @@ class ImportUploadView(PermissionRequiredMixin, FormView):
             kind=self.kind.code,
         )
         return redirect("transfers:import_mapping", job.pk)
+
+
+class AccountImportUploadView(ImportUploadView):
+    permission_required = _permissions(ACCOUNTS)
+    kind = ACCOUNTS
 
 
 class DraftJobMixin(PermissionRequiredMixin):
