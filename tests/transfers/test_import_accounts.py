@@ -153,12 +153,29 @@ def test_a_bad_row_writes_nothing_of_that_account_and_every_bad_cell_is_reported
     assert (job.created, job.skipped) == (1, 3)
     assert list(Account.objects.values_list("name", flat=True)) == ["Good"]
     assert errors(job) == [
-        (3, "Employees", "“lots”: Enter a number."),
+        (3, "Employees", "“lots” is not a number of employees (a whole number, like 250)."),
         (3, "Country", "“Atlantis” is not a country we know (use a name like Czechia or a code like CZ)."),
         (3, "Domain", "“not a domain” is not a web domain (e.g. acme.com)."),
         (4, "Name", "No account name: every account needs one."),
         (5, "Employees", "“-3”: the number of employees cannot be negative."),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1200", 1200), ("1 200", 1200), ("1,200", 1200), ("1.200.000", 1200000), ("0", 0)]
+)
+def test_employee_counts_with_thousands_separators(text, value):
+    from transfers.imports import values
+
+    assert values.employees(text) == value
+
+
+@pytest.mark.parametrize("text", ["2.5", "1,5", "51-200", "-1", "many"])
+def test_employee_counts_that_are_refused(text):
+    from transfers.imports import values
+
+    with pytest.raises(ValueError):
+        values.employees(text)
 
 
 def test_a_name_two_accounts_share_is_an_error_never_a_guess(run_accounts):
@@ -285,7 +302,7 @@ def test_the_report_csv_lists_bad_rows(marketer_client):
     import_execute(job=job)
     response = marketer_client.get(reverse("transfers:import_report_csv", args=[job.pk]))
     lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
-    assert lines[1] == "2,Employees,x,“x”: Enter a number.,Skipped"
+    assert lines[1] == '2,Employees,x,"“x” is not a number of employees (a whole number, like 250).",Skipped'
 
 
 @pytest.mark.parametrize(("data", "message"), [(b"", "The submitted file is empty"), (bytes(range(256)) * 8, "binary")])

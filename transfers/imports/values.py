@@ -239,8 +239,14 @@ def domain(text: str) -> str:
 
 
 def employees(text: str) -> int:
-    """A number of employees: a whole number, 0 or more ("1 200" too)."""
-    value = whole_number(text)
+    """A number of employees: a whole number, 0 or more ("1 200", "1,200" and "1.200" too: never a fraction)."""
+    plain = re.sub(r"[\s\u00a0\u202f']", "", text)
+    if re.fullmatch(r"\d{1,3}([,.])\d{3}(\1\d{3})*", plain):
+        plain = re.sub(r"[,.]", "", plain)
+    try:
+        value = whole_number(plain)
+    except ValueError:
+        raise ValueError(f"“{text.strip()}” is not a number of employees (a whole number, like 250).") from None
     if value < 0:
         raise ValueError(f"“{text.strip()}”: the number of employees cannot be negative.")
     if value > 2_147_483_647:
