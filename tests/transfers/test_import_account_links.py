@@ -197,3 +197,28 @@ def test_the_mapping_screen_offers_creating_accounts_and_the_preview_says_so(mar
     assert job.accounts_created == 1 and Contact.objects.get().account.name == "Acme"
     report = marketer_client.get(reverse("transfers:import_detail", args=[job.pk])).content.decode()
     assert "1 new account created from the company column" in report
+
+
+def test_without_the_permission_to_add_accounts_none_are_created(client):
+    from django.contrib.auth.models import Permission
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from tests.conftest import make_user
+    from transfers.imports.pipeline import import_execute
+    from transfers.models import ImportJob
+
+    user = make_user(None, username="importer")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["add_importjob", "view_importjob"]))
+    client.force_login(user)
+    client.post(
+        reverse("transfers:import_upload"), {"file": SimpleUploadedFile("c.csv", b"Email,Company\na@x.cz,Acme\n")}
+    )
+    job = ImportJob.objects.get()
+    url = reverse("transfers:import_mapping", args=[job.pk])
+    assert 'name="create_accounts"' not in client.get(url).content.decode()
+    client.post(url, {"column_0": "email", "column_1": "account", "date_format": "auto", "create_accounts": "on"})
+    job.refresh_from_db()
+    assert job.options["create_accounts"] is False
+    import_execute(job=job)
+    assert not Account.objects.exists() and Contact.objects.get().account is None
