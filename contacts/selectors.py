@@ -7,6 +7,7 @@ walk one of the indexes declared on the model.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from contacts.models import (
     ContactConsent,
     ContactField,
     FieldType,
+    name_key,
 )
 
 SEARCH_LIMIT = 20
@@ -336,3 +338,40 @@ def contacts_existing_ids(*, ids: list[int]) -> list[int]:
 def contacts_by_name(*, ids: list[int], limit: int = 10) -> list[Contact]:
     """Up to `limit` of the given contacts, by name (a sample to show on confirm pages)."""
     return list(Contact.objects.filter(pk__in=ids[:limit]).order_by("last_name", "first_name", "id"))
+
+
+# --- accounts by name or domain (imports link and upsert accounts by them) -------------------------
+
+
+def domain_key(text: str) -> str:
+    """A web domain compared loosely: "https://www.Example.com/about" and "example.com" give "example.com"."""
+    value = (text or "").strip().lower()
+    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value)
+    value = re.split(r"[/?#]", value, maxsplit=1)[0]
+    value = value.rsplit("@", 1)[-1].split(":", 1)[0].strip(".")
+    return value.removeprefix("www.")
+
+
+@dataclass
+class AccountIndex:
+    """Every account's id by its name key (`contacts.models.name_key`) and by its domain key."""
+
+    by_name: dict[str, list[int]]
+    by_domain: dict[str, list[int]]
+
+    def add(self, *, pk: int, name: str, domain: str = "") -> None:
+        self.by_name.setdefault(name_key(name), []).append(pk)
+        if domain_key(domain):
+            self.by_domain.setdefault(domain_key(domain), []).append(pk)
+
+
+def account_index() -> AccountIndex:
+    """All accounts by name key and domain key, in one query.
+
+    TRICKY: the loose name key (accents, case, spacing) cannot be computed in SQL on SQLite and PostgreSQL alike
+    and accounts have no stored key, so every account's id, name and domain is read (a few MB for 100k accounts).
+    """
+    index = AccountIndex(by_name={}, by_domain={})
+    for pk, name, domain in Account.objects.order_by("pk").values_list("pk", "name", "domain").iterator(2000):
+        index.add(pk=pk, name=name, domain=domain)
+    return index

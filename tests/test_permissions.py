@@ -143,6 +143,7 @@ MATRIX = {
     "segments:group_list": (200, 200, 200),
     "transfers:import_list": (200, 200, 200),
     "transfers:import_upload": (200, 200, 200),
+    "transfers:import_upload_accounts": (200, 200, 200),  # every role may add and change accounts
 }
 
 

@@ -1,8 +1,10 @@
-"""Import jobs, their reports and the contacts they wrote, and saved column mappings.
+"""Import jobs, their reports and the contacts or accounts they wrote, and saved column mappings.
 
 An ImportJob keeps the uploaded file itself (`data`), so the web server and the worker need no shared
 disk; its `ImportIssue` rows are the report (one per bad cell or row), and its `ImportedContact` rows
-say which contacts it created or updated (the group add reads them; an undo would too).
+say which contacts it created or updated (the group add reads them; an undo would too). A job imports
+contacts or accounts (`kind`); `ImportedAccount` rows say which accounts it created or updated (an
+account import's rows, and the accounts a contact import created from a company column).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ImportKind(models.TextChoices):
+    """What an import brings in (transfers.imports.kinds describes each)."""
+
+    CONTACTS = "contacts", "Contacts"
+    ACCOUNTS = "accounts", "Accounts"
+
+
 class ImportJob(models.Model):
+    kind = models.CharField(max_length=10, choices=ImportKind.choices, default=ImportKind.CONTACTS)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -33,7 +43,8 @@ class ImportJob(models.Model):
     # One target per column ("" ignored; "email", "custom.<code>" …) and the header it was made for.
     header = models.JSONField(default=list)
     mapping = models.JSONField(default=list)
-    # date_format, allow_anonymous, group_id (an existing static group), new_group (name of a new one).
+    # date_format, allow_anonymous, group_id (an existing static group), new_group (name of a new one),
+    # create_accounts (a company column may create accounts).
     options = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
     phase = models.CharField(max_length=100, blank=True)
@@ -49,6 +60,7 @@ class ImportJob(models.Model):
     merged_duplicates = models.PositiveIntegerField(default=0)
     group = models.ForeignKey("segments.ContactGroup", null=True, blank=True, on_delete=models.SET_NULL)
     group_added = models.PositiveIntegerField(default=0)
+    accounts_created = models.PositiveIntegerField(default=0)  # a contact import's new accounts (company column)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -117,6 +129,21 @@ class ImportedContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} contact {self.contact_id}"
+
+
+class ImportedAccount(models.Model):
+    """An account an import created or updated, and (updated) the values it replaced."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="accounts")
+    account_id = models.BigIntegerField()  # a plain column: deleting an account later keeps the record
+    outcome = models.CharField(max_length=10, choices=ImportedContact.Outcome.choices)
+    previous = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "account_id"], name="importedaccount_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} account {self.account_id}"
 
 
 class SavedMapping(models.Model):

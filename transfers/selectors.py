@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 
 from segments.models import ContactGroup
-from transfers.models import ImportIssue, ImportJob, SavedMapping
+from transfers.models import ImportIssue, ImportJob, ImportKind, SavedMapping
 
 if TYPE_CHECKING:
     from transfers.imports.pipeline import ImportOptions
@@ -45,7 +45,10 @@ def import_summary(*, job: ImportJob) -> str:
         f"{job.unchanged:,} unchanged, {job.skipped:,} skipped"
     )
     if job.merged_duplicates:
-        text += f"; {_n(job.merged_duplicates, 'duplicate email')} merged"
+        duplicate = "duplicate account" if job.kind == ImportKind.ACCOUNTS else "duplicate email"
+        text += f"; {_n(job.merged_duplicates, duplicate)} merged"
+    if job.accounts_created:
+        text += f"; {_n(job.accounts_created, 'new account')} created from the company column"
     if job.group_id:
         text += f"; {job.group_added:,} added to the group “{job.group}”"
     return text + "."

@@ -7,9 +7,10 @@ from transfers.views import exports, imports
 app_name = "transfers"
 
 urlpatterns: list = [
-    # --- imports (contacts) ------------------------------------------------------------------------
+    # --- imports (contacts, accounts) ------------------------------------------------------------------------
     path("imports/", imports.ImportListView.as_view(), name="import_list"),
     path("imports/new/", imports.ImportUploadView.as_view(), name="import_upload"),
+    path("imports/new/accounts/", imports.AccountImportUploadView.as_view(), name="import_upload_accounts"),
     path("imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import_detail"),
     path("imports/<int:pk>/mapping/", imports.ImportMappingView.as_view(), name="import_mapping"),
     path("imports/<int:pk>/preview/", imports.ImportPreviewView.as_view(), name="import_preview"),

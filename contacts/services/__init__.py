@@ -7,11 +7,14 @@ types). Callers import from `contacts.services`; the modules below are its parts
 """
 
 from contacts.services.accounts import (
+    AccountUpsert,
     account_add_contacts,
     account_create,
     account_delete,
     account_remove_contact,
     account_update,
+    accounts_upsert,
+    contacts_link_accounts,
 )
 from contacts.services.activities import (
     ACTIVITY_BATCH,
@@ -57,6 +60,7 @@ __all__ = [
     "ACCOUNT_FIELDS",
     "ACTIVITY_BATCH",
     "AccountFields",
+    "AccountUpsert",
     "ActivityFields",
     "ActivityRow",
     "CONTACT_FIELDS",
@@ -73,6 +77,7 @@ __all__ = [
     "account_delete",
     "account_remove_contact",
     "account_update",
+    "accounts_upsert",
     "activities_load",
     "activities_record",
     "activity_record",
@@ -86,6 +91,7 @@ __all__ = [
     "contact_update",
     "contacts_assign_account",
     "contacts_delete",
+    "contacts_link_accounts",
     "contacts_refresh_last_activity",
     "contacts_upsert",
 ]

@@ -93,3 +93,62 @@ def test_upload_map_run_and_download_the_report(marketer_page, live_server, tmp_
 
     page.get_by_role("link", name="Import").first.click()
     expect(page.locator("table")).to_contain_text("hubspot-export.csv")
+
+
+ACCOUNTS_CSV = (
+    "Company Name;Company Domain Name;Industry;Number of Employees;Country/Region\r\n"
+    "Škoda Auto;https://www.skoda-auto.cz/;Automotive;35 000;Česko\r\n"
+    "Globex GmbH;globex.de;Software;many;Deutschland\r\n"
+    "ŠKODA AUTO;;Cars;;\r\n"
+)
+
+
+def test_accounts_upload_run_and_report(marketer_page, live_server, tmp_path, artifacts_dir):
+    from contacts.models import Account
+
+    page = marketer_page
+    page.goto(live_server.url + reverse("contacts:account_list"))
+    page.get_by_role("link", name="Import accounts").click()
+    expect(page.get_by_role("heading", name="Import accounts")).to_be_visible()
+    path = tmp_path / "hubspot-companies.csv"
+    path.write_bytes(ACCOUNTS_CSV.encode("cp1250"))
+    page.set_input_files("input[type=file]", str(path))
+    page.get_by_role("button", name="Upload and map columns").click()
+
+    expect(page.get_by_role("heading", name=re.compile("Map the columns"))).to_be_visible()
+    expect(page.get_by_label("Field for Company Name")).to_have_value("name")
+    expect(page.get_by_label("Field for Company Domain Name")).to_have_value("domain")
+    expect(page.get_by_label("Field for Number of Employees")).to_have_value("employees")
+    expect(page.get_by_label("Field for Country/Region")).to_have_value("country")
+    page.get_by_role("button", name="Preview").click()
+
+    preview = page.locator("#preview-table")
+    expect(preview).to_contain_text("skoda-auto.cz")
+    expect(preview).to_contain_text("35000")
+    expect(preview.locator("td[data-error]")).to_have_count(1)  # "many" employees
+    page.get_by_role("button", name=re.compile("Import 3 rows")).click()
+    expect(page.get_by_role("progressbar")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("progressbar")).to_be_visible()
+    assert not Account.objects.exists()
+    import_execute(job=ImportJob.objects.get())  # what the django-q2 worker does
+    expect(page.locator("[data-count=created]")).to_have_text("1", timeout=10_000)
+    expect(page.locator("[data-count=skipped]")).to_have_text("1")
+    report = page.locator("#report-table")
+    expect(report).to_contain_text("“many”")
+    expect(report).to_contain_text("Same account as line 2")
+    page.screenshot(path=str(artifacts_dir / "import-accounts-report.png"), full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the report (CSV)").click()
+    lines = Path(download_info.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert any(line.startswith("3,Number of Employees,many,") for line in lines)
+    skoda = Account.objects.get()
+    assert (skoda.name, skoda.domain, skoda.industry, skoda.employees, skoda.country) == (
+        "ŠKODA AUTO",
+        "skoda-auto.cz",
+        "Cars",
+        35000,
+        "CZ",
+    )
+    page.get_by_role("link", name="Import").first.click()
+    expect(page.locator("td[data-kind=accounts]")).to_have_text("Accounts")

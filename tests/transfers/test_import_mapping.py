@@ -27,7 +27,7 @@ from transfers.imports.mapping import mapping_from_saved, mapping_guess, mapping
                 "Job Title",
                 "Phone Number",
             ],  # HubSpot
-            ["", "first_name", "email", "country", "", "job_title", "phone"],
+            ["", "first_name", "email", "country", "account", "job_title", "phone"],
         ),
         (
             ["E-mailová adresa", "Jméno", "Příjmení", "Město", "Země", "Telefon", "Pracovní pozice"],  # Czech Excel

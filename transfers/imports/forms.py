@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from segments.models import ContactGroup
-from transfers.imports.mapping import IGNORE, KNOWN_IGNORED, header_key, targets
+from transfers.imports.kinds import CONTACTS, Kind
+from transfers.imports.mapping import IGNORE, KNOWN_IGNORED, header_key
 from transfers.imports.reading import FileRefused, Table, table_read
 from transfers.imports.values import DATE_FORMATS
 from transfers.models import SavedMapping
@@ -51,7 +52,8 @@ class UploadForm(forms.Form):
 
 
 class MappingForm(forms.Form):
-    """A select per column (`column_<n>`), the date format, anonymous rows, the group, and saving the mapping."""
+    """A select per column (`column_<n>`), the date format, anonymous rows, the group, accounts from a company column,
+    and saving the mapping. An account import has only the selects and saving."""
 
     date_format = forms.ChoiceField(
         choices=list(DATE_FORMATS.items()),
@@ -73,6 +75,12 @@ class MappingForm(forms.Form):
     new_group = forms.CharField(
         required=False, max_length=200, label="…or to a new static group named", help_text="Leave empty for none."
     )
+    create_accounts = forms.BooleanField(
+        required=False,
+        label="Create accounts that do not exist",
+        help_text="With a column mapped to Account: a company name no account has creates one account (once, "
+        "however many rows name it). Otherwise such a contact is imported without an account and noted in the report.",
+    )
     save_as = forms.CharField(
         required=False,
         max_length=100,
@@ -88,18 +96,22 @@ class MappingForm(forms.Form):
         can_create_fields: bool,
         can_create_groups: bool,
         can_save: bool,
+        can_create_accounts: bool = False,
+        kind: Kind = CONTACTS,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.header = list(header)
         self.samples = samples
+        self.kind = kind
         choices: list[tuple[str, Any]] = [(IGNORE, "— Ignore this column —")]
-        standard = [(t.value, t.label) for t in targets() if t.field is None]
-        custom = [(t.value, t.label) for t in targets() if t.field is not None]
-        choices.append(("Contact fields", standard))
+        targets = kind.targets()
+        standard = [(t.value, t.label) for t in targets if t.field is None]
+        custom = [(t.value, t.label) for t in targets if t.field is not None]
+        choices.append((f"{kind.noun.capitalize()} fields", standard))
         if custom:
             choices.append(("Custom fields", custom))
-        if can_create_fields:
+        if can_create_fields and kind == CONTACTS:
             choices.append(
                 (
                     "Create a custom field from this column",
@@ -113,8 +125,13 @@ class MappingForm(forms.Form):
                 label=name,
                 widget=forms.Select(attrs={"class": "form-select form-select-sm", "aria-label": f"Field for {name}"}),
             )
-        if not can_create_groups:
+        if kind != CONTACTS:
+            for name in ("date_format", "allow_anonymous", "group", "new_group", "create_accounts"):
+                del self.fields[name]
+        if not can_create_groups and "new_group" in self.fields:
             del self.fields["new_group"]
+        if not can_create_accounts and "create_accounts" in self.fields:
+            del self.fields["create_accounts"]
         if not can_save:
             del self.fields["save_as"]
 
@@ -125,7 +142,7 @@ class MappingForm(forms.Form):
                 name,
                 self[f"column_{index}"],
                 [row[index] for row in self.samples if row[index].strip()][:3],
-                KNOWN_IGNORED.get(header_key(name), ""),
+                KNOWN_IGNORED.get(header_key(name), "") if self.kind == CONTACTS else "",
             )
             for index, name in enumerate(self.header)
         ]

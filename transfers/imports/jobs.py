@@ -16,7 +16,7 @@ from contacts.models import ContactField
 from transfers.imports.mapping import CUSTOM_PREFIX, mapping_to_saved
 from transfers.imports.pipeline import ImportOptions, mapping_refusal
 from transfers.imports.reading import Table
-from transfers.models import ImportJob, ImportStatus, SavedMapping
+from transfers.models import ImportJob, ImportKind, ImportStatus, SavedMapping
 
 
 def job_create(
@@ -27,9 +27,12 @@ def job_create(
     table: Table,
     mapping: Sequence[str],
     options: ImportOptions | None = None,
+    kind: str = ImportKind.CONTACTS,
 ) -> ImportJob:
-    """Keep an uploaded file (already read as `table`) as a draft import job with its first mapping."""
+    """Keep an uploaded file (already read as `table`) as a draft import job (of contacts or accounts) with its
+    first mapping."""
     return ImportJob.objects.create(
+        kind=kind,
         created_by=user if user is not None and user.is_authenticated else None,  # type: ignore[misc]
         file_name=file_name[:255],
         file_size=len(data),
@@ -85,7 +88,7 @@ def job_mapping_set(
         field = field_settings.field_create(label=label, code=_free_field_code(label), type=field_type)
         created.append(field)
         mapping[index] = f"{CUSTOM_PREFIX}{field.code}"
-    problems = mapping_refusal(mapping=mapping, options=options)
+    problems = mapping_refusal(mapping=mapping, options=options, kind=job.kind)
     if problems:
         transaction.set_rollback(True)
         return problems

@@ -1,7 +1,9 @@
 """Which contact field each column of a file fills: automatic by header, corrected by people, saved for reuse.
 
 A mapping is a list with one target per column: "" (ignored), a standard contact field name
-("email", "first_name", …) or "custom.<code>" for an active custom field. The automatic mapping knows the
+("email", "first_name", …), "account" / "account_domain" (the contact's account by company name or
+domain), or "custom.<code>" for an active custom field. An account import maps to account fields
+instead (transfers.imports.kinds). The automatic mapping knows the
 headers of the exports people bring: Mailchimp ("Email Address", "First Name"), HubSpot ("Country/Region",
 "Company Name", "Record ID"), Excel sheets headed in English, Czech or German. A column is never mapped
 twice: the first column for a field wins, later ones are ignored (and shown as such).
@@ -29,6 +31,8 @@ STANDARD_TARGETS: dict[str, str] = {
     "city": "City",
     "job_title": "Job title",
     "lead_score": "Lead score",
+    "account": "Account (company name)",
+    "account_domain": "Account domain (to find the account)",
 }
 
 # Normalised header (see `header_key`) → field. English, Czech, German, and the big tools' export headers.
@@ -129,6 +133,39 @@ _SYNONYM_LISTS = {
         "bewertung",
         "lead_score",
     ],
+    "account": [
+        "account",
+        "account name",
+        "company",
+        "company name",
+        "companyname",
+        "organization",
+        "organisation",
+        "organization name",
+        "employer",
+        "firma",
+        "nazev firmy",
+        "spolecnost",
+        "organizace",
+        "zamestnavatel",
+        "unternehmen",
+        "firmenname",
+        "organisation name",
+    ],
+    "account_domain": [
+        "company domain name",
+        "company domain",
+        "company website",
+        "website",
+        "website url",
+        "web",
+        "domain",
+        "webova stranka",
+        "web firmy",
+        "webseite",
+        "homepage",
+        "domane",
+    ],
 }
 for _field, _names in _SYNONYM_LISTS.items():
     for _name in _names:
@@ -140,12 +177,6 @@ KNOWN_IGNORED: dict[str, str] = {
     "record id": "HubSpot's own record id: not imported.",
     "leid": "Mailchimp's own id: not imported.",
     "euid": "Mailchimp's own id: not imported.",
-    "company name": "Linking contacts to accounts by company is not imported yet.",
-    "company": "Linking contacts to accounts by company is not imported yet.",
-    "firma": "Linking contacts to accounts by company is not imported yet.",
-    "spolecnost": "Linking contacts to accounts by company is not imported yet.",
-    "unternehmen": "Linking contacts to accounts by company is not imported yet.",
-    "firmenname": "Linking contacts to accounts by company is not imported yet.",
 }
 
 
@@ -167,17 +198,29 @@ class Target:
 
 def targets(*, fields: Iterable[ContactField] | None = None) -> list[Target]:
     """Every field an import may fill: the standard ones, then the active custom fields."""
-    types = {"email": "email", "phone": "phone", "country": "country", "lead_score": "number"}
+    types = {
+        "email": "email",
+        "phone": "phone",
+        "country": "country",
+        "lead_score": "number",
+        "account": "account",
+        "account_domain": "url",
+    }
     result = [Target(value=name, label=label, type=types.get(name, "text")) for name, label in STANDARD_TARGETS.items()]
     custom = ContactField.objects.active() if fields is None else fields
     result += [Target(value=f"{CUSTOM_PREFIX}{f.code}", label=f.label, type=f.type, field=f) for f in custom]
     return result
 
 
-def mapping_guess(*, header: Sequence[str], fields: Iterable[ContactField] | None = None) -> list[str]:
+def mapping_guess(
+    *,
+    header: Sequence[str],
+    fields: Iterable[ContactField] | None = None,
+    synonyms: dict[str, str] | None = None,
+) -> list[str]:
     """The automatic mapping of a header: a target per column by synonym, custom label or code; "" when unknown."""
     custom = list(ContactField.objects.active() if fields is None else fields)
-    by_key: dict[str, str] = dict(SYNONYMS)
+    by_key: dict[str, str] = dict(SYNONYMS if synonyms is None else synonyms)
     for f in custom:  # a custom field's label or code beats a synonym ("Title" may be a custom field)
         by_key[header_key(f.label)] = f"{CUSTOM_PREFIX}{f.code}"
         by_key[header_key(f.code)] = f"{CUSTOM_PREFIX}{f.code}"
@@ -216,5 +259,5 @@ def mapping_problems(*, mapping: Sequence[str], valid: set[str]) -> list[str]:
     if doubled:
         problems.append(f"Each field can be filled by one column only: {', '.join(doubled)}.")
     if not mapped:
-        problems.append("No column is mapped to a contact field: choose a field for at least one column.")
+        problems.append("No column is mapped to a field: choose a field for at least one column.")
     return problems

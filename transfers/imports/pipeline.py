@@ -7,6 +7,11 @@ contacts through `contacts.services` (`contacts_upsert`: one contacts_changed pe
 one batch of re-checks — or, for a big import, a durable group refresh — never one per row), the group add
 through `segments.services` with Cause.IMPORT (membership history records the import), the job's counts.
 The upload page, `manage.py import_contacts` and (later) the API's bulk upsert all call this.
+
+A job imports contacts or accounts (`ImportJob.kind`, described in `transfers.imports.kinds`): the same
+reading, mapping, checking, slices and report; an account import's rows are checked and written by
+`transfers.imports.accounts`, and a contact import's company column is linked by
+`transfers.imports.account_links`.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from django.utils import timezone
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import ContactField
-from transfers.imports import values, writing
-from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems, targets
+from transfers.imports import account_links, values, writing
+from transfers.imports.kinds import kind_of
+from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems
 from transfers.imports.reading import FileRefused, Table, table_read
 from transfers.imports.writing import Written
-from transfers.models import ImportIssue, ImportJob, ImportStatus
+from transfers.models import ImportIssue, ImportJob, ImportKind, ImportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ class ImportOptions:
     allow_anonymous: bool = False
     group_id: int | None = None  # an existing static group everyone imported joins
     new_group: str = ""  # or the name of a new static group
+    create_accounts: bool = False  # a company column creates the accounts that do not exist
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ImportOptions:
@@ -67,8 +74,10 @@ class Issue:
 @dataclass
 class CheckedRow:
     line: int
-    key: str | None  # lower-cased email, None for an anonymous contact
-    upsert: contact_services.ContactUpsert
+    key: str | None  # lower-cased email, None for an anonymous contact (an account import: the name key)
+    upsert: Any  # contact_services.ContactUpsert (an account import: contact_services.AccountUpsert)
+    company: str = ""  # the account named in the company column ("" none)
+    company_domain: str = ""  # and its domain, when mapped
 
 
 @dataclass
@@ -80,6 +89,7 @@ class Checked:
     rows_total: int = 0
     skipped: int = 0
     merged: int = 0
+    links: account_links.Links | None = None  # the company column's accounts (a contact import mapping one)
 
 
 @dataclass
@@ -89,18 +99,25 @@ class Cell:
     text: str
     shown: str = ""
     error: str = ""
+    note: str = ""  # what the import does with it (an account name: linked, created, updated)
 
 
 Progress = Callable[[str, int, int], None]
 
 
-def _valid_targets() -> dict[str, Any]:
-    return {t.value: t for t in targets()}
+def _valid_targets(kind: str = ImportKind.CONTACTS) -> dict[str, Any]:
+    return {t.value: t for t in kind_of(kind).targets()}
 
 
-def mapping_refusal(*, mapping: Sequence[str], options: ImportOptions) -> list[str]:
+def mapping_refusal(*, mapping: Sequence[str], options: ImportOptions, kind: str = ImportKind.CONTACTS) -> list[str]:
     """Why this mapping cannot run (empty when it can)."""
-    problems = mapping_problems(mapping=mapping, valid=set(_valid_targets()))
+    problems = mapping_problems(mapping=mapping, valid=set(_valid_targets(kind)))
+    if kind == ImportKind.ACCOUNTS:
+        if "name" not in mapping:
+            problems.append("Map a column to Name (accounts are matched and created by name).")
+        return problems
+    if "account_domain" in mapping and "account" not in mapping:
+        problems.append("Map a column to Account (company name) too: the domain only helps to find the account.")
     if "email" not in mapping and not options.allow_anonymous:
         problems.append(
             "Map a column to Email (contacts are matched by email), or allow contacts without an email address."
@@ -114,10 +131,11 @@ Converter = Callable[[str], Any]
 
 
 def _converters(
-    *, header: Sequence[str], mapping: Sequence[str], options: ImportOptions
+    *, header: Sequence[str], mapping: Sequence[str], options: ImportOptions, kind: str = ImportKind.CONTACTS
 ) -> list[tuple[int, str, str, Converter]]:
     """(column index, column name, target, converter) for every mapped column."""
-    by_value = _valid_targets()
+    by_value = _valid_targets(kind)
+    standard = kind_of(kind).converters
     result: list[tuple[int, str, str, Converter]] = []
     for index, (name, target) in enumerate(zip(header, mapping, strict=True)):
         if not target:
@@ -127,7 +145,7 @@ def _converters(
 
             result.append((index, name, target, _custom_converter(custom_field, options.date_format)))
         else:
-            result.append((index, name, target, values.STANDARD_CONVERTERS[target]))
+            result.append((index, name, target, standard[target]))
     return result
 
 
@@ -162,10 +180,19 @@ def _row_values(
 
 
 def rows_check(
-    *, table: Table, mapping: Sequence[str], options: ImportOptions, progress: Progress | None = None
+    *,
+    table: Table,
+    mapping: Sequence[str],
+    options: ImportOptions,
+    progress: Progress | None = None,
+    kind: str = ImportKind.CONTACTS,
 ) -> Checked:
     """Check every row of `table` by field settings; duplicates by email merge (last value wins per field)."""
-    converters = _converters(header=table.header, mapping=mapping, options=options)
+    converters = _converters(header=table.header, mapping=mapping, options=options, kind=kind)
+    if kind == ImportKind.ACCOUNTS:
+        from transfers.imports.accounts import account_rows_check
+
+        return account_rows_check(table=table, converters=converters, progress=progress)
     required = list(ContactField.objects.active().filter(required=True))
     result = Checked()
     by_key: dict[str, int] = {}  # email key → index in result.rows
@@ -184,6 +211,7 @@ def rows_check(
         result.rows_total += 1
         standard, custom, errors = _row_values(cells, converters)
         email = standard.pop("email", None)
+        company, company_domain = standard.pop("account", ""), standard.pop("account_domain", "")
         key = email.lower() if email else None
         email_blank = email_column is None or not cells[email_column].strip()
         if key is None and email_blank and not options.allow_anonymous:
@@ -204,7 +232,13 @@ def rows_check(
                 fields={**earlier.upsert.fields, **standard},
                 custom={**earlier.upsert.custom, **custom},
             )
-            result.rows[by_key[key]] = CheckedRow(line=earlier.line, key=key, upsert=merged)
+            result.rows[by_key[key]] = CheckedRow(
+                line=earlier.line,
+                key=key,
+                upsert=merged,
+                company=company or earlier.company,
+                company_domain=company_domain or (earlier.company_domain if not company else ""),
+            )
             result.merged += 1
             result.issues.append(
                 Issue(
@@ -221,19 +255,28 @@ def rows_check(
             by_key[key] = len(result.rows)
             first_line[key] = line
         result.rows.append(
-            CheckedRow(line=line, key=key, upsert=contact_services.ContactUpsert(email, standard, custom))
+            CheckedRow(
+                line=line,
+                key=key,
+                upsert=contact_services.ContactUpsert(email, standard, custom),
+                company=company,
+                company_domain=company_domain,
+            )
         )
     if progress:
         progress("Checking rows", total, total)
+    if "account" in mapping:
+        column = table.header[mapping.index("account")]
+        account_links.links_check(checked=result, create=options.create_accounts, column=column)
     return result
 
 
 def rows_preview(
-    *, table: Table, mapping: Sequence[str], options: ImportOptions, limit: int = 10
+    *, table: Table, mapping: Sequence[str], options: ImportOptions, limit: int = 10, kind: str = ImportKind.CONTACTS
 ) -> list[tuple[int, list[Cell]]]:
     """The first rows as they will be stored: for each mapped column the stored value or the error."""
-    converters = _converters(header=table.header, mapping=mapping, options=options)
-    by_value = _valid_targets()
+    converters = _converters(header=table.header, mapping=mapping, options=options, kind=kind)
+    by_value = _valid_targets(kind)
     preview = []
     for line, cells in zip(table.lines, table.rows, strict=True):
         if not any(c.strip() for c in cells):
@@ -251,6 +294,8 @@ def rows_preview(
         preview.append((line, row))
         if len(preview) >= limit:
             break
+    targets = [target for _, _, target, _ in converters]
+    account_links.preview_notes(rows=preview, targets=targets, kind=kind, create=options.create_accounts)
     return preview
 
 
@@ -288,12 +333,14 @@ def import_execute(*, job: ImportJob) -> ImportJob:
     )
     try:
         table = table_read(data=bytes(job.data), file_name=job.file_name)
-        problems = mapping_refusal(mapping=job.mapping, options=options)
+        problems = mapping_refusal(mapping=job.mapping, options=options, kind=job.kind)
         if len(job.mapping) != len(table.header):
             problems.append("The mapping does not fit the file's columns.")
         if problems:
             raise FileRefused(" ".join(problems))
-        checked = rows_check(table=table, mapping=job.mapping, options=options, progress=_job_progress(job))
+        checked = rows_check(
+            table=table, mapping=job.mapping, options=options, progress=_job_progress(job), kind=job.kind
+        )
         writing.existing_group(options=options)  # a group deleted meanwhile refuses the import before any write
     except (FileRefused, ValidationError) as exc:
         _fail(job, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
@@ -337,7 +384,8 @@ def _stopped(*, job: ImportJob, checked: Checked, written: Written, exc: Excepti
     if saved:
         message = (
             f"The import stopped: {why}. {saved:,} of {total:,} rows were saved; the other {total - saved:,} were not "
-            "(listed in the report). Import the file again to save them (saved contacts come out unchanged)."
+            "(listed in the report). Import the file again to save them "
+            f"(saved {kind_of(job.kind).plural} come out unchanged)."
         )
     else:
         message = f"The import stopped: {why}. Nothing was imported. Try again."

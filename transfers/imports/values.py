@@ -22,7 +22,8 @@ from django.utils import translation
 from django_countries import countries
 
 from contacts import custom_fields
-from contacts.models import Contact, ContactField, FieldType
+from contacts.models import Account, Contact, ContactField, FieldType
+from contacts.selectors import domain_key
 
 # Date formats a person can choose on the mapping screen ("auto" reads ISO and unambiguous forms).
 DATE_FORMATS: dict[str, str] = {
@@ -64,6 +65,10 @@ _STANDARD_LENGTHS: dict[str, int | None] = {
     name: getattr(Contact._meta.get_field(name), "max_length", None)
     for name in ("first_name", "last_name", "city", "job_title")
 }
+_ACCOUNT_LENGTHS: dict[str, int] = {
+    name: getattr(Account._meta.get_field(name), "max_length", None) or 0 for name in ("name", "industry", "domain")
+}
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _email_validator = EmailValidator("Not a valid email address.")
 
 
@@ -206,8 +211,8 @@ def custom_value(field: ContactField, text: str, *, date_format: str = "auto") -
         raise ValueError(f"“{text.strip()}”: {' '.join(exc.messages)}") from None
 
 
-def _text(name: str) -> Callable[[str], str]:
-    limit = _STANDARD_LENGTHS[name]
+def _text(name: str, limit: int | None = None) -> Callable[[str], str]:
+    limit = limit or _STANDARD_LENGTHS[name]
 
     def convert(text: str) -> str:
         value = " ".join(text.split())
@@ -225,6 +230,32 @@ def _phone(text: str) -> str:
         raise ValueError(f"“{text.strip()}”: {' '.join(exc.messages)}") from None
 
 
+def domain(text: str) -> str:
+    """A web domain from a domain, a web address or an email address ("https://www.Acme.com/x" → "acme.com")."""
+    value = domain_key(text)
+    if not _DOMAIN.match(value):
+        raise ValueError(f"“{text.strip()}” is not a web domain (e.g. acme.com).")
+    return value
+
+
+def employees(text: str) -> int:
+    """A number of employees: a whole number, 0 or more ("1 200", "1,200" and "1.200" too: never a fraction)."""
+    plain = re.sub(r"[\s\u00a0\u202f']", "", text)
+    if re.fullmatch(r"\d{1,3}([,.])\d{3}(\1\d{3})*", plain):
+        plain = re.sub(r"[,.]", "", plain)
+    try:
+        value = whole_number(plain)
+    except ValueError:
+        raise ValueError(f"“{text.strip()}” is not a number of employees (a whole number, like 250).") from None
+    if value < 0:
+        raise ValueError(f"“{text.strip()}”: the number of employees cannot be negative.")
+    if value > 2_147_483_647:
+        raise ValueError(f"“{text.strip()}”: too many employees.")
+    return value
+
+
+account_name = _text("account", _ACCOUNT_LENGTHS["name"])
+
 STANDARD_CONVERTERS: dict[str, Callable[[str], Any]] = {
     "email": email,
     "first_name": _text("first_name"),
@@ -234,4 +265,15 @@ STANDARD_CONVERTERS: dict[str, Callable[[str], Any]] = {
     "city": _text("city"),
     "job_title": _text("job_title"),
     "lead_score": whole_number,
+    "account": account_name,
+    "account_domain": domain,
+}
+
+# An account import's fields.
+ACCOUNT_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "name": account_name,
+    "domain": domain,
+    "industry": _text("industry", _ACCOUNT_LENGTHS["industry"]),
+    "employees": employees,
+    "country": country,
 }

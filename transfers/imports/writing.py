@@ -27,7 +27,8 @@ from contacts.models import Contact
 from segments import services as group_services
 from segments.models import Cause, ContactGroup
 from segments.rechecks import BULK_REBUILD_THRESHOLD
-from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportStatus
+from transfers.imports import account_links
+from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportKind, ImportStatus
 
 if TYPE_CHECKING:
     from transfers.imports.pipeline import Checked, CheckedRow, ImportOptions
@@ -95,7 +96,15 @@ def rows_write(*, job: ImportJob, checked: Checked, options: ImportOptions, writ
             group = written.group
             if group is None and first == 0:
                 group = _new_group(job=job, options=options)
-            seen = _slice_write(job=job, rows=rows, group=group, bulk=bulk, seen=written.seen, done=first + len(rows))
+            seen = _slice_write(
+                job=job,
+                rows=rows,
+                group=group,
+                bulk=bulk,
+                seen=written.seen,
+                done=first + len(rows),
+                links=checked.links,
+            )
         written.rows, written.group = first + len(rows), group
         written.seen |= seen
     if total == 0 and written.group is None:
@@ -103,10 +112,22 @@ def rows_write(*, job: ImportJob, checked: Checked, options: ImportOptions, writ
 
 
 def _slice_write(
-    *, job: ImportJob, rows: list[CheckedRow], group: ContactGroup | None, bulk: bool, seen: set[int], done: int
+    *,
+    job: ImportJob,
+    rows: list[CheckedRow],
+    group: ContactGroup | None,
+    bulk: bool,
+    seen: set[int],
+    done: int,
+    links: account_links.Links | None = None,
 ) -> set[int]:
     """One slice, in the caller's transaction; returns the contact ids it recorded."""
+    if job.kind == ImportKind.ACCOUNTS:  # an account import's slice (transfers.imports.accounts)
+        from transfers.imports.accounts import account_slice_write
+
+        return account_slice_write(job=job, rows=rows, bulk=bulk, done=done)
     outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk)
+    outcomes = account_links.slice_link(job=job, links=links, rows=rows, outcomes=outcomes, bulk=bulk)
     recorded: set[int] = set()
     imported = []
     for outcome in outcomes:

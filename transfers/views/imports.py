@@ -1,9 +1,13 @@
-"""Import pages: list, upload → mapping → preview → run (a background task with a progress bar) → report."""
+"""Import pages: list, upload → mapping → preview → run (a background task with a progress bar) → report.
+
+The same pages import contacts or accounts (`ImportJob.kind`; `transfers.imports.kinds` says what differs).
+An account import needs, besides the import permission, the permissions to add and change accounts.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.contrib import messages
@@ -18,7 +22,8 @@ from django.views.generic import DetailView, FormView, ListView
 from transfers import selectors
 from transfers.imports import jobs
 from transfers.imports.forms import NEW_FIELD_TYPES, MappingForm, UploadForm
-from transfers.imports.mapping import mapping_from_saved, mapping_guess, targets
+from transfers.imports.kinds import ACCOUNTS, CONTACTS, Kind, kind_of
+from transfers.imports.mapping import mapping_from_saved
 from transfers.imports.pipeline import ImportOptions, rows_preview
 from transfers.imports.reading import FileRefused, Table, table_read
 from transfers.imports.values import DATE_FORMATS
@@ -39,22 +44,29 @@ class ImportListView(PermissionRequiredMixin, ListView):
         return selectors.import_list()
 
 
+def _permissions(kind: Kind) -> Sequence[str]:
+    return ("transfers.add_importjob", *kind.permissions)
+
+
 class ImportUploadView(PermissionRequiredMixin, FormView):
-    permission_required = "transfers.add_importjob"
+    permission_required: Sequence[str] = _permissions(CONTACTS)
     template_name = "transfers/imports/import_upload.html"
     form_class = UploadForm
-    extra_context = {"steps": STEPS}
+    kind: Kind = CONTACTS
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(steps=STEPS, kind=self.kind, **kwargs)
 
     def form_valid(self, form: UploadForm) -> HttpResponse:
         table = form.table
         assert table is not None
         saved = form.cleaned_data.get("saved_mapping")
         if saved is not None:
-            valid = {t.value for t in targets()}
+            valid = {t.value for t in self.kind.targets()}
             mapping = mapping_from_saved(header=table.header, columns=saved.columns, valid=valid)
             options = ImportOptions(date_format=saved.date_format)
         else:
-            mapping, options = mapping_guess(header=table.header), ImportOptions()
+            mapping, options = self.kind.guess(table.header), ImportOptions()
         upload = form.cleaned_data["file"]
         job = jobs.job_create(
             data=form.file_bytes,
@@ -63,8 +75,14 @@ class ImportUploadView(PermissionRequiredMixin, FormView):
             table=table,
             mapping=mapping,
             options=options,
+            kind=self.kind.code,
         )
         return redirect("transfers:import_mapping", job.pk)
+
+
+class AccountImportUploadView(ImportUploadView):
+    permission_required = _permissions(ACCOUNTS)
+    kind = ACCOUNTS
 
 
 class DraftJobMixin(PermissionRequiredMixin):
@@ -73,12 +91,16 @@ class DraftJobMixin(PermissionRequiredMixin):
     permission_required = "transfers.add_importjob"
     model = ImportJob
     job: ImportJob
+    kind: Kind
     table: Table
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if not self.has_permission():
             return self.handle_no_permission()
         self.job = get_object_or_404(ImportJob, pk=kwargs["pk"])
+        self.kind = kind_of(self.job.kind)
+        if not request.user.has_perms(_permissions(self.kind)):
+            return self.handle_no_permission()
         if self.job.status != ImportStatus.DRAFT:
             return redirect("transfers:import_detail", self.job.pk)
         try:
@@ -102,6 +124,8 @@ class ImportMappingView(DraftJobMixin, FormView):
             can_create_fields=user.has_perm("contacts.add_contactfield"),
             can_create_groups=user.has_perm("segments.add_contactgroup"),
             can_save=user.has_perm("transfers.add_savedmapping") and user.has_perm("transfers.change_savedmapping"),
+            can_create_accounts=user.has_perm("contacts.add_account"),
+            kind=self.kind,
         )
         return kwargs
 
@@ -113,11 +137,12 @@ class ImportMappingView(DraftJobMixin, FormView):
             allow_anonymous=options.allow_anonymous,
             group=options.group_id,
             new_group=options.new_group,
+            create_accounts=options.create_accounts,
         )
         return initial
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(job=self.job, table=self.table, steps=STEPS, **kwargs)
+        return super().get_context_data(job=self.job, table=self.table, steps=STEPS, kind=self.kind, **kwargs)
 
     def form_valid(self, form: MappingForm) -> HttpResponse:
         mapping = form.mapping()
@@ -127,10 +152,11 @@ class ImportMappingView(DraftJobMixin, FormView):
             return self.form_invalid(form)
         group = form.cleaned_data.get("group")
         options = ImportOptions(
-            date_format=form.cleaned_data["date_format"],
-            allow_anonymous=form.cleaned_data["allow_anonymous"],
+            date_format=form.cleaned_data.get("date_format") or "auto",
+            allow_anonymous=form.cleaned_data.get("allow_anonymous", False),
             group_id=group.pk if group else None,
             new_group=form.cleaned_data.get("new_group", ""),
+            create_accounts=form.cleaned_data.get("create_accounts", False),
         )
         try:
             problems = jobs.job_mapping_set(
@@ -152,11 +178,11 @@ class ImportMappingView(DraftJobMixin, FormView):
 
 class ImportPreviewView(DraftJobMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        by_value = {t.value: t.label for t in targets()}
+        by_value = self.kind.target_labels()
         columns = [(name, by_value.get(t, t)) for name, t in zip(self.table.header, self.job.mapping, strict=True) if t]
         options = ImportOptions.from_json(self.job.options)
         try:
-            preview = rows_preview(table=self.table, mapping=self.job.mapping, options=options)
+            preview = rows_preview(table=self.table, mapping=self.job.mapping, options=options, kind=self.job.kind)
         except KeyError:  # a mapped custom field was retired since: map again
             messages.error(request, "A field of this mapping no longer exists; check the mapping.")
             return redirect("transfers:import_mapping", self.job.pk)
@@ -168,6 +194,8 @@ class ImportPreviewView(DraftJobMixin, View):
             "options": options,
             "group": selectors.import_group(options=options),
             "steps": STEPS,
+            "kind": self.kind,
+            "links_accounts": "account" in self.job.mapping,
             "date_format_label": DATE_FORMATS.get(options.date_format, options.date_format),
         }
         return render(request, "transfers/imports/import_preview.html", context)
@@ -205,6 +233,7 @@ class ImportDetailView(PermissionRequiredMixin, DetailView):
             issue_count=issues.count(),
             report_rows_shown=REPORT_ROWS_SHOWN,
             summary=selectors.import_summary(job=self.object),
+            kind=kind_of(self.object.kind),
         )
         return context
 
