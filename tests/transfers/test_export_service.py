@@ -247,3 +247,16 @@ def test_csv_written_by_postgresql_copy_is_byte_for_byte_the_python_paths(monkey
     copied = b"".join(export_stream(request=request))
     monkeypatch.setattr("transfers.exports.service.copy_supported", lambda request: False)
     assert copied == b"".join(export_stream(request=request))
+
+
+def test_xlsx_empty_cells_keep_the_next_value_in_its_column_for_every_reader():
+    """Cells carry no `r` reference: an empty value is an empty cell, so the next value stays in its column
+    (openpyxl, and python-calamine, which the import reads spreadsheets with)."""
+    from python_calamine import CalamineWorkbook
+
+    ContactFactory(email="a@example.com", first_name="", last_name="Solo", phone="", city="Brno")
+    request = contacts_request("", keys=("email", "first_name", "last_name", "phone", "city"), format=ExportFormat.XLSX)
+    assert read_xlsx(request)[1] == ("a@example.com", None, "Solo", None, "Brno")
+    data = b"".join(export_stream(request=export_check(request=request)))
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    assert rows[1] == ["a@example.com", "", "Solo", "", "Brno"]

@@ -93,8 +93,8 @@ def _selects(request: ExportRequest) -> list[Any]:
     return selects
 
 
-def _local(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else timezone.localtime(value).replace(tzinfo=None)
+def _local(value: dt.datetime | None, *, zone: dt.tzinfo) -> dt.datetime | None:
+    return None if value is None else value.astimezone(zone).replace(tzinfo=None)
 
 
 def _custom_value(value: Any, *, kind: Kind) -> Any:
@@ -130,7 +130,7 @@ def _converters(request: ExportRequest) -> tuple[list[tuple[int, Callable[[Any],
         if column.custom_code:
             converters.append((index, partial(_custom_value, kind=column.kind)))
         elif column.kind is Kind.DATETIME:
-            converters.append((index, _local))
+            converters.append((index, partial(_local, zone=timezone.get_current_timezone())))
         index += 1
     return converters, sources
 

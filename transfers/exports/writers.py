@@ -171,20 +171,34 @@ def column_letters(index: int) -> str:
     return letters
 
 
-def _cell(ref: str, value: Any) -> str:
-    if value is None or value == "":
-        return ""
-    if value is True or value is False:
-        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, int | float | Decimal):
-        return f'<c r="{ref}"><v>{value}</v></c>'
+_XML_SPECIAL = re.compile('[&<>"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+_EMPTY_CELL = "<c/>"
+
+
+def _cell(value: Any) -> str:
+    """One cell of a row. No `r` attributes: cells and rows follow each other (an empty value is an empty
+    `<c/>`, which keeps the next cell in its column), as ECMA-376 allows; the file is a fifth smaller and
+    each cell a few string operations."""
+    kind = type(value)
+    if kind is str:
+        if not value:
+            return _EMPTY_CELL
+        text = value if len(value) <= EXCEL_MAX_CELL else value[:EXCEL_MAX_CELL]
+        if _XML_SPECIAL.search(text):
+            text = _xml(text)
+        return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    if value is None:
+        return _EMPTY_CELL
+    if kind is bool:
+        return f'<c t="b"><v>{int(value)}</v></c>'
+    if kind is int or kind is float or isinstance(value, int | float | Decimal):
+        return f"<c><v>{value}</v></c>"
     if isinstance(value, dt.datetime):
         serial = (value - _EPOCH).total_seconds() / 86400
-        return f'<c r="{ref}" s="2"><v>{serial:.6f}</v></c>'
+        return f'<c s="2"><v>{serial:.6f}</v></c>'
     if isinstance(value, dt.date):
-        return f'<c r="{ref}" s="1"><v>{(value - _EPOCH.date()).days}</v></c>'
-    text = _xml(str(value)[:EXCEL_MAX_CELL])
-    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+        return f'<c s="1"><v>{(value - _EPOCH.date()).days}</v></c>'
+    return _cell(str(value)) if str(value) else _EMPTY_CELL
 
 
 class _Sink:
@@ -232,15 +246,8 @@ def xlsx_chunks(
                 ).encode()
             )
             yield sink.take()
-            number = 1
             for batch in batches:
-                lines = []
-                for row in batch:
-                    number += 1
-                    n = str(number)
-                    cells = "".join(_cell(letter + n, value) for letter, value in zip(letters, row, strict=True))
-                    lines.append(f'<row r="{n}">{cells}</row>')
-                sheet.write("".join(lines).encode())
+                sheet.write("".join(f"<row>{''.join(map(_cell, row))}</row>" for row in batch).encode())
                 yield sink.take()
             sheet.write(b"</sheetData></worksheet>")
     yield sink.take()
