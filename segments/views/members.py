@@ -261,6 +261,13 @@ class GroupMembersView(_MembersMixin, NearestPageMixin, ListView):
             position = contact_sort_key(pk=cursor.contact_id, ordering=ordering) if cursor else None
             if position is not None:
                 offset = 0  # the page starts at the position (a contact since deleted: by its number)
+            # Up to the cap, the matches are counted: walking the contacts in sort order until the page is
+            # full may still beat fetching and sorting every match (8,209 members by hand among 316k).
+            counted = matches is not None and not isinstance(matches, list)
+            if counted and walk_is_cheap(
+                contacts=self.contacts_bound, member_count=found, found=found, end=offset + limit
+            ):
+                matches = None
             walk = matches is None and walk_is_cheap(
                 contacts=self.contacts_bound, member_count=member_count, found=found, end=offset + limit
             )

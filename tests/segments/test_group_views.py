@@ -489,6 +489,9 @@ def test_walking_contacts_in_name_order_is_chosen_for_dense_groups_and_early_pag
     assert walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=50)  # a dense filter
     assert not walk_is_cheap(contacts=million, member_count=300_000, found=10_001, end=10_000)
     assert not walk_is_cheap(contacts=million, member_count=2_000, found=2_000, end=50)  # a small group
+    # Counted matches (at most the cap): 8,209 added by hand are walked to, 500 are fetched and sorted.
+    assert walk_is_cheap(contacts=million, member_count=8_209, found=8_209, end=50)
+    assert not walk_is_cheap(contacts=million, member_count=500, found=500, end=50)
 
 
 # --- keyset pages: Next/Previous carry the position, and give the same rows as the page numbers ---
