@@ -1,6 +1,5 @@
 """Accounts: create, update, delete, add and remove contacts."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable
