@@ -37,6 +37,13 @@ def _group_select(label: str) -> forms.SelectMultiple:
     return forms.SelectMultiple(attrs={"data-picker": "", "placeholder": "Type a group's name…", "aria-label": label})
 
 
+def in_submitted_order(form: forms.Form, name: str) -> list[ContactGroup]:
+    """The groups of a multiple-choice field in the order the user picked them (the order sent)."""
+    raw = [str(v) for v in form.data.getlist(name)] if hasattr(form.data, "getlist") else []
+    position = {value: i for i, value in enumerate(raw)}
+    return sorted(form.cleaned_data.get(name) or [], key=lambda g: position.get(str(g.pk), len(raw)))
+
+
 class TokenFieldsMixin:
     """Checks the personalisation tokens of the content fields; the error names the token."""
 
@@ -82,7 +89,8 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
         max_length=200,
         required=False,
         help_text=(
-            "Email: “Name <address>” or an address. SMS: a sender name of up to 11 letters or digits, or a number."
+            "Email: an address, or a name and address like Shop &lt;shop@example.com&gt;. "
+            "SMS: a sender name of up to 11 letters or digits, or a number."
         ),
     )
     subject = forms.CharField(max_length=200, required=False)
@@ -129,6 +137,8 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
             self.add_error("sender", "An SMS sender is up to 11 letters, digits or spaces, or a phone number.")
         data["sender"] = sender
         self.clean_tokens()
+        if not self.errors:
+            data["include"], data["exclude"] = in_submitted_order(self, "include"), in_submitted_order(self, "exclude")
         return data
 
 
@@ -152,6 +162,9 @@ class VariantForm(TokenFieldsMixin, forms.Form):
                 "preheader": variant.preheader,
                 "body": variant.body,
             }
+        else:
+            last = campaign.variants.order_by("-priority").values_list("priority", flat=True).first()
+            kwargs.setdefault("initial", {"priority": (last or 0) + 1})
         super().__init__(*args, **kwargs)
         included = campaign.group_links.filter(role=GroupRole.INCLUDE).values("group_id")
         self.fields["group"].queryset = ContactGroup.objects.filter(pk__in=included).order_by("name")  # type: ignore[attr-defined]
@@ -237,3 +250,8 @@ class AudienceForm(forms.Form):
     include = GroupMultipleChoiceField(queryset=ContactGroup.objects.all(), required=False)
     exclude = GroupMultipleChoiceField(queryset=ContactGroup.objects.all(), required=False)
     required_consent = ConsentChoiceField(queryset=Consent.objects.all(), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["include"], data["exclude"] = in_submitted_order(self, "include"), in_submitted_order(self, "exclude")
+        return data

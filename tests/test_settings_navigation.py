@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 
 from contacts import demo as contacts_demo
-from contacts.roles import Role
 from contacts.models import ContactField
+from contacts.roles import Role
 from segments import demo as segments_demo
 from segments.models import ContactGroup
 from tests.conftest import make_user

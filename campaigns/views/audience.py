@@ -54,7 +54,7 @@ def diagram(overlap: Overlap, excluded: set[int]) -> dict[str, Any] | None:
         for (x, y), (tx, ty), g in zip(CENTRES[n], NAME_AT[n], overlap.groups, strict=True)
     ]
     labels = [Label(x, y, overlap.count(mask)) for mask, (x, y) in COUNT_AT[n].items()]
-    return {"circles": circles, "labels": labels, "r": R}
+    return {"circles": circles, "labels": labels, "r": R, "height": 225 if n == 3 else 165}
 
 
 @permission_required("campaigns.view_campaign", raise_exception=True)
