@@ -121,7 +121,8 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         include, exclude = data.get("include") or [], data.get("exclude") or []
         both = sorted({g.name for g in include} & {g.name for g in exclude})
         if both:
@@ -173,7 +174,8 @@ class VariantForm(TokenFieldsMixin, forms.Form):
             self.token_fields = ("body",)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         self.clean_tokens()
         return data
 
@@ -213,7 +215,8 @@ class SplitForm(TokenFieldsMixin, forms.Form):
         self.token_fields = tuple(names)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         self.clean_tokens()
         used = [label for label in LABELS if data.get(f"{label}_percent")]
         if used and used != list(LABELS[: len(used)]):
@@ -252,6 +255,7 @@ class AudienceForm(forms.Form):
     required_consent = ConsentChoiceField(queryset=Consent.objects.all(), required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["include"], data["exclude"] = in_submitted_order(self, "include"), in_submitted_order(self, "exclude")
         return data

@@ -112,13 +112,15 @@ def contact_values(contact: Contact, *, fields: Iterable[ContactField] | None = 
         "email": _text(contact.email),
         "phone": contact.phone,
         "city": contact.city,
-        "country": _text(contact.country.name) if contact.country else "",
+        "country": _text(getattr(contact.country, "name", contact.country)) if contact.country else "",
         "job_title": contact.job_title,
         "lead_score": _text(contact.lead_score),
         "account.name": account.name if account else "",
         "account.domain": account.domain if account else "",
         "account.industry": account.industry if account else "",
-        "account.country": _text(account.country.name) if account and account.country else "",
+        "account.country": _text(getattr(account.country, "name", account.country))
+        if account and account.country
+        else "",
     }
     custom = contact.custom if isinstance(contact.custom, dict) else {}
     for field in ContactField.objects.active() if fields is None else fields:

@@ -115,15 +115,15 @@ def reason_expression(*, spec: AudienceSpec) -> Expression:
 
 
 def audience_contacts(*, spec: AudienceSpec) -> QuerySet[Contact]:
-    """The contacts the campaign reaches (filters only: cheap to count, slice or stream)."""
-    contacts = candidates(spec=spec)
-    if spec.exclude:
-        contacts = contacts.exclude(in_groups(spec.exclude))
-    contacts = contacts.filter(has_address(spec.channel)).exclude(unsubscribed(spec.channel))
-    code = _consent_code(spec)
-    if code is not None:
-        contacts = contacts.filter(consent_agreed(code))
-    return contacts
+    """The contacts the campaign reaches: the candidates whose reason is OK.
+
+    One expression decides both who is reached and why others are not, so the audience and the
+    breakdown can never disagree.
+    """
+    # TRICKY: not .exclude(...).filter(...) of the same conditions: PostgreSQL then turns each into a
+    # semi/anti join, misjudges the consent join's size (a join on the consent's code) and walks 500k
+    # rows in nested loops (16 s at 1M contacts); the CASE keeps them per-candidate checks (about 3 s).
+    return candidates(spec=spec).alias(reason=reason_expression(spec=spec)).filter(reason=OK)
 
 
 def audience_breakdown(*, spec: AudienceSpec) -> Breakdown:
@@ -187,7 +187,7 @@ class Cell:
 def audience_split(*, campaign: Campaign) -> list[Cell]:
     """How many audience contacts get each (variant, arm), one grouped query; default variant last."""
     variants = {v.pk: v for v in campaign_variants(campaign=campaign)}
-    rows = assigned_audience(campaign=campaign).values("variant_id", "arm").annotate(n=Count("pk")).order_by()
+    rows = assigned_audience(campaign=campaign).values("variant_id", "arm").annotate(n=Count("pk")).order_by()  # type: ignore[misc]
     cells = [Cell(variants.get(r["variant_id"]) if r["variant_id"] else None, r["arm"], r["n"]) for r in rows]
     order = {pk: i for i, pk in enumerate(variants)}
     return sorted(cells, key=lambda c: (order.get(c.variant.pk, 0) if c.variant else len(order), c.arm or ""))
@@ -205,7 +205,7 @@ def preview_contacts(*, campaign: Campaign, limit: int = 3) -> list[Contact]:
     for variant in [*campaign_variants(campaign=campaign), None]:
         if len(contacts) >= limit:
             break
-        pick = audience.filter(variant_id=variant.pk if variant else None).first()
+        pick = audience.filter(variant_id=variant.pk if variant else None).first()  # type: ignore[misc]
         if pick is not None:
             contacts.append(pick)
     if len(contacts) < limit:  # fewer variants than slots: fill with other contacts

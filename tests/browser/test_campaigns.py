@@ -31,8 +31,11 @@ def signed_in(page: Page, live_server, transactional_db):
     customers = ContactGroupFactory(code="customers", name="Customers")
     vip = ContactGroupFactory(code="vip", name="VIP customers")
     churned = ContactGroupFactory(code="churned", name="Churned")
-    for i, (first, groups) in enumerate(
-        [("Alma", [customers, vip]), ("Bruno", [customers]), ("Carla", [customers, churned]), ("Dana", [customers])]
+    for first, groups in (
+        ("Alma", [customers, vip]),
+        ("Bruno", [customers]),
+        ("Carla", [customers, churned]),
+        ("Dana", [customers]),
     ):
         contact = ContactFactory(first_name=first, email=f"{first.lower()}@example.com")
         for group in groups:

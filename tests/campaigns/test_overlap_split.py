@@ -33,7 +33,11 @@ def test_overlap_regions_match_python_sets(memberships, chosen, merged):
     groups = [ContactGroupFactory(code=f"o{i}") for i in range(4)]
     contacts = [ContactFactory(email=None) for _ in memberships]
     Membership.objects.bulk_create(
-        [Membership(group=groups[g], contact=c, via_manual=True) for c, gs in zip(contacts, memberships) for g in gs]
+        [
+            Membership(group=groups[g], contact=c, via_manual=True)
+            for c, gs in zip(contacts, memberships, strict=True)
+            for g in gs
+        ]
     )
     # a merged contact's stray membership (should not exist) is never counted
     for i in merged:
@@ -88,7 +92,7 @@ def test_arms_are_deterministic_and_follow_the_percentages():
     assert abs(shares["C"] / len(ids) - 0.2) < 0.02
     # another campaign (seed) splits the same people differently
     other = [arm_of(pk, 5, percents) for pk in ids]
-    assert sum(a != b for a, b in zip(first, other)) > len(ids) * 0.3
+    assert sum(a != b for a, b in zip(first, other, strict=True)) > len(ids) * 0.3
 
 
 def test_the_arm_in_sql_equals_the_arm_in_python():

@@ -105,7 +105,8 @@ def test_html_to_text():
     html = (
         "<html><head><title>T</title><style>p{color:red}</style></head><body>"
         "<p>One&nbsp;&amp;   two<br>three</p><ul><li>a</li><li>b</li></ul>"
-        '<p><a href="https://x.test">https://x.test</a> <a href="#top">top</a></p><script>alert(1)</script></body></html>'
+        '<p><a href="https://x.test">https://x.test</a> <a href="#top">top</a></p>'
+        "<script>alert(1)</script></body></html>"
     )
     assert html_to_text(html) == "One\xa0& two\nthree\n\n- a\n- b\n\nhttps://x.test top"
 
