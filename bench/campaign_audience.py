@@ -2,8 +2,8 @@
 
 Builds four static groups on the generated data with one `INSERT … SELECT` each (Customers ≈ 50 %,
 CZ ≈ 30 %, VIP ≈ 5 %, Churned ≈ 10 % of the unmerged contacts, by a hash of the id), opts ≈ 2 % of
-the contacts out of email, then `VACUUM ANALYZE` (as autovacuum would). A campaign includes Customers and CZ, excludes Churned and
-requires the `newsletter` consent, with a variant for VIP and an A/B split 50/30/20.
+the contacts out of email, then `VACUUM ANALYZE` (as autovacuum would). A campaign includes Customers
+and CZ, excludes Churned and requires the `newsletter` consent, with a variant for VIP and an A/B split 50/30/20.
 
 Times (medians of --runs): the audience panel's breakdown (one grouped query:
 `campaigns.selectors.audience_breakdown`), the audience count, the overlap of the four groups
@@ -83,7 +83,8 @@ def main() -> None:
         group = ContactGroup.objects.create(code=PREFIX + suffix, name=f"{PREFIX}{suffix}")
         execute(
             "INSERT INTO segments_membership (group_id, contact_id, via_manual, via_account, via_condition, added_at) "
-            f"SELECT %s, c.id, true, false, false, now() FROM contacts_contact c WHERE c.merged_into_id IS NULL AND {where}",
+            "SELECT %s, c.id, true, false, false, now() FROM contacts_contact c "
+            f"WHERE c.merged_into_id IS NULL AND {where}",
             [group.pk],
         )
         groups[suffix] = group
