@@ -3,7 +3,7 @@
 Builds four static groups on the generated data with one `INSERT … SELECT` each (Customers ≈ 50 %,
 CZ ≈ 30 %, VIP ≈ 5 %, Churned ≈ 10 % of the unmerged contacts, by a hash of the id), opts ≈ 2 % of
 the contacts out of email, then `VACUUM ANALYZE` (as autovacuum would). A campaign includes Customers
-and CZ, excludes Churned and requires the `newsletter` consent, with a variant for VIP and an A/B split 50/30/20.
+and CZ, excludes Churned and requires the `newsletter` consent, with a variant for CZ and an A/B split 50/30/20.
 
 Times (medians of --runs): the audience panel's breakdown (one grouped query:
 `campaigns.selectors.audience_breakdown`), the audience count, the overlap of the four groups

@@ -199,17 +199,24 @@ class SplitForm(TokenFieldsMixin, forms.Form):
         names = []
         for label in LABELS:
             self.fields[f"{label}_percent"] = forms.IntegerField(
-                label=f"Variant {label}: share (%)", min_value=1, max_value=99, required=False
+                label=f"Variant {label}: share (%)",
+                min_value=1,
+                max_value=99,
+                required=False,
+                widget=forms.NumberInput(attrs={"class": "form-control"}),
             )
             if email:
                 self.fields[f"{label}_subject"] = forms.CharField(
-                    label=f"Variant {label}: subject", max_length=200, required=False
+                    label=f"Variant {label}: subject",
+                    max_length=200,
+                    required=False,
+                    widget=forms.TextInput(attrs={"class": "form-control"}),
                 )
                 names.append(f"{label}_subject")
             self.fields[f"{label}_body"] = forms.CharField(
                 label=f"Variant {label}: body",
                 required=False,
-                widget=forms.Textarea(attrs={"rows": 3, "class": "font-monospace"}),
+                widget=forms.Textarea(attrs={"rows": 3, "class": "form-control font-monospace"}),
             )
             names.append(f"{label}_body")
         self.token_fields = tuple(names)

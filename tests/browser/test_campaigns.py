@@ -116,5 +116,21 @@ def test_create_a_campaign_with_a_variant_and_preview_it(signed_in, artifacts_di
     page.get_by_role("button", name="Send test").click()
     expect(page.locator(".alert-success")).to_contain_text("Test sent to me@example.com")
 
+    page.get_by_role("link", name="A/B split").click()
+    page.get_by_label("Variant A: share (%)").fill("50")
+    page.get_by_label("Variant B: share (%)").fill("40")
+    page.get_by_role("button", name="Save split").click()
+    expect(page.locator(".alert-danger")).to_contain_text("The shares add up to 90 %, not 100 %.")
+    page.get_by_label("Variant B: share (%)").fill("50")
+    page.get_by_label("Variant B: subject").fill("Last chance, {{ first_name }}")
+    page.get_by_role("button", name="Save split").click()
+    expect(page.locator(".alert-success")).to_contain_text("A/B split saved.")
+    counts = page.locator("[data-split] tbody tr td:last-child")
+    expect(counts.nth(2)).to_have_text("—")
+    total = sum(int(t) for t in counts.all_inner_texts()[:2])
+    assert total == 3  # every audience contact is in A or B
+    page.screenshot(path=str(artifacts_dir / "campaign-split.png"), full_page=True)
+
     page.get_by_role("link", name="Audience").click()
+    expect(page.locator("[data-split-report]")).to_contain_text("Variant for “VIP customers”")
     page.screenshot(path=str(artifacts_dir / "campaign-audience.png"), full_page=True)
