@@ -126,16 +126,7 @@ def audience_contacts(*, spec: AudienceSpec) -> QuerySet[Contact]:
     return candidates(spec=spec).alias(reason=reason_expression(spec=spec)).filter(reason=OK)
 
 
-def audience_breakdown(*, spec: AudienceSpec) -> Breakdown:
-    """Candidates, audience and every reason's count, in one grouped query."""
-    rows = dict(
-        candidates(spec=spec)
-        .annotate(reason=reason_expression(spec=spec))
-        .values("reason")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("reason", "n")
-    )
+def _breakdown(*, spec: AudienceSpec, rows: dict[str, int]) -> Breakdown:
     names = dict(ContactGroup.objects.filter(pk__in=spec.exclude).values_list("pk", "name"))
     address = "no phone number" if spec.channel == Channel.SMS else "no email address"
     reasons = [
@@ -147,6 +138,19 @@ def audience_breakdown(*, spec: AudienceSpec) -> Breakdown:
     if spec.consent_id is not None:
         reasons.append(Reason(NO_CONSENT, "no consent", rows.get(NO_CONSENT, 0)))
     return Breakdown(candidates=sum(rows.values()), audience=rows.get(OK, 0), reasons=reasons)
+
+
+def audience_breakdown(*, spec: AudienceSpec) -> Breakdown:
+    """Candidates, audience and every reason's count, in one grouped query."""
+    rows = dict(
+        candidates(spec=spec)
+        .annotate(reason=reason_expression(spec=spec))
+        .values("reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("reason", "n")
+    )
+    return _breakdown(spec=spec, rows=rows)
 
 
 # --- who gets what -------------------------------------------------------------------------------
@@ -191,6 +195,34 @@ def audience_split(*, campaign: Campaign) -> list[Cell]:
     cells = [Cell(variants.get(r["variant_id"]) if r["variant_id"] else None, r["arm"], r["n"]) for r in rows]
     order = {pk: i for i, pk in enumerate(variants)}
     return sorted(cells, key=lambda c: (order.get(c.variant.pk, 0) if c.variant else len(order), c.arm or ""))
+
+
+def audience_report(*, campaign: Campaign) -> tuple[Breakdown, list[Cell]]:
+    """`audience_breakdown` and `audience_split` of a saved campaign from ONE pass over the candidates
+    (grouped by reason, variant and arm): the campaign's Audience tab."""
+    spec = audience_spec(campaign=campaign)
+    variants = {v.pk: v for v in campaign_variants(campaign=campaign)}
+    arms = [(a.label, a.percent) for a in campaign_arms(campaign=campaign)]
+    rows = (
+        candidates(spec=spec)
+        .annotate(
+            reason=reason_expression(spec=spec),
+            variant_id=variant_expression(variants=list(variants.values())),
+            arm=arm_expression(campaign.ab_seed, arms),
+        )
+        .values("reason", "variant_id", "arm")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_reason: dict[str, int] = {}
+    cells = []
+    for row in rows:
+        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["n"]
+        if row["reason"] == OK:
+            cells.append(Cell(variants.get(row["variant_id"]) if row["variant_id"] else None, row["arm"], row["n"]))
+    order = {pk: i for i, pk in enumerate(variants)}
+    cells.sort(key=lambda c: (order.get(c.variant.pk, 0) if c.variant else len(order), c.arm or ""))
+    return _breakdown(spec=spec, rows=by_reason), cells
 
 
 def audience_sample(*, campaign: Campaign, limit: int = 10) -> list[Contact]:

@@ -85,14 +85,14 @@ class CampaignDetailView(CampaignMixin, TemplateView):
     tab = "overview"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        spec = selectors.audience_spec(campaign=self.campaign)
+        breakdown, cells = selectors.audience_report(campaign=self.campaign)
         variants = {v.pk: v for v in selectors.campaign_variants(campaign=self.campaign)}
         sample = selectors.audience_sample(campaign=self.campaign)
         return {
             **super().get_context_data(**kwargs),
             **self.campaign_context(),
-            "breakdown": selectors.audience_breakdown(spec=spec),
-            "cells": selectors.audience_split(campaign=self.campaign),
+            "breakdown": breakdown,
+            "cells": cells,
             "arms": selectors.campaign_arms(campaign=self.campaign),
             "sample": [(c, variants.get(c.variant_id)) for c in sample],  # type: ignore[attr-defined]
         }

@@ -147,3 +147,22 @@ def test_split_is_refused_unless_two_to_four_arms_adding_to_100(percents, messag
     assert not campaign.arms.exists()
     arms = services.split_set(campaign=campaign, arms=[services.ArmInput(percent=60), services.ArmInput(percent=40)])
     assert [(a.label, a.percent) for a in arms] == [("A", 60), ("B", 40)]
+
+
+def test_the_audience_report_is_the_breakdown_and_the_split_in_one_query():
+    vip, cz, blocked = (ContactGroupFactory(code=c) for c in ("vip", "cz", "blocked"))
+    for i in range(30):
+        contact = ContactFactory(email=f"r{i}@example.com" if i % 5 else None)
+        for k, group in enumerate((vip, cz, blocked)):
+            if (i >> k) & 1 or k == 0 and i % 3 == 0:
+                Membership.objects.create(group=group, contact=contact, via_manual=True)
+    campaign = _campaign([vip, cz], exclude=[blocked])
+    services.variant_save(campaign=campaign, group=cz, priority=1, subject="CZ")
+    services.split_set(campaign=campaign, arms=[services.ArmInput(percent=30), services.ArmInput(percent=70)])
+    with CaptureQueriesContext(connection) as queries:
+        breakdown, cells = selectors.audience_report(campaign=campaign)
+    grouped = [q for q in queries.captured_queries if "GROUP BY" in q["sql"]]
+    assert len(grouped) == 1
+    assert breakdown == selectors.audience_breakdown(spec=selectors.audience_spec(campaign=campaign))
+    assert cells == selectors.audience_split(campaign=campaign)
+    assert sum(c.count for c in cells) == breakdown.audience > 0
