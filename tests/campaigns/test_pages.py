@@ -156,3 +156,22 @@ def test_a_group_used_by_a_campaign_cannot_be_deleted(admin_client_role, world):
     services.campaign_create(name="Protects", channel=Channel.EMAIL, include=[world["vip"]])
     response = admin_client_role.get(reverse("segments:group_delete", args=[world["vip"].pk]))
     assert "campaign “Protects”" in response.content.decode()
+
+
+def test_editing_changes_groups_and_channel(marketer_client, world):
+    campaign = services.campaign_create(
+        name="C", channel=Channel.EMAIL, include=[world["vip"]], subject="Hi", body="<p>x</p>"
+    )
+    services.variant_save(campaign=campaign, group=world["vip"], priority=1, subject="VIP")
+    page = marketer_client.get(reverse("campaigns:campaign_update", args=[campaign.pk]))
+    assert page.context["form"].initial["include"] == [world["vip"].pk]
+    data = form_data(world, channel="sms", sender="Shop", include=[world["cz"].pk], exclude=[], body="Ahoj!")
+    response = marketer_client.post(reverse("campaigns:campaign_update", args=[campaign.pk]), data)
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.channel, campaign.subject, campaign.body) == ("sms", "", "Ahoj!")
+    assert [link.group for link in campaign.group_links.all()] == [world["cz"]]
+    assert not campaign.variants.exists()  # its group is no longer included
+    # nobody in CZ has a phone: all are left out for that reason
+    detail = marketer_client.get(reverse("campaigns:campaign_detail", args=[campaign.pk]))
+    assert {r.key: r.count for r in detail.context["breakdown"].reasons}["no_address"] == 3
