@@ -1,5 +1,6 @@
 """Accounts: create, update, delete, add and remove contacts."""
 
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -60,9 +60,7 @@ def _custom(column: Column, j: str, t: str, r: str, guard: bool) -> tuple[str, s
             " WITH ORDINALITY AS items(item, n))"
         )
         array_cell = _text(f"COALESCE({items}, '')", guard)
-        array_exact = (
-            f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({j}) AS items(item) WHERE jsonb_typeof(item) <> 'string')"  # noqa: E501
-        )
+        array_exact = f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({j}) AS items(item) WHERE jsonb_typeof(item) <> 'string')"  # noqa: E501
     else:
         array_cell, array_exact = "NULL", f"jsonb_array_length({j}) = 0"
     # Python turns ISO dates into dates: only the canonical form (or no date at all) reads the same.
@@ -105,10 +103,7 @@ def copy_sql(request: ExportRequest) -> tuple[str, tuple[Any, ...], list[tuple[i
         if column.kind is Kind.SOURCES:
             for path in SOURCE_PATHS:
                 inner[f"{name}_{path}"] = F(path)
-            parts = [
-                f"CASE WHEN q.{name}_{p} THEN {_literal(label)} END"
-                for p, label in zip(SOURCE_PATHS, SOURCE_LABELS, strict=True)
-            ]  # noqa: E501
+            parts = [f"CASE WHEN q.{name}_{p} THEN {_literal(label)} END" for p, label in zip(SOURCE_PATHS, SOURCE_LABELS, strict=True)]  # noqa: E501
             cells.append(f"NULLIF(concat_ws(', ', {', '.join(parts)}), '')")
             continue
         path = column.path if column.section == "Group membership" else prefix + column.path
