@@ -34,6 +34,7 @@ class Label:
 
 # Euler diagram layouts for 1–3 groups: circle centres, where each group's name goes, and where each
 # region's count goes (by bitmask: bit i = in group i).
+SAMPLE = 5
 R = 58
 CENTRES = {1: [(150, 95)], 2: [(120, 95), (180, 95)], 3: [(122, 85), (178, 85), (150, 133)]}
 NAME_AT = {1: [(150, 22)], 2: [(80, 22), (220, 22)], 3: [(70, 18), (230, 18), (150, 208)]}
@@ -79,6 +80,8 @@ def audience_panel_view(request: HttpRequest) -> HttpResponse:
         "campaigns/_audience.html",
         {
             "breakdown": selectors.audience_breakdown(spec=spec) if include else None,
+            "sample": list(selectors.audience_contacts(spec=spec).order_by("pk")[:SAMPLE]) if include else [],
+            "email": spec.channel == Channel.EMAIL,
             "overlap": overlap,
             "diagram": diagram(overlap, set(exclude)),
             "excluded_ids": set(exclude),

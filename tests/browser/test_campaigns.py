@@ -71,6 +71,8 @@ def test_create_a_campaign_with_a_variant_and_preview_it(signed_in, artifacts_di
     pick(page, "Excluded groups", "Churned")
     expect(panel.locator("[data-audience-count]")).to_have_text("3")
     expect(panel).to_contain_text("Excluded by group “Churned”")
+    expect(panel.locator("[data-audience-sample] li")).to_have_count(3)
+    expect(panel.locator("[data-audience-sample]")).not_to_contain_text("Carla")
     expect(panel.locator("svg circle")).to_have_count(3)
     # Customers only: Bruno, Dana; Customers & VIP: Alma; Customers & Churned: Carla
     expect(panel.locator("[data-overlap] tbody tr")).to_have_count(3)

@@ -81,6 +81,7 @@ def test_live_audience_panel_counts_and_draws_the_overlap(marketer_client, world
     response = marketer_client.get(url, params)
     assert response.status_code == 200
     assert response.context["breakdown"].audience == 4
+    assert [c.first_name for c in response.context["sample"]] == ["Ann", "Bob", "Cyd", "Eve"]
     overlap = response.context["overlap"]
     # vip = bit 1, cz = bit 2, blocked = bit 4: ann+eve only VIP, bob VIP&CZ, cyd only CZ, dan CZ&blocked
     assert {r.mask: r.count for r in overlap.regions} == {1: 2, 3: 1, 2: 1, 6: 1}
