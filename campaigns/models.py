@@ -1,12 +1,29 @@
 """Campaigns send email or SMS to the members of included groups minus excluded groups.
 
-This is the seed of the campaigns app; sending, personalisation and tracking come with its issue.
+Shape (issue 13): a Campaign names its channel, groups (CampaignGroup: include / exclude, each group
+protected from deletion while a campaign uses it), the consent it requires and its content. Content
+may be tailored per included group (ContentVariant, first by priority wins, else the campaign's own
+content) and split A/B by percentage (SplitArm: blank fields inherit). Unsubscribe is a per-channel
+opt-out that no consent overrides. Sending (later) freezes one Delivery row per contact, recording
+the variant and arm chosen here (campaigns.selectors.audience), so the models stay as they are.
 """
 
 from __future__ import annotations
 
+import secrets
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from contacts.models import Consent, Contact
+from segments.models import ContactGroup
+
+AB_SEED_LIMIT = 2**24  # keeps the bucket hash inside 64-bit integers in SQL (see campaigns.selectors.split)
+
+
+def new_ab_seed() -> int:
+    return secrets.randbelow(AB_SEED_LIMIT)
 
 
 class Channel(models.TextChoices):
@@ -25,12 +42,100 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     subject = models.CharField(max_length=200, blank=True)
+    preheader = models.CharField(max_length=200, blank=True)
+    # Email: "Name <address>" or an address; SMS: the sender id (up to 11 letters/digits) or a number.
+    sender = models.CharField(max_length=200, blank=True)
+    # Email: HTML (the plain-text part is generated); SMS: the text.
     body = models.TextField(blank=True)
+    required_consent = models.ForeignKey(
+        Consent, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    # Salt of the deterministic A/B bucket: a contact keeps its arm in this campaign, differs across campaigns.
+    ab_seed = models.PositiveIntegerField(default=new_ab_seed)
     status = models.CharField(max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_email(self) -> bool:
+        return self.channel == Channel.EMAIL
+
+
+class GroupRole(models.TextChoices):
+    INCLUDE = "include", "Included"
+    EXCLUDE = "exclude", "Excluded"
+
+
+class CampaignGroup(models.Model):
+    """A group a campaign includes or excludes; the campaign protects it from deletion."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="group_links")
+    group = models.ForeignKey(ContactGroup, on_delete=models.PROTECT, related_name="campaign_links")
+    role = models.CharField(max_length=10, choices=GroupRole.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["role", "position", "id"]
+        verbose_name = "campaign"  # named so by segments' "used by" list: campaign “…”
+        constraints = [models.UniqueConstraint(fields=["campaign", "group"], name="campaign_group_unique")]
+
+    def __str__(self) -> str:
+        return str(self.campaign)
+
+
+class ContentVariant(models.Model):
+    """Content for the members of one included group; a contact gets the first (lowest priority) it is in."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    group = models.ForeignKey(ContactGroup, on_delete=models.PROTECT, related_name="campaign_variants")
+    priority = models.PositiveSmallIntegerField(default=1)
+    subject = models.CharField(max_length=200, blank=True)
+    preheader = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name = "campaign variant"
+        constraints = [models.UniqueConstraint(fields=["campaign", "group"], name="content_variant_group_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.group}"
+
+
+class SplitArm(models.Model):
+    """One arm of an A/B split: a share of the audience and the content it overrides (blank inherits)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="arms")
+    label = models.CharField(max_length=1)  # A, B, C, D
+    percent = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(99)])
+    subject = models.CharField(max_length=200, blank=True)
+    preheader = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "label"], name="split_arm_label_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.label}"
+
+
+class Unsubscribe(models.Model):
+    """A contact's opt-out of one channel: no campaign on that channel reaches them, whatever their consents."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="unsubscribes")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    unsubscribed_at = models.DateTimeField(default=timezone.now)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "channel"], name="unsubscribe_contact_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} – {self.channel}"

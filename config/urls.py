@@ -22,6 +22,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("transfers.urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),

@@ -142,6 +142,8 @@ MATRIX = {
     "fields:field_list": (403, 200, 403),
     "segments:group_list": (200, 200, 200),
     "transfers:import_list": (200, 200, 200),
+    "campaigns:campaign_list": (200, 200, 403),
+    "campaigns:campaign_create": (200, 200, 403),
     "transfers:import_upload": (200, 200, 200),
     "transfers:import_upload_accounts": (200, 200, 200),  # every role may add and change accounts
 }

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from campaigns import views
+
+app_name = "campaigns"
+
+urlpatterns = [
+    path("", views.CampaignListView.as_view(), name="campaign_list"),
+    path("new/", views.CampaignCreateView.as_view(), name="campaign_create"),
+    path("audience/", views.audience_panel_view, name="audience_panel"),
+    path("<int:pk>/", views.CampaignDetailView.as_view(), name="campaign_detail"),
+    path("<int:pk>/edit/", views.CampaignUpdateView.as_view(), name="campaign_update"),
+    path("<int:pk>/delete/", views.CampaignDeleteView.as_view(), name="campaign_delete"),
+    path("<int:pk>/variants/", views.CampaignVariantsView.as_view(), name="campaign_variants"),
+    path("<int:pk>/variants/remove/", views.CampaignVariantDeleteView.as_view(), name="campaign_variant_delete"),
+    path("<int:pk>/split/", views.CampaignSplitView.as_view(), name="campaign_split"),
+    path("<int:pk>/preview/", views.CampaignPreviewView.as_view(), name="campaign_preview"),
+    path("<int:pk>/test-send/", views.CampaignTestSendView.as_view(), name="campaign_test_send"),
+]

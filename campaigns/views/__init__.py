@@ -1,0 +1,26 @@
+"""Campaign pages, one module per concern."""
+
+from campaigns.views.audience import audience_panel_view
+from campaigns.views.campaigns import (
+    CampaignCreateView,
+    CampaignDeleteView,
+    CampaignDetailView,
+    CampaignListView,
+    CampaignUpdateView,
+)
+from campaigns.views.preview import CampaignPreviewView, CampaignTestSendView
+from campaigns.views.variants import CampaignSplitView, CampaignVariantDeleteView, CampaignVariantsView
+
+__all__ = [
+    "CampaignCreateView",
+    "CampaignDeleteView",
+    "CampaignDetailView",
+    "CampaignListView",
+    "CampaignPreviewView",
+    "CampaignSplitView",
+    "CampaignTestSendView",
+    "CampaignUpdateView",
+    "CampaignVariantDeleteView",
+    "CampaignVariantsView",
+    "audience_panel_view",
+]

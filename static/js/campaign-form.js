@@ -1,0 +1,24 @@
+// Campaign form: the live SMS character/segment count under the body, and the email-only fields
+// (subject, preheader) shown only for email. On the variants page the counter is always on (SMS campaign).
+import { describe, smsCount } from "./sms-count.js";
+
+function init() {
+  const form = document.querySelector("[data-channel-form]");
+  const body = document.querySelector("[data-sms-source]");
+  const counter = document.querySelector("[data-sms-count]");
+  const channel = () => form?.querySelector("input[name=channel]:checked")?.value;
+  const update = () => {
+    const sms = form ? channel() === "sms" : counter && !counter.hidden;
+    if (counter) {
+      counter.hidden = !sms;
+      if (sms && body) counter.textContent = describe(smsCount(body.value));
+    }
+    form?.querySelectorAll("[data-email-only]").forEach((el) => { el.hidden = channel() !== "email"; });
+  };
+  body?.addEventListener("input", update);
+  form?.addEventListener("change", update);
+  update();
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+else init();
