@@ -2,7 +2,8 @@
 
 An ImportJob keeps the uploaded file itself (`data`), so the web server and the worker need no shared
 disk; its `ImportIssue` rows are the report (one per bad cell or row), and its `ImportedContact` rows
-say which contacts it created or updated (the group add reads them; an undo would too).
+say which contacts it created or updated, when, what they replaced and whether the import added them to its
+group (the group add and the undo read them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class ImportJob(models.Model):
     merged_duplicates = models.PositiveIntegerField(default=0)
     group = models.ForeignKey("segments.ContactGroup", null=True, blank=True, on_delete=models.SET_NULL)
     group_added = models.PositiveIntegerField(default=0)
+    # An undo (transfers.imports.undo): deleted what the import created, restored what it updated.
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -64,6 +70,10 @@ class ImportJob(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None
 
     @property
     def saved(self) -> int:
@@ -111,6 +121,10 @@ class ImportedContact(models.Model):
     contact_id = models.BigIntegerField()  # a plain column: deleting a contact later keeps the record
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     previous = models.JSONField(null=True, blank=True)
+    # The contact's updated_at as the import wrote it (created / updated): a different one now means the
+    # contact changed since, which blocks an undo. Null for imports recorded before undo existed.
+    written_at = models.DateTimeField(null=True, blank=True)
+    added_to_group = models.BooleanField(default=False)  # the import gave it the manual source in job.group
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "contact_id"], name="importedcontact_unique")]

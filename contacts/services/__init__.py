@@ -35,6 +35,7 @@ from contacts.services.contacts import (
     contact_update,
     contacts_assign_account,
     contacts_delete,
+    contacts_restore,
     contacts_upsert,
 )
 from contacts.services.fields import (
@@ -87,5 +88,6 @@ __all__ = [
     "contacts_assign_account",
     "contacts_delete",
     "contacts_refresh_last_activity",
+    "contacts_restore",
     "contacts_upsert",
 ]

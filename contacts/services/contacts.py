@@ -13,6 +13,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from contacts import custom_fields, selectors
+from contacts.services import bulk as bulk_writes
 from contacts.models import (
     Account,
     Contact,
@@ -192,23 +193,55 @@ def contacts_upsert(
             contact.updated_at = now
             to_update[contact.pk] = contact
         outcomes[index] = UpsertOutcome(contact.pk, "updated" if previous else "unchanged", previous or None)
+    created = [c for _, c in to_create]
     try:
         with transaction.atomic():
-            created = Contact.objects.bulk_create([c for _, c in to_create], batch_size=UPSERT_BATCH)
+            bulk_writes.contacts_rows_insert(contacts=created)
     except IntegrityError as exc:  # another writer took one of the emails since the lookup
         raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc
     for (index, _), contact in zip(to_create, created, strict=True):
         outcomes[index] = UpsertOutcome(contact.pk, "created", None)
-    if to_update:
-        Contact.objects.bulk_update(
-            list(to_update.values()), fields=sorted(changed_fields | {"updated_at"}), batch_size=UPSERT_BATCH
-        )
+    bulk_writes.contacts_columns_write(contacts=list(to_update.values()), names=sorted(changed_fields | {"updated_at"}))
     send_contacts_changed(
         contact_ids=[c.pk for c in created] + list(to_update),
         reason=ChangeReason.CREATED if created else ChangeReason.UPDATED,
         bulk=bulk,
     )
     return [o for o in outcomes if o is not None]
+
+
+@transaction.atomic
+def contacts_restore(*, previous: Mapping[int, Mapping[str, Any]], now: dt.datetime | None = None, bulk_change: bool = False) -> int:
+    """Put back the values an upsert replaced (`UpsertOutcome.previous` by contact id); returns how many changed.
+
+    A custom value recorded as None was absent: its key is removed. Contacts gone since are skipped (the
+    caller, an import's undo, refuses those first). One contacts_changed for all (`bulk_change`: very many).
+    """
+    now = now or timezone.now()
+    ids = sorted(previous)
+    contacts: list[Contact] = []
+    names: set[str] = set()
+    for start in range(0, len(ids), UPSERT_BATCH):
+        for contact in Contact.objects.filter(pk__in=ids[start : start + UPSERT_BATCH]).order_by("pk"):
+            for name, value in previous[contact.pk].items():
+                if name == "custom":
+                    custom = dict(contact.custom or {})
+                    for code, old in value.items():
+                        if old is None:
+                            custom.pop(code, None)
+                        else:
+                            custom[code] = old
+                    contact.custom = custom
+                elif name in UPSERT_FIELDS:
+                    setattr(contact, name, value)
+                else:
+                    raise TypeError(f"contacts_restore() got unexpected field: {name}")
+                names.add(name)
+            contact.updated_at = now
+            contacts.append(contact)
+    bulk_writes.contacts_columns_write(contacts=contacts, names=sorted(names | {"updated_at"}))
+    send_contacts_changed(contact_ids=[c.pk for c in contacts], reason=ChangeReason.UPDATED, bulk=bulk_change)
+    return len(contacts)
 
 
 def _with_merged_descendants(ids: Iterable[int]) -> set[int]:

@@ -25,11 +25,12 @@ from contacts import services as contact_services
 from contacts.field_settings import code_from_label
 from contacts.models import Contact
 from segments import services as group_services
-from segments.models import Cause, ContactGroup
+from segments.models import Cause, ContactGroup, Membership
 from segments.rechecks import BULK_REBUILD_THRESHOLD
 from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportStatus
 
 if TYPE_CHECKING:
+    from contacts.services import UpsertOutcome
     from transfers.imports.pipeline import Checked, CheckedRow, ImportOptions
 
 
@@ -106,27 +107,41 @@ def _slice_write(
     *, job: ImportJob, rows: list[CheckedRow], group: ContactGroup | None, bulk: bool, seen: set[int], done: int
 ) -> set[int]:
     """One slice, in the caller's transaction; returns the contact ids it recorded."""
-    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk)
-    recorded: set[int] = set()
-    imported = []
+    now = timezone.now()  # every contact the slice writes gets this updated_at (an undo compares it)
+    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk, now=now)
+    recorded: dict[int, UpsertOutcome] = {}
     for outcome in outcomes:
         # Two emails of the file may lead to one contact (one merged into the other): recorded once.
-        if outcome.contact_id in seen or outcome.contact_id in recorded:
-            continue
-        recorded.add(outcome.contact_id)
-        imported.append(
-            ImportedContact(job=job, contact_id=outcome.contact_id, outcome=outcome.outcome, previous=outcome.previous)
-        )
-    ImportedContact.objects.bulk_create(imported, batch_size=1000)
+        if outcome.contact_id not in seen and outcome.contact_id not in recorded:
+            recorded[outcome.contact_id] = outcome
     added = 0
+    gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
+        members = Contact.objects.filter(pk__in=sorted(recorded))
+        had = set(
+            Membership.objects.filter(group=group, via_manual=True, contact__in=members).values_list(
+                "contact_id", flat=True
+            )
+        )
         change = group_services.group_add_contacts(
-            group=group,
-            contacts=Contact.objects.filter(pk__in=sorted(recorded)),
-            actor_id=job.created_by_id,
-            cause=Cause.IMPORT,
+            group=group, contacts=members, actor_id=job.created_by_id, cause=Cause.IMPORT
         )
         added = change.added
+        gained = set(recorded) - had
+    ImportedContact.objects.bulk_create(
+        [
+            ImportedContact(
+                job=job,
+                contact_id=pk,
+                outcome=o.outcome,
+                previous=o.previous,
+                written_at=now if o.outcome != ImportedContact.Outcome.UNCHANGED else None,
+                added_to_group=pk in gained,
+            )
+            for pk, o in recorded.items()
+        ],
+        batch_size=1000,
+    )
     counts = {
         kind: F(kind) + sum(1 for o in outcomes if o.outcome == kind) for kind in ("created", "updated", "unchanged")
     }
@@ -138,7 +153,7 @@ def _slice_write(
         group_added=F("group_added") + added,
         **counts,
     )
-    return recorded
+    return set(recorded)
 
 
 def _give_way() -> None:
