@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django.db import OperationalError
 
 from contacts import services as contact_services
@@ -57,7 +58,7 @@ def test_undo_restores_exactly_and_removes_the_group_adds_with_history(world, ru
     assert (plan.created, plan.updated, plan.group_removed, plan.blocker_count) == (2, 1, 3, 0)
     assert plan.sentence == (
         "Delete 2 contacts this import created and restore the previous values of 1 contact it updated; "
-        "remove 3 contacts from the group “Fair” where the import added them."
+        "remove them from the group “Fair” where the import added them."
     )
     import_undo(job=job, user=marketer)
 
@@ -177,3 +178,68 @@ def test_a_big_undo_is_set_based(world, run_import, marketer, django_assert_max_
     with django_assert_max_num_queries(80):  # not one statement per contact
         import_undo(job=job, user=marketer)
     assert Contact.objects.count() == 3
+
+
+# --- the pages -------------------------------------------------------------------------------------
+
+
+def undo_url(job):
+    return reverse("transfers:import_undo", args=[job.pk])
+
+
+def test_the_detail_page_and_the_list_offer_the_undo_with_what_it_will_do(world, run_import, marketer, client):
+    job = run_import(FILE.encode(), user=marketer, group_id=world["group"].pk)
+    client.force_login(marketer)
+    sentence = (
+        "Delete 2 contacts this import created and restore the previous values of 1 contact it updated; "
+        "remove them from the group “Fair” where the import added them."
+    )
+    for url in (reverse("transfers:import_detail", args=[job.pk]), reverse("transfers:import_list")):
+        page = client.get(url).content.decode()
+        assert f'action="{undo_url(job)}"' in page and sentence in page.replace("&ldquo;", "“")
+    response = client.post(undo_url(job))
+    assert response.status_code == 302 and response.url == reverse("transfers:import_detail", args=[job.pk])
+    assert not Contact.objects.filter(email="new1@x.cz").exists()
+    page = client.get(response.url).content.decode()
+    assert "Import undone: 2 created contacts deleted, 1 updated contact restored." in page
+    assert f"Undone by {marketer}" in page and "data-undo-import" not in page
+    page = client.get(reverse("transfers:import_list")).content.decode()
+    assert "data-undone" in page and "data-undo-import" not in page
+    again = client.post(undo_url(job), follow=True)
+    assert "This import has already been undone." in again.content.decode()
+
+
+def test_the_blocked_page_lists_the_contacts_changed_since_and_nothing_changes(world, run_import, marketer, client):
+    job = run_import(FILE.encode(), user=marketer)
+    jana = Contact.objects.get(pk=world["jana"].pk)
+    contact_services.contact_update(contact=jana, city="Brno")
+    count = Contact.objects.count()
+    client.force_login(marketer)
+    response = client.post(undo_url(job))
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "1 contact of this import changed since; the import cannot be undone." in page
+    assert f'href="{jana.get_absolute_url()}"' in page and "Nothing was changed." in page
+    assert Contact.objects.count() == count
+    job.refresh_from_db()
+    assert job.undone_at is None
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.STAFF, 403), (Role.MARKETER, 403), (Role.ADMIN, 302)])
+def test_undo_of_someone_elses_import_per_role(world, run_import, client, role, status):
+    job = run_import(FILE.encode(), user=make_user(Role.MARKETER, username="creator"))
+    user = make_user(role, username=f"visitor_{role}")
+    client.force_login(user)
+    page = client.get(reverse("transfers:import_detail", args=[job.pk])).content.decode()
+    assert ("data-undo-import" in page) is (status == 302)
+    assert client.post(undo_url(job)).status_code == status
+    assert Contact.objects.filter(email="new1@x.cz").exists() is (status != 302)
+
+
+def test_undo_needs_a_login_and_a_post(world, run_import, client, marketer):
+    job = run_import(FILE.encode(), user=marketer)
+    response = client.post(undo_url(job))
+    assert response.status_code == 302 and "/login/" in response.url
+    client.force_login(marketer)
+    assert client.get(undo_url(job)).status_code == 405
+    assert Contact.objects.filter(email="new1@x.cz").exists()

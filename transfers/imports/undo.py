@@ -65,14 +65,23 @@ class UndoPlan:
     @property
     def sentence(self) -> str:
         """What will happen, in the words of the confirmation."""
-        parts = [
-            f"Delete {_n(self.created, 'contact')} this import created",
-            f"restore the previous values of {_n(self.updated, 'contact')} it updated",
-        ]
-        text = " and ".join(parts)
-        if self.group_removed:
-            text += f"; remove {_n(self.group_removed, 'contact')} from the group “{self.group_name}” where the import added them"
-        return text + "."
+        return undo_sentence(created=self.created, updated=self.updated, group_name=self.group_name if self.group_removed else "")
+
+
+def undo_sentence(*, created: int, updated: int, group_name: str = "") -> str:
+    """"Delete N contacts this import created and restore … M contacts it updated; remove them from group X …"."""
+    text = (
+        f"Delete {_n(created, 'contact')} this import created and restore the previous values of "
+        f"{_n(updated, 'contact')} it updated"
+    )
+    if group_name:
+        text += f"; remove them from the group “{group_name}” where the import added them"
+    return text + "."
+
+
+def job_undo_sentence(*, job: ImportJob) -> str:
+    """The confirmation of undoing `job`, from its counts (no query)."""
+    return undo_sentence(created=job.created, updated=job.updated, group_name=str(job.group) if job.group_id else "")
 
 
 def _n(count: int, word: str) -> str:
@@ -103,7 +112,11 @@ def import_undo_allowed(*, job: ImportJob, user: User) -> bool:
         return False
     if user.is_superuser or job.created_by_id == user.pk:
         return True
-    return user.groups.filter(name=Role.ADMIN.value).exists()  # type: ignore[union-attr]
+    cached = getattr(user, "_is_admin_role", None)  # a list page asks once per job
+    if cached is None:
+        cached = user.groups.filter(name=Role.ADMIN.value).exists()  # type: ignore[union-attr]
+        user._is_admin_role = cached  # type: ignore[union-attr]
+    return bool(cached)
 
 
 # --- the plan (a read) ------------------------------------------------------------------------------

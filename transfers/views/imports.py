@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +16,7 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
 from transfers import selectors
-from transfers.imports import jobs
+from transfers.imports import jobs, undo
 from transfers.imports.forms import NEW_FIELD_TYPES, MappingForm, UploadForm
 from transfers.imports.mapping import mapping_from_saved, mapping_guess, targets
 from transfers.imports.pipeline import ImportOptions, rows_preview
@@ -37,6 +37,18 @@ class ImportListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self) -> QuerySet[ImportJob]:
         return selectors.import_list()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        for job in context["jobs"]:
+            _undo_context(job, self.request)
+        return context
+
+
+def _undo_context(job: ImportJob, request: HttpRequest) -> None:
+    """Whether the visitor may undo `job` now, and the confirmation saying what would happen."""
+    job.can_undo = not undo.import_undo_refusal(job=job, user=request.user)  # type: ignore[attr-defined]
+    job.undo_sentence = undo.job_undo_sentence(job=job) if job.can_undo else ""  # type: ignore[attr-defined]
 
 
 class ImportUploadView(PermissionRequiredMixin, FormView):
@@ -206,7 +218,33 @@ class ImportDetailView(PermissionRequiredMixin, DetailView):
             report_rows_shown=REPORT_ROWS_SHOWN,
             summary=selectors.import_summary(job=self.object),
         )
+        _undo_context(self.object, self.request)
         return context
+
+
+class ImportUndoView(PermissionRequiredMixin, View):
+    """POST: undo an import whole, or show which contacts changed since (then nothing is changed)."""
+
+    permission_required = "transfers.view_importjob"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(selectors.import_list(), pk=pk)
+        if not undo.import_undo_allowed(job=job, user=request.user):
+            raise PermissionDenied("Only the person who ran this import or an admin can undo it.")
+        try:
+            plan = undo.import_undo(job=job, user=request.user)
+        except undo.UndoRefused as exc:
+            if exc.plan is None:
+                messages.error(request, str(exc))
+                return redirect("transfers:import_detail", job.pk)
+            context = {"job": job, "plan": exc.plan, "message": str(exc), "shown": undo.BLOCKERS_SHOWN}
+            return render(request, "transfers/imports/import_undo_blocked.html", context, status=409)
+        messages.success(
+            request,
+            f"Import undone: {plan.created:,} created contact{'' if plan.created == 1 else 's'} deleted, "
+            f"{plan.updated:,} updated contact{'' if plan.updated == 1 else 's'} restored.",
+        )
+        return redirect("transfers:import_detail", job.pk)
 
 
 class _Echo:
