@@ -55,6 +55,8 @@ class ImportJob(models.Model):
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    undo_queued_at = models.DateTimeField(null=True, blank=True)  # a big undo waits for / runs in the worker
+    undo_error = models.TextField(blank=True)  # why the last undo in the worker changed nothing
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -166,14 +166,14 @@ def contacts_upsert(
         existing.update(Contact.objects.in_bulk(ids[start : start + UPSERT_BATCH]))
 
     outcomes: list[UpsertOutcome | None] = [None] * len(rows)
-    to_create: list[tuple[int, Contact]] = []
+    to_create: list[tuple[int, dict[str, Any]]] = []
     to_update: dict[int, Contact] = {}
     changed_fields: set[str] = set()
     for index, (row, key) in enumerate(zip(rows, keys, strict=True)):
         contact = existing.get(live[found[key][0]]) if key in found else None
         if contact is None:
-            new = Contact(email=(row.email or "").strip() or None, custom=dict(row.custom), **row.fields)
-            new.created_at = new.updated_at = now
+            new = {"email": (row.email or "").strip() or None, "custom": dict(row.custom), **row.fields}
+            new["created_at"] = new["updated_at"] = now
             to_create.append((index, new))
             continue
         previous: dict[str, Any] = {}
@@ -193,17 +193,16 @@ def contacts_upsert(
             contact.updated_at = now
             to_update[contact.pk] = contact
         outcomes[index] = UpsertOutcome(contact.pk, "updated" if previous else "unchanged", previous or None)
-    created = [c for _, c in to_create]
     try:
         with transaction.atomic():
-            bulk_writes.contacts_rows_insert(contacts=created)
+            created = bulk_writes.contacts_rows_insert(rows=[values for _, values in to_create])
     except IntegrityError as exc:  # another writer took one of the emails since the lookup
         raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc
-    for (index, _), contact in zip(to_create, created, strict=True):
-        outcomes[index] = UpsertOutcome(contact.pk, "created", None)
+    for (index, _), pk in zip(to_create, created, strict=True):
+        outcomes[index] = UpsertOutcome(pk, "created", None)
     bulk_writes.contacts_columns_write(contacts=list(to_update.values()), names=sorted(changed_fields | {"updated_at"}))
     send_contacts_changed(
-        contact_ids=[c.pk for c in created] + list(to_update),
+        contact_ids=[*created, *to_update],
         reason=ChangeReason.CREATED if created else ChangeReason.UPDATED,
         bulk=bulk,
     )
@@ -256,12 +255,15 @@ def _with_merged_descendants(ids: Iterable[int]) -> set[int]:
 
 
 @transaction.atomic
-def contacts_delete(*, contact_ids: Iterable[int]) -> int:
-    """Delete contacts (and the contacts merged into them); returns how many contacts were deleted."""
+def contacts_delete(*, contact_ids: Iterable[int], bulk: bool = False) -> int:
+    """Delete contacts (and the contacts merged into them); returns how many contacts were deleted.
+
+    `bulk`: one part of a delete of very many contacts (an import's undo): noted as such for the groups.
+    """
     ids = _with_merged_descendants(contact_ids)
     ids &= set(Contact.objects.filter(pk__in=ids).values_list("pk", flat=True))
     Contact.objects.filter(pk__in=ids).delete()
-    send_contacts_changed(contact_ids=ids, reason=ChangeReason.DELETED)
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.DELETED, bulk=bulk)
     return len(ids)
 
 

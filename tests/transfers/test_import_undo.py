@@ -241,5 +241,42 @@ def test_undo_needs_a_login_and_a_post(world, run_import, client, marketer):
     response = client.post(undo_url(job))
     assert response.status_code == 302 and "/login/" in response.url
     client.force_login(marketer)
-    assert client.get(undo_url(job)).status_code == 405
+    page = client.get(undo_url(job)).content.decode()  # what an undo would do: changes nothing
+    assert "Nothing blocks an undo now: Delete 2 contacts this import created" in page
     assert Contact.objects.filter(email="new1@x.cz").exists()
+
+
+def test_a_big_undo_runs_in_the_worker_and_a_refusal_there_is_shown(
+    world, run_import, marketer, client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    import django_q.conf
+
+    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)
+    settings.IMPORT_UNDO_SYNC_MAX = 2
+    client.force_login(marketer)
+    job = run_import(FILE.encode(), user=marketer)
+    contact_services.contact_update(contact=Contact.objects.get(pk=world["jana"].pk), city="Brno")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(undo_url(job), follow=True)
+    assert "The undo runs in the background" in response.content.decode()
+    job.refresh_from_db()
+    assert job.undo_queued_at is not None and job.undone_at is None
+    page = client.get(reverse("transfers:import_detail", args=[job.pk])).content.decode()
+    assert "data-undo-queued" in page and "data-undo-import" not in page
+    assert undo.import_undo_refusal(job=job, user=marketer) == "This import is being undone in the background."
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in queued:
+            callback()  # the worker: refused, jana changed since
+    job.refresh_from_db()
+    assert job.undo_queued_at is None and job.undone_at is None
+    assert job.undo_error == "1 contact of this import changed since; the import cannot be undone."
+    page = client.get(reverse("transfers:import_detail", args=[job.pk])).content.decode()
+    assert "data-undo-error" in page and "See which contacts block it" in page
+    assert Contact.objects.filter(email="new1@x.cz").exists()
+
+    Contact.objects.filter(pk=world["jana"].pk).update(updated_at=job.contacts.get(contact_id=world["jana"].pk).written_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(undo_url(job))
+    job.refresh_from_db()
+    assert job.undone_at is not None and job.undone_by == marketer and job.undo_error == ""
+    assert not Contact.objects.filter(email="new1@x.cz").exists()

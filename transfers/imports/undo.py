@@ -13,11 +13,15 @@ statement per contact.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -28,6 +32,8 @@ from segments import services as group_services
 from segments.models import Cause, Membership
 from segments.rechecks import BULK_REBUILD_THRESHOLD
 from transfers.models import ImportedContact, ImportJob, ImportStatus
+
+logger = logging.getLogger(__name__)
 
 BLOCKERS_SHOWN = 10
 DELETE_BATCH = 5000  # created contacts per delete (SQLite's limit on a statement's parameters)
@@ -91,12 +97,14 @@ def _n(count: int, word: str) -> str:
 # --- who may, and when -----------------------------------------------------------------------------
 
 
-def import_undo_refusal(*, job: ImportJob, user: User | None = None) -> str:
-    """Why `job` cannot be undone (by `user`, when given), or "" when it can."""
+def import_undo_refusal(*, job: ImportJob, user: User | None = None, queued: bool = False) -> str:
+    """Why `job` cannot be undone (by `user`, when given), or "" when it can (`queued`: by the queued task)."""
     if user is not None and not import_undo_allowed(job=job, user=user):
         return "Only the person who ran this import or an admin can undo it."
     if job.undone_at is not None:
         return "This import has already been undone."
+    if not queued and undo_in_progress(job=job):
+        return "This import is being undone in the background."
     if job.status == ImportStatus.SUCCEEDED or (job.status == ImportStatus.FAILED and job.saved):
         if not job.created and not job.updated and not job.group_added:
             return "This import changed no contact: there is nothing to undo."
@@ -104,6 +112,13 @@ def import_undo_refusal(*, job: ImportJob, user: User | None = None) -> str:
     if job.status == ImportStatus.FAILED:
         return "This import saved nothing: there is nothing to undo."
     return "Only a finished import can be undone."
+
+
+def undo_in_progress(*, job: ImportJob) -> bool:
+    """An undo was queued and may still run (one queued too long ago had its worker die: nothing changed)."""
+    if job.undo_queued_at is None:
+        return False
+    return job.undo_queued_at > timezone.now() - timedelta(seconds=settings.IMPORT_UNDO_STALE_AFTER)
 
 
 def import_undo_allowed(*, job: ImportJob, user: User) -> bool:
@@ -209,10 +224,10 @@ def _lock_contacts(job: ImportJob) -> None:
 
 
 @transaction.atomic
-def import_undo(*, job: ImportJob, user: User | None) -> UndoPlan:
+def import_undo(*, job: ImportJob, user: User | None, queued: bool = False) -> UndoPlan:
     """Undo `job` whole (see the module's invariant) or raise UndoRefused and change nothing; returns what it did."""
     job = ImportJob.objects.select_for_update(of=("self",)).select_related("group").get(pk=job.pk)
-    refusal = import_undo_refusal(job=job, user=user)
+    refusal = import_undo_refusal(job=job, user=user, queued=queued)
     if refusal:
         raise UndoRefused(refusal)
     _lock_contacts(job)
@@ -240,7 +255,47 @@ def import_undo(*, job: ImportJob, user: User | None) -> UndoPlan:
         )
     )
     for start in range(0, len(created), DELETE_BATCH):
-        contact_services.contacts_delete(contact_ids=created[start : start + DELETE_BATCH])
+        contact_services.contacts_delete(contact_ids=created[start : start + DELETE_BATCH], bulk=many)
     now = timezone.now()
-    ImportJob.objects.filter(pk=job.pk).update(undone_at=now, undone_by_id=actor_id)
+    ImportJob.objects.filter(pk=job.pk).update(undone_at=now, undone_by_id=actor_id, undo_queued_at=None, undo_error="")
     return plan
+
+
+def import_undo_request(*, job: ImportJob, user: User) -> UndoPlan | None:
+    """Undo `job` now (returns what was done) or, when big, queue it for the worker (returns None).
+
+    UndoRefused (nothing changed) when it cannot be undone now; a queued undo that is refused later keeps
+    its reason on the job (`undo_error`).
+    """
+    if job.created + job.updated <= settings.IMPORT_UNDO_SYNC_MAX:
+        return import_undo(job=job, user=user)
+    from django_q.tasks import async_task
+
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update(of=("self",)).get(pk=job.pk)
+        refusal = import_undo_refusal(job=job, user=user)
+        if refusal:
+            raise UndoRefused(refusal)
+        ImportJob.objects.filter(pk=job.pk).update(undo_queued_at=timezone.now(), undo_error="")
+        user_id = user.pk if user.is_authenticated else None
+        transaction.on_commit(lambda: async_task("transfers.tasks.run_import_undo", job.pk, user_id))
+    return None
+
+
+def import_undo_queued(*, job_id: int, user_id: int | None) -> str:
+    """The worker's side of a queued undo: run it; keep a refusal's reason (or the database's) on the job."""
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "gone"
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        import_undo(job=job, user=user, queued=True)
+    except UndoRefused as exc:
+        ImportJob.objects.filter(pk=job_id).update(undo_queued_at=None, undo_error=str(exc))
+        return "refused"
+    except DatabaseError as exc:
+        logger.exception("undo of import %s failed", job_id)
+        message = f"The database refused the undo ({exc.__class__.__name__}); nothing was changed. Try again."
+        ImportJob.objects.filter(pk=job_id).update(undo_queued_at=None, undo_error=message)
+        return "failed"
+    return "undone"

@@ -223,27 +223,40 @@ class ImportDetailView(PermissionRequiredMixin, DetailView):
 
 
 class ImportUndoView(PermissionRequiredMixin, View):
-    """POST: undo an import whole, or show which contacts changed since (then nothing is changed)."""
+    """POST: undo an import (a big one in the worker), or show which contacts changed since (then nothing
+    is changed). GET: what an undo would do now, and what blocks it."""
 
     permission_required = "transfers.view_importjob"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def _job(self, request: HttpRequest, pk: int) -> ImportJob:
         job = get_object_or_404(selectors.import_list(), pk=pk)
         if not undo.import_undo_allowed(job=job, user=request.user):
             raise PermissionDenied("Only the person who ran this import or an admin can undo it.")
+        return job
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
+        context = {"job": job, "plan": undo.import_undo_plan(job=job), "message": "", "shown": undo.BLOCKERS_SHOWN}
+        return render(request, "transfers/imports/import_undo_blocked.html", context)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
         try:
-            plan = undo.import_undo(job=job, user=request.user)
+            plan = undo.import_undo_request(job=job, user=request.user)
         except undo.UndoRefused as exc:
             if exc.plan is None:
                 messages.error(request, str(exc))
                 return redirect("transfers:import_detail", job.pk)
             context = {"job": job, "plan": exc.plan, "message": str(exc), "shown": undo.BLOCKERS_SHOWN}
             return render(request, "transfers/imports/import_undo_blocked.html", context, status=409)
-        messages.success(
-            request,
-            f"Import undone: {plan.created:,} created contact{'' if plan.created == 1 else 's'} deleted, "
-            f"{plan.updated:,} updated contact{'' if plan.updated == 1 else 's'} restored.",
-        )
+        if plan is None:
+            messages.info(request, "The undo runs in the background; reload this page to see when it is done.")
+        else:
+            messages.success(
+                request,
+                f"Import undone: {plan.created:,} created contact{'' if plan.created == 1 else 's'} deleted, "
+                f"{plan.updated:,} updated contact{'' if plan.updated == 1 else 's'} restored.",
+            )
         return redirect("transfers:import_detail", job.pk)
 
 
