@@ -63,7 +63,7 @@ def _copy_value(field: Field) -> Callable[[Any], Any]:
 def _copy(cursor: Any, *, table: str, fields: list[Field], rows: Iterable[Sequence[Any]], with_id: bool) -> None:
     """COPY rows (an id when `with_id`, then one value per field, in order) into `table`."""
     qn = connection.ops.quote_name
-    columns = ", ".join((["id"] if with_id else []) + [qn(f.column) for f in fields])
+    columns = ", ".join((["id"] if with_id else []) + [qn(cast(str, f.column)) for f in fields])
     converters = ([_identity] if with_id else []) + [_copy_value(f) for f in fields]
     with connection.wrap_database_errors, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
@@ -86,13 +86,14 @@ def contacts_columns_write(*, contacts: Sequence[Contact], names: Sequence[str])
         return
     fields = _fields(names)
     qn = connection.ops.quote_name
-    columns = [qn(f.column) for f in fields]
+    columns = [qn(cast(str, f.column)) for f in fields]
     table = qn(Contact._meta.db_table)
     staged = "contacts_write_staged"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS SELECT id, {', '.join(columns)} FROM {table} WITH NO DATA"
+            f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "
+            f"SELECT id, {', '.join(columns)} FROM {table} WITH NO DATA"
         )
         _copy(cursor, table=staged, fields=fields, rows=_instance_rows(contacts, fields), with_id=True)
         assignments = ", ".join(f"{column} = v.{column}" for column in columns)

@@ -13,12 +13,12 @@ from django.db.models import Field
 from django.utils import timezone
 
 from contacts import custom_fields, selectors
-from contacts.services import bulk as bulk_writes
 from contacts.models import (
     Account,
     Contact,
     ContactField,
 )
+from contacts.services import bulk as bulk_writes
 from contacts.services.fields import CONTACT_FIELDS, DUPLICATE_EMAIL_MESSAGE, ContactFields
 from contacts.signals import ChangeReason, send_contacts_changed
 
@@ -210,7 +210,9 @@ def contacts_upsert(
 
 
 @transaction.atomic
-def contacts_restore(*, previous: Mapping[int, Mapping[str, Any]], now: dt.datetime | None = None, bulk_change: bool = False) -> int:
+def contacts_restore(
+    *, previous: Mapping[int, Mapping[str, Any]], now: dt.datetime | None = None, bulk_change: bool = False
+) -> int:
     """Put back the values an upsert replaced (`UpsertOutcome.previous` by contact id); returns how many changed.
 
     A custom value recorded as None was absent: its key is removed. Contacts gone since are skipped (the

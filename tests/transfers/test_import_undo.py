@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.urls import reverse
 from django.db import OperationalError
+from django.urls import reverse
 
 from contacts import services as contact_services
 from contacts.models import Contact
@@ -30,7 +30,12 @@ FILE = (
 
 @pytest.fixture
 def world(db):
-    ContactFieldFactory(code="plan", label="Plan", type="choice", choices=[{"code": "free", "label": "Free"}, {"code": "pro", "label": "Pro"}])
+    ContactFieldFactory(
+        code="plan",
+        label="Plan",
+        type="choice",
+        choices=[{"code": "free", "label": "Free"}, {"code": "pro", "label": "Pro"}],
+    )
     ContactFieldFactory(code="budget", label="Budget", type="number")
     jana = ContactFactory(email="Jana@x.cz", first_name="Jana", country="CZ", lead_score=3, custom={"plan": "free"})
     petr = ContactFactory(email="petr@x.cz", first_name="Petr", country="AT", lead_score=0, custom={})
@@ -274,7 +279,9 @@ def test_a_big_undo_runs_in_the_worker_and_a_refusal_there_is_shown(
     assert "data-undo-error" in page and "See which contacts block it" in page
     assert Contact.objects.filter(email="new1@x.cz").exists()
 
-    Contact.objects.filter(pk=world["jana"].pk).update(updated_at=job.contacts.get(contact_id=world["jana"].pk).written_at)
+    Contact.objects.filter(pk=world["jana"].pk).update(
+        updated_at=job.contacts.get(contact_id=world["jana"].pk).written_at
+    )
     with django_capture_on_commit_callbacks(execute=True):
         client.post(undo_url(job))
     job.refresh_from_db()

@@ -71,11 +71,13 @@ class UndoPlan:
     @property
     def sentence(self) -> str:
         """What will happen, in the words of the confirmation."""
-        return undo_sentence(created=self.created, updated=self.updated, group_name=self.group_name if self.group_removed else "")
+        return undo_sentence(
+            created=self.created, updated=self.updated, group_name=self.group_name if self.group_removed else ""
+        )
 
 
 def undo_sentence(*, created: int, updated: int, group_name: str = "") -> str:
-    """"Delete N contacts this import created and restore … M contacts it updated; remove them from group X …"."""
+    """ "Delete N contacts this import created and restore … M contacts it updated; remove them from group X …"."""
     text = (
         f"Delete {_n(created, 'contact')} this import created and restore the previous values of "
         f"{_n(updated, 'contact')} it updated"
@@ -123,14 +125,15 @@ def undo_in_progress(*, job: ImportJob) -> bool:
 
 def import_undo_allowed(*, job: ImportJob, user: User) -> bool:
     """The creator of the import (if they may delete contacts: Marketer, Admin) or an Admin."""
-    if not user.is_authenticated or not user.has_perm("contacts.delete_contact"):
+    person: Any = user  # a signed-in auth.User: permissions and groups
+    if not person.is_authenticated or not person.has_perm("contacts.delete_contact"):
         return False
-    if user.is_superuser or job.created_by_id == user.pk:
+    if person.is_superuser or job.created_by_id == person.pk:
         return True
-    cached = getattr(user, "_is_admin_role", None)  # a list page asks once per job
+    cached = getattr(person, "_is_admin_role", None)  # a list page asks once per job
     if cached is None:
-        cached = user.groups.filter(name=Role.ADMIN.value).exists()  # type: ignore[union-attr]
-        user._is_admin_role = cached  # type: ignore[union-attr]
+        cached = person.groups.filter(name=Role.ADMIN.value).exists()
+        person._is_admin_role = cached
     return bool(cached)
 
 
@@ -151,9 +154,9 @@ def _blocking(job: ImportJob) -> QuerySet[ImportedContact]:
     other_groups = Membership.objects.filter(contact_id=contact, via_manual=True)
     if job.group_id:
         other_groups = other_groups.exclude(group_id=job.group_id)
-    would_lose = (
-        Q(has_activity=True) | Q(has_consent=True) | Q(has_merged=True) | Q(has_manual=True)
-    ) & Q(outcome=Outcome.CREATED)
+    would_lose = (Q(has_activity=True) | Q(has_consent=True) | Q(has_merged=True) | Q(has_manual=True)) & Q(
+        outcome=Outcome.CREATED
+    )
     return (
         _written(job)
         .alias(
@@ -198,7 +201,11 @@ def import_undo_plan(*, job: ImportJob) -> UndoPlan:
         rows = list(blocking.select_related("job")[:BLOCKERS_SHOWN])
         contacts = Contact.objects.in_bulk([r.contact_id for r in rows])
         plan.blockers = [
-            Blocker(contact_id=r.contact_id, contact=contacts.get(r.contact_id), reason=_reason(r, contacts.get(r.contact_id)))
+            Blocker(
+                contact_id=r.contact_id,
+                contact=contacts.get(r.contact_id),
+                reason=_reason(r, contacts.get(r.contact_id)),
+            )
             for r in rows
         ]
     return plan
@@ -250,9 +257,9 @@ def import_undo(*, job: ImportJob, user: User | None, queued: bool = False) -> U
     )
     contact_services.contacts_restore(previous=previous, bulk_change=many)
     created = list(
-        ImportedContact.objects.filter(job=job, outcome=Outcome.CREATED).order_by("contact_id").values_list(
-            "contact_id", flat=True
-        )
+        ImportedContact.objects.filter(job=job, outcome=Outcome.CREATED)
+        .order_by("contact_id")
+        .values_list("contact_id", flat=True)
     )
     for start in range(0, len(created), DELETE_BATCH):
         contact_services.contacts_delete(contact_ids=created[start : start + DELETE_BATCH], bulk=many)

@@ -167,12 +167,16 @@ def _imported_write(rows: list[tuple[Any, ...]]) -> None:
         )
         return
     table = ImportedContact._meta.db_table
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.copy(f"COPY {table} ({', '.join(_IMPORTED_COLUMNS)}) FROM STDIN") as copy:
-            for job_id, contact_id, outcome, previous, written_at, added in rows:
-                copy.write_row(
-                    (job_id, contact_id, outcome, None if previous is None else json.dumps(previous), written_at, added)
-                )
+    columns = ", ".join(_IMPORTED_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for job_id, contact_id, outcome, previous, written_at, added in rows:
+            copy.write_row(
+                (job_id, contact_id, outcome, None if previous is None else json.dumps(previous), written_at, added)
+            )
 
 
 def _give_way() -> None:
