@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils.formats import date_format
 
 from contacts import custom_fields
+from contacts.in_list import in_values
 from contacts.models import (
     FAMILY_OR_GIVEN_NAME,
     NAME_MISSING,
@@ -101,7 +102,7 @@ def contact_ids_by_email(*, emails: Iterable[str]) -> dict[str, tuple[int, int |
         chunk = keys[start : start + EMAIL_LOOKUP_BATCH]
         rows = (
             Contact.objects.annotate(email_key=Lower("email"))
-            .filter(email_key__in=chunk)
+            .filter(email_key__in=in_values(chunk, sql_type="text"))
             .values_list("email_key", "pk", "merged_into_id")
         )
         found.update({key: (pk, merged) for key, pk, merged in rows})

@@ -1,6 +1,5 @@
 """Contacts: create, update, delete, assign to an account, and upsert in bulk (imports, the API)."""
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +12,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from contacts import custom_fields, selectors
+from contacts.in_list import in_values
 from contacts.models import (
     Account,
     Contact,
@@ -122,7 +122,7 @@ class UpsertOutcome(NamedTuple):
 
 def _live_ids(ids: set[int]) -> dict[int, int]:
     """Each contact id → the contact it is (through chains) merged into, or itself when it is not merged."""
-    parent = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
+    parent = dict(Contact.objects.filter(pk__in=in_values(ids)).values_list("pk", "merged_into_id"))
     result = {}
     for pk in ids:
         seen, current = {pk}, pk
@@ -163,7 +163,9 @@ def contacts_upsert(
     existing: dict[int, Contact] = {}
     ids = sorted(existing_ids)
     for start in range(0, len(ids), UPSERT_BATCH):
-        existing.update(Contact.objects.in_bulk(ids[start : start + UPSERT_BATCH]))
+        existing.update(
+            (c.pk, c) for c in Contact.objects.filter(pk__in=in_values(ids[start : start + UPSERT_BATCH])).order_by()
+        )
 
     outcomes: list[UpsertOutcome | None] = [None] * len(rows)
     to_create: list[tuple[int, dict[str, Any]]] = []
@@ -278,9 +280,7 @@ def contact_delete(*, contact: Contact) -> int:
 def contacts_assign_account(*, contact_ids: Iterable[int], account: Account | None) -> int:
     """Link the given contacts to `account` (None unlinks them); returns how many changed."""
     ids = list(
-        Contact.objects.filter(pk__in=list(contact_ids))
-        .exclude(account=account)
-        .values_list("pk", flat=True)
+        Contact.objects.filter(pk__in=list(contact_ids)).exclude(account=account).values_list("pk", flat=True)
         if account is not None
         else Contact.objects.filter(pk__in=list(contact_ids), account__isnull=False).values_list("pk", flat=True)
     )

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from contacts import services as contact_services
 from contacts.field_settings import code_from_label
+from contacts.in_list import in_values
 from contacts.models import Contact
 from segments import services as group_services
 from segments.models import Cause, ContactGroup, Membership
@@ -118,7 +119,7 @@ def _slice_write(
     added = 0
     gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
-        members = Contact.objects.filter(pk__in=sorted(recorded))
+        members = Contact.objects.filter(pk__in=in_values(sorted(recorded)))
         had = set(
             Membership.objects.filter(group=group, via_manual=True, contact__in=members).values_list(
                 "contact_id", flat=True
