@@ -55,6 +55,7 @@ class ImportJob(models.Model):
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    undo_recorded = models.BooleanField(default=True)  # False: ran before undo existed (no written_at to compare)
     undo_queued_at = models.DateTimeField(null=True, blank=True)  # a big undo waits for / runs in the worker
     undo_error = models.TextField(blank=True)  # why the last undo in the worker changed nothing
 
@@ -124,7 +125,7 @@ class ImportedContact(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     previous = models.JSONField(null=True, blank=True)
     # The contact's updated_at as the import wrote it (created / updated): a different one now means the
-    # contact changed since, which blocks an undo. Null for imports recorded before undo existed.
+    # contact changed since, which blocks an undo. Null for unchanged contacts (and imports before undo existed).
     written_at = models.DateTimeField(null=True, blank=True)
     added_to_group = models.BooleanField(default=False)  # the import gave it the manual source in job.group
 

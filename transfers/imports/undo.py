@@ -105,6 +105,8 @@ def import_undo_refusal(*, job: ImportJob, user: User | None = None, queued: boo
         return "Only the person who ran this import or an admin can undo it."
     if job.undone_at is not None:
         return "This import has already been undone."
+    if not job.undo_recorded:
+        return "This import ran before imports could be undone: it did not record what an undo needs."
     if not queued and undo_in_progress(job=job):
         return "This import is being undone in the background."
     if job.status == ImportStatus.SUCCEEDED or (job.status == ImportStatus.FAILED and job.saved):
@@ -148,9 +150,6 @@ def _blocking(job: ImportJob) -> QuerySet[ImportedContact]:
     """The job's created and updated contacts that changed since (see the module's invariant)."""
     contact = OuterRef("contact_id")
     live = Contact.objects.filter(pk=contact, merged_into__isnull=True)
-    # Imports recorded before undo existed have no written_at: changed since = updated after the import ended.
-    ended = job.finished_at or timezone.now()
-    unchanged = Q(written_at__isnull=False, as_written=True) | Q(written_at__isnull=True, not_since=True)
     other_groups = Membership.objects.filter(contact_id=contact, via_manual=True)
     if job.group_id:
         other_groups = other_groups.exclude(group_id=job.group_id)
@@ -161,13 +160,12 @@ def _blocking(job: ImportJob) -> QuerySet[ImportedContact]:
         _written(job)
         .alias(
             as_written=Exists(live.filter(updated_at=OuterRef("written_at"))),
-            not_since=Exists(live.filter(updated_at__lte=ended)),
             has_activity=Exists(Activity.objects.filter(contact_id=contact)),
             has_consent=Exists(ContactConsent.objects.filter(contact_id=contact)),
             has_merged=Exists(Contact.objects.filter(merged_into_id=contact)),
             has_manual=Exists(other_groups),
         )
-        .filter(~unchanged | would_lose)
+        .filter(Q(as_written=False) | would_lose)
         .order_by("contact_id")
     )
 
@@ -177,9 +175,7 @@ def _reason(row: ImportedContact, contact: Contact | None) -> str:
         return "deleted since the import"
     if contact.merged_into_id:
         return "merged into another contact since the import"
-    if row.written_at is not None and contact.updated_at != row.written_at:
-        return "changed since the import (edited, imported again or merged)"
-    if row.written_at is None and row.job.finished_at and contact.updated_at > row.job.finished_at:
+    if contact.updated_at != row.written_at:
         return "changed since the import (edited, imported again or merged)"
     return "has activities, consents, merged contacts or other groups since the import; deleting it would lose them"
 
@@ -198,7 +194,7 @@ def import_undo_plan(*, job: ImportJob) -> UndoPlan:
             group_id=job.group_id, via_manual=True, contact_id__in=_group_added(job).values("contact_id")
         ).count()
     if plan.blocker_count:
-        rows = list(blocking.select_related("job")[:BLOCKERS_SHOWN])
+        rows = list(blocking[:BLOCKERS_SHOWN])
         contacts = Contact.objects.in_bulk([r.contact_id for r in rows])
         plan.blockers = [
             Blocker(

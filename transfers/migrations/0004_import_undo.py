@@ -13,6 +13,17 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Imports that ran before this recorded nothing an undo needs: False for them, True for every new one.
+        migrations.AddField(
+            model_name="importjob",
+            name="undo_recorded",
+            field=models.BooleanField(default=False),
+        ),
+        migrations.AlterField(
+            model_name="importjob",
+            name="undo_recorded",
+            field=models.BooleanField(default=True),
+        ),
         migrations.AddField(
             model_name='importedcontact',
             name='added_to_group',
