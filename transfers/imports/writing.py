@@ -2,10 +2,12 @@
 
 Invariant: a slice (settings.IMPORT_SLICE rows) is one transaction: its contacts (`contacts_upsert`, whose
 contacts_changed notes the slice's re-checks in that transaction — a big import notes a durable group
-refresh per slice, which the drain runs once for all the notes it finds), its ImportedContact rows, its
-group add (Cause.IMPORT, so history records the import) and the job's counts and progress. A slice writes
-all its rows or none; the job's counts always equal what is committed. Between slices on SQLite (one
-writer for the whole file) a short pause lets other writers (an edit, a login) in, as rebuilds do.
+refresh per slice, which the drain runs once for all the notes it finds), its ImportedContact rows (with the
+updated_at the slice gave each contact and whether the import gave it the group's manual source: what an undo
+checks and takes back), its group add (Cause.IMPORT, so history records the import) and the job's counts
+and progress. A slice writes all its rows or none; the job's counts always equal what is committed. Between
+slices on SQLite (one writer for the whole file) a short pause lets other writers (an edit, a login) in, as
+rebuilds do.
 """
 
 from __future__ import annotations
