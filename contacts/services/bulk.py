@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, CharField, DateTimeField, Field, ForeignKey, IntegerField, JSONField
 from django.utils import timezone
 from django_countries.fields import CountryField
@@ -89,7 +89,8 @@ def contacts_columns_write(*, contacts: Sequence[Contact], names: Sequence[str])
     columns = [qn(cast(str, f.column)) for f in fields]
     table = qn(Contact._meta.db_table)
     staged = "contacts_write_staged"
-    with connection.cursor() as cursor:
+    # ON COMMIT DROP: the staged table lives as long as the caller's transaction (one is opened if needed).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "

@@ -71,3 +71,12 @@ def test_bulk_insert_takes_an_account():
         rows=[{"email": "a@x.cz", "account": account, "created_at": now, "updated_at": now}]
     )
     assert Contact.objects.get(pk=pk).account == account
+
+
+def test_columns_write_outside_a_transaction_opens_one(transactional_db):
+    from contacts.services import bulk
+
+    contact = ContactFactory(city="Brno")
+    contact.city = "Praha"
+    bulk.contacts_columns_write(contacts=[contact], names=["city"])
+    assert Contact.objects.get(pk=contact.pk).city == "Praha"
