@@ -1,4 +1,4 @@
-"""`python -m bench.import_ [--rows N] [--cases new,mixed] [--profile FILE]`: the contact import, 100k rows.
+"""`python -m bench.import_ [--rows N] [--cases new,mixed] [--profile FILE] [--undo]`: the contact import, 100k rows.
 
 Generates a CSV file of N (default 100,000) rows × 12 columns, headed as an export people bring
 ("Email Address", "First Name", "Last Name", "Phone", "Country", "City", "Job Title", "Lead Score",
@@ -142,8 +142,8 @@ def _marks() -> dict[str, int]:
 # --- the runs ---------------------------------------------------------------------------------
 
 
-def run_import(*, data: Rows, tag: str, profile: str | None = None) -> dict:
-    """Import the file through the pipeline; seconds per phase and the job's counts."""
+def run_import(*, data: Rows, tag: str, profile: str | None = None, undo: bool = False) -> dict:
+    """Import the file through the pipeline; seconds per phase and the job's counts (and the undo's seconds)."""
     from segments import services as group_services
     from transfers.imports import pipeline
     from transfers.imports.jobs import job_create
@@ -194,7 +194,16 @@ def run_import(*, data: Rows, tag: str, profile: str | None = None) -> dict:
     if job.status != "succeeded":
         raise SystemExit(f"The import failed: {job.error}")
     group.refresh_from_db()
+    members, events = group.member_count, group.events.count()
+    undo_s = None
+    if undo:
+        from transfers.imports.undo import import_undo
+
+        started = time.perf_counter()
+        import_undo(job=job, user=None)
+        undo_s = time.perf_counter() - started
     return {
+        "undo_s": undo_s,
         "seconds": seconds,
         "phases": phases,
         "mapping": dict(zip(table.header, mapping, strict=True)),
@@ -202,8 +211,8 @@ def run_import(*, data: Rows, tag: str, profile: str | None = None) -> dict:
         "updated": job.updated,
         "unchanged": job.unchanged,
         "skipped": job.skipped,
-        "members": group.member_count,
-        "events": group.events.count(),
+        "members": members,
+        "events": events,
     }
 
 
@@ -248,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the file (default 100,000)")
     parser.add_argument("--cases", default="new,mixed", help="comma-separated: new, mixed (default both)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the first case's import_execute")
+    parser.add_argument("--undo", action="store_true", help="also time undoing each import (transfers.imports.undo)")
     args = parser.parse_args(argv)
     setup_django()
     require_postgresql("bench.import_")
@@ -269,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             if data.existing:
                 _undo_save(data.existing)
             copy_s = run_copy(data=data)
-            result = run_import(data=data, tag=case, profile=args.profile if number == 0 else None)
+            result = run_import(data=data, tag=case, profile=args.profile if number == 0 else None, undo=args.undo)
         finally:
             cleanup(marks=marks)
         result["copy_s"] = copy_s
@@ -300,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{case}_write_s": f"{p.get('write', 0):.2f}",
             f"{case}_copy_s": f"{r['copy_s']:.2f}",
         }
+        if r["undo_s"] is not None:
+            print(f"  {case}: undo {r['undo_s']:.1f} s ({r['created']:,} deleted, {r['updated']:,} restored)")
+            result_line[f"{case}_undo_s"] = f"{r['undo_s']:.2f}"
     clean = after == before
     print(f"goal: ≥ {GOAL_ROWS_PER_S:,} rows/s {'met' if met else 'MISSED'}; contacts before/after: "
           f"{before:,}/{after:,} {'(clean)' if clean else 'NOT CLEAN'}")  # fmt: skip

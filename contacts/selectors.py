@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils.formats import date_format
 
 from contacts import custom_fields
+from contacts.in_list import in_values
 from contacts.models import (
     FAMILY_OR_GIVEN_NAME,
     NAME_MISSING,
@@ -103,7 +104,7 @@ def contact_ids_by_email(*, emails: Iterable[str]) -> dict[str, tuple[int, int |
         chunk = keys[start : start + EMAIL_LOOKUP_BATCH]
         rows = (
             Contact.objects.annotate(email_key=Lower("email"))
-            .filter(email_key__in=chunk)
+            .filter(email_key__in=in_values(chunk, sql_type="text"))
             .values_list("email_key", "pk", "merged_into_id")
         )
         found.update({key: (pk, merged) for key, pk, merged in rows})
@@ -193,16 +194,12 @@ def account_queryset() -> QuerySet[Account]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return Account.objects.annotate(
-        contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
-    )
+    return Account.objects.annotate(contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0)))
 
 
 def account_industries() -> list[str]:
     """Distinct non-empty industries of all accounts, sorted (for the industry filter)."""
-    return list(
-        Account.objects.exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct()
-    )
+    return list(Account.objects.exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct())
 
 
 def account_contacts(*, account: Account) -> QuerySet[Contact]:
@@ -255,7 +252,7 @@ class ConsentStatus:
 
     @property
     def status(self) -> str:
-        """"agreed", "revoked" or "never"."""
+        """ "agreed", "revoked" or "never"."""
         if self.record is None:
             return "never"
         return "agreed" if self.record.revoked_at is None else "revoked"

@@ -81,6 +81,12 @@ _FIRST_SOURCE_SQL = (
 )
 
 
+def _now() -> Any:
+    """Now, as a parameter of a hand-written statement: adapted as the ORM stores it (SQLite: naive UTC text; a
+    raw aware datetime would be stored as "…+00:00" text, which sorts and compares apart from the ORM's)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
 def _changing(sql: str, params: Sequence[Any], *, kind: EventKind, source: Source | None, why: Why) -> int:
     """Run `sql` (an INSERT / UPDATE / DELETE of memberships) and record one event per row it changed.
 
@@ -89,7 +95,7 @@ def _changing(sql: str, params: Sequence[Any], *, kind: EventKind, source: Sourc
     """
     source_sql = _FIRST_SOURCE_SQL if source is None else f"{source:d}"
     returning = f" RETURNING group_id, contact_id, {source_sql}"
-    event = (kind, why.cause, why.actor_id, timezone.now())
+    event = (kind, why.cause, why.actor_id, _now())
     columns = "group_id, contact_id, source, kind, cause, actor_id, at"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -207,7 +213,7 @@ def source_add(
     )
     added = _changing(
         insert,
-        (group.pk, *flags, timezone.now(), *params, *new_params),
+        (group.pk, *flags, _now(), *params, *new_params),
         kind=EventKind.ENTERED,
         source=source,
         why=why,
@@ -376,7 +382,7 @@ def group_members_copy(*, source_group: ContactGroup, target: ContactGroup, free
     )
     return _changing(
         insert,
-        (target.pk, timezone.now(), source_group.pk),
+        (target.pk, _now(), source_group.pk),
         kind=EventKind.ENTERED,
         source=Source.MANUAL if freeze else None,
         why=why,
@@ -406,7 +412,7 @@ def memberships_move_to_parents(*, child_ids: Sequence[int], why: Why) -> None:
         f"FROM {_MEMBERSHIPS} m JOIN {Contact._meta.db_table} c ON c.id = m.contact_id "
         f"WHERE m.via_manual AND c.merged_into_id IS NOT NULL AND {where} "
         "ON CONFLICT (group_id, contact_id) DO NOTHING",
-        (timezone.now(), *params),
+        (_now(), *params),
         kind=EventKind.ENTERED,
         source=Source.MANUAL,
         why=why,
@@ -496,7 +502,7 @@ class RowWriter:
     def _insert(cursor: Any, rows: list[Row], *, source: Source) -> None:
         """INSERT these memberships (with `source` only), a thousand rows per statement, and set their pks."""
         flags = ", ".join("TRUE" if s == source else "FALSE" for s in Source)
-        added_at = connection.ops.adapt_datetimefield_value(timezone.now())
+        added_at = _now()
         pks: dict[tuple[int, int], int] = {}
         for start in range(0, len(rows), INSERT_BATCH):
             batch = rows[start : start + INSERT_BATCH]
@@ -512,7 +518,7 @@ class RowWriter:
 
     def flush(self) -> None:
         """Record the events of every write so far and bring the member counts up to date."""
-        at = connection.ops.adapt_datetimefield_value(timezone.now())
+        at = _now()
         tail = (self.why.cause, self.why.actor_id, at)
         with connection.cursor() as cursor:
             for start in range(0, len(self.events), INSERT_BATCH):

@@ -211,6 +211,7 @@ class Cause(models.IntegerChoices):
     API = 7, "API"
     CAMPAIGN = 8, "campaign"
     COPY = 9, "group copy"
+    IMPORT_UNDO = 10, "import undone"
 
 
 class MembershipEvent(models.Model):

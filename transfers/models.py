@@ -2,7 +2,8 @@
 
 An ImportJob keeps the uploaded file itself (`data`), so the web server and the worker need no shared
 disk; its `ImportIssue` rows are the report (one per bad cell or row), and its `ImportedContact` rows
-say which contacts it created or updated (the group add reads them; an undo would too). A job imports
+say which contacts it created or updated, when, what they replaced and whether the import added them to its
+group (the group add and the undo read them). A job imports
 contacts or accounts (`kind`); `ImportedAccount` rows say which accounts it created or updated (an
 account import's rows, and the accounts a contact import created from a company column).
 """
@@ -61,6 +62,14 @@ class ImportJob(models.Model):
     group = models.ForeignKey("segments.ContactGroup", null=True, blank=True, on_delete=models.SET_NULL)
     group_added = models.PositiveIntegerField(default=0)
     accounts_created = models.PositiveIntegerField(default=0)  # a contact import's new accounts (company column)
+    # An undo (transfers.imports.undo): deleted what the import created, restored what it updated.
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undo_recorded = models.BooleanField(default=True)  # False: ran before undo existed (no written_at to compare)
+    undo_queued_at = models.DateTimeField(null=True, blank=True)  # a big undo waits for / runs in the worker
+    undo_error = models.TextField(blank=True)  # why the last undo in the worker changed nothing
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -76,6 +85,10 @@ class ImportJob(models.Model):
     @property
     def is_busy(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None
 
     @property
     def saved(self) -> int:
@@ -123,6 +136,10 @@ class ImportedContact(models.Model):
     contact_id = models.BigIntegerField()  # a plain column: deleting a contact later keeps the record
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     previous = models.JSONField(null=True, blank=True)
+    # The contact's updated_at as the import wrote it (created / updated): a different one now means the
+    # contact changed since, which blocks an undo. Null for unchanged contacts (and imports before undo existed).
+    written_at = models.DateTimeField(null=True, blank=True)
+    added_to_group = models.BooleanField(default=False)  # the import gave it the manual source in job.group
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "contact_id"], name="importedcontact_unique")]

@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import_detail"),
     path("imports/<int:pk>/mapping/", imports.ImportMappingView.as_view(), name="import_mapping"),
     path("imports/<int:pk>/preview/", imports.ImportPreviewView.as_view(), name="import_preview"),
+    path("imports/<int:pk>/undo/", imports.ImportUndoView.as_view(), name="import_undo"),
     path("imports/<int:pk>/report.csv", imports.ImportReportCsvView.as_view(), name="import_report_csv"),
     # --- exports (contacts, group members, group definitions) --------------------------------------
     path("exports/contacts/", exports.ContactExportView.as_view(), name="export_contacts"),

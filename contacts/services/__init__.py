@@ -38,6 +38,7 @@ from contacts.services.contacts import (
     contact_update,
     contacts_assign_account,
     contacts_delete,
+    contacts_restore,
     contacts_upsert,
 )
 from contacts.services.fields import (
@@ -93,5 +94,6 @@ __all__ = [
     "contacts_delete",
     "contacts_link_accounts",
     "contacts_refresh_last_activity",
+    "contacts_restore",
     "contacts_upsert",
 ]

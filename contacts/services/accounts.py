@@ -139,18 +139,21 @@ def accounts_upsert(*, rows: Sequence[AccountUpsert], bulk: bool = False) -> lis
 
 
 @transaction.atomic
-def contacts_link_accounts(*, links: Mapping[int, int], bulk: bool = False) -> dict[int, int | None]:
+def contacts_link_accounts(
+    *, links: Mapping[int, int], bulk: bool = False, now: dt.datetime | None = None
+) -> dict[int, int | None]:
     """Link each contact to an account (contact id → account id) in bulk, as editing each contact's account would:
     one contacts_changed (reason "account"), so rules and the groups holding the accounts follow.
 
     Returns the contacts whose account changed, with the account id each had before (None: no account).
+    `now`: their updated_at (an import gives every contact of a slice one instant, which its undo compares).
     """
     current: dict[int, int | None] = {}
     ids = sorted(links)
     for start in range(0, len(ids), UPSERT_BATCH):
         current.update(Contact.objects.filter(pk__in=ids[start : start + UPSERT_BATCH]).values_list("pk", "account_id"))
     changed = {pk: old for pk, old in current.items() if old != links[pk]}
-    now = timezone.now()
+    now = now or timezone.now()
     pairs = [(pk, links[pk]) for pk in sorted(changed)]
     for start in range(0, len(pairs), UPSERT_BATCH):
         _accounts_set(pairs=pairs[start : start + UPSERT_BATCH], now=now)
@@ -173,4 +176,8 @@ def _accounts_set(*, pairs: Sequence[tuple[int, int]], now: dt.datetime) -> None
         f"UPDATE {table} SET account_id = v.account_id, updated_at = %s FROM v WHERE {table}.id = v.contact_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for pair in pairs for value in pair] + [now])
+        # TRICKY: adapted as the ORM stores it (SQLite: naive UTC text); a raw aware datetime would be stored as
+        # "…+00:00" text, which never equals the ORM's value (an import's undo compares updated_at).
+        cursor.execute(
+            sql, [value for pair in pairs for value in pair] + [connection.ops.adapt_datetimefield_value(now)]
+        )

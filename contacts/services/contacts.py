@@ -1,6 +1,5 @@
 """Contacts: create, update, delete, assign to an account, and upsert in bulk (imports, the API)."""
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -13,11 +12,13 @@ from django.db.models import Field
 from django.utils import timezone
 
 from contacts import custom_fields, selectors
+from contacts.in_list import in_values
 from contacts.models import (
     Account,
     Contact,
     ContactField,
 )
+from contacts.services import bulk as bulk_writes
 from contacts.services.fields import CONTACT_FIELDS, DUPLICATE_EMAIL_MESSAGE, ContactFields
 from contacts.signals import ChangeReason, send_contacts_changed
 
@@ -121,7 +122,7 @@ class UpsertOutcome(NamedTuple):
 
 def _live_ids(ids: set[int]) -> dict[int, int]:
     """Each contact id → the contact it is (through chains) merged into, or itself when it is not merged."""
-    parent = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
+    parent = dict(Contact.objects.filter(pk__in=in_values(ids)).values_list("pk", "merged_into_id"))
     result = {}
     for pk in ids:
         seen, current = {pk}, pk
@@ -162,17 +163,19 @@ def contacts_upsert(
     existing: dict[int, Contact] = {}
     ids = sorted(existing_ids)
     for start in range(0, len(ids), UPSERT_BATCH):
-        existing.update(Contact.objects.in_bulk(ids[start : start + UPSERT_BATCH]))
+        existing.update(
+            (c.pk, c) for c in Contact.objects.filter(pk__in=in_values(ids[start : start + UPSERT_BATCH])).order_by()
+        )
 
     outcomes: list[UpsertOutcome | None] = [None] * len(rows)
-    to_create: list[tuple[int, Contact]] = []
+    to_create: list[tuple[int, dict[str, Any]]] = []
     to_update: dict[int, Contact] = {}
     changed_fields: set[str] = set()
     for index, (row, key) in enumerate(zip(rows, keys, strict=True)):
         contact = existing.get(live[found[key][0]]) if key in found else None
         if contact is None:
-            new = Contact(email=(row.email or "").strip() or None, custom=dict(row.custom), **row.fields)
-            new.created_at = new.updated_at = now
+            new = {"email": (row.email or "").strip() or None, "custom": dict(row.custom), **row.fields}
+            new["created_at"] = new["updated_at"] = now
             to_create.append((index, new))
             continue
         previous: dict[str, Any] = {}
@@ -194,21 +197,57 @@ def contacts_upsert(
         outcomes[index] = UpsertOutcome(contact.pk, "updated" if previous else "unchanged", previous or None)
     try:
         with transaction.atomic():
-            created = Contact.objects.bulk_create([c for _, c in to_create], batch_size=UPSERT_BATCH)
+            created = bulk_writes.contacts_rows_insert(rows=[values for _, values in to_create])
     except IntegrityError as exc:  # another writer took one of the emails since the lookup
         raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc
-    for (index, _), contact in zip(to_create, created, strict=True):
-        outcomes[index] = UpsertOutcome(contact.pk, "created", None)
-    if to_update:
-        Contact.objects.bulk_update(
-            list(to_update.values()), fields=sorted(changed_fields | {"updated_at"}), batch_size=UPSERT_BATCH
-        )
+    for (index, _), pk in zip(to_create, created, strict=True):
+        outcomes[index] = UpsertOutcome(pk, "created", None)
+    bulk_writes.contacts_columns_write(contacts=list(to_update.values()), names=sorted(changed_fields | {"updated_at"}))
     send_contacts_changed(
-        contact_ids=[c.pk for c in created] + list(to_update),
+        contact_ids=[*created, *to_update],
         reason=ChangeReason.CREATED if created else ChangeReason.UPDATED,
         bulk=bulk,
     )
     return [o for o in outcomes if o is not None]
+
+
+@transaction.atomic
+def contacts_restore(
+    *, previous: Mapping[int, Mapping[str, Any]], now: dt.datetime | None = None, bulk_change: bool = False
+) -> int:
+    """Put back the values an upsert replaced (`UpsertOutcome.previous` by contact id); returns how many changed.
+
+    A custom value recorded as None was absent: its key is removed. Contacts gone since are skipped (the
+    caller, an import's undo, refuses those first). One contacts_changed for all (`bulk_change`: very many).
+    """
+    now = now or timezone.now()
+    ids = sorted(previous)
+    contacts: list[Contact] = []
+    names: set[str] = set()
+    for start in range(0, len(ids), UPSERT_BATCH):
+        for contact in Contact.objects.filter(pk__in=ids[start : start + UPSERT_BATCH]).order_by("pk"):
+            for name, value in previous[contact.pk].items():
+                if name == "custom":
+                    custom = dict(contact.custom or {})
+                    for code, old in value.items():
+                        if old is None:
+                            custom.pop(code, None)
+                        else:
+                            custom[code] = old
+                    contact.custom = custom
+                elif name in UPSERT_FIELDS:
+                    setattr(contact, name, value)
+                elif name == "account":  # an import linked it to an account by a company column
+                    contact.account_id = value
+                    name = "account"  # the field (its column is account_id)
+                else:
+                    raise TypeError(f"contacts_restore() got unexpected field: {name}")
+                names.add(name)
+            contact.updated_at = now
+            contacts.append(contact)
+    bulk_writes.contacts_columns_write(contacts=contacts, names=sorted(names | {"updated_at"}))
+    send_contacts_changed(contact_ids=[c.pk for c in contacts], reason=ChangeReason.UPDATED, bulk=bulk_change)
+    return len(contacts)
 
 
 def _with_merged_descendants(ids: Iterable[int]) -> set[int]:
@@ -223,12 +262,15 @@ def _with_merged_descendants(ids: Iterable[int]) -> set[int]:
 
 
 @transaction.atomic
-def contacts_delete(*, contact_ids: Iterable[int]) -> int:
-    """Delete contacts (and the contacts merged into them); returns how many contacts were deleted."""
+def contacts_delete(*, contact_ids: Iterable[int], bulk: bool = False) -> int:
+    """Delete contacts (and the contacts merged into them); returns how many contacts were deleted.
+
+    `bulk`: one part of a delete of very many contacts (an import's undo): noted as such for the groups.
+    """
     ids = _with_merged_descendants(contact_ids)
     ids &= set(Contact.objects.filter(pk__in=ids).values_list("pk", flat=True))
     Contact.objects.filter(pk__in=ids).delete()
-    send_contacts_changed(contact_ids=ids, reason=ChangeReason.DELETED)
+    send_contacts_changed(contact_ids=ids, reason=ChangeReason.DELETED, bulk=bulk)
     return len(ids)
 
 
@@ -241,9 +283,7 @@ def contact_delete(*, contact: Contact) -> int:
 def contacts_assign_account(*, contact_ids: Iterable[int], account: Account | None) -> int:
     """Link the given contacts to `account` (None unlinks them); returns how many changed."""
     ids = list(
-        Contact.objects.filter(pk__in=list(contact_ids))
-        .exclude(account=account)
-        .values_list("pk", flat=True)
+        Contact.objects.filter(pk__in=list(contact_ids)).exclude(account=account).values_list("pk", flat=True)
         if account is not None
         else Contact.objects.filter(pk__in=list(contact_ids), account__isnull=False).values_list("pk", flat=True)
     )

@@ -94,6 +94,19 @@ def test_upload_map_run_and_download_the_report(marketer_page, live_server, tmp_
     page.get_by_role("link", name="Import").first.click()
     expect(page.locator("table")).to_contain_text("hubspot-export.csv")
 
+    # Undo from the report page, through the in-page confirmation that says what will happen.
+    page.get_by_role("link", name="hubspot-export.csv").click()
+    page.get_by_role("button", name="Undo import").click()
+    modal = page.locator("#confirm-modal")
+    expect(modal).to_be_visible()
+    expect(modal).to_contain_text(
+        "Delete 2 contacts this import created and restore the previous values of 0 contacts it updated."
+    )
+    page.screenshot(path=str(artifacts_dir / "import-undo-confirm.png"), full_page=True)
+    modal.get_by_role("button", name="Undo import").click()
+    expect(page.locator("[data-undone]").first).to_contain_text("Undone by mia on ")
+    expect(page.get_by_role("button", name="Undo import")).to_have_count(0)
+    assert not Contact.objects.exists()
 
 ACCOUNTS_CSV = (
     "Company Name;Company Domain Name;Industry;Number of Employees;Country/Region\r\n"

@@ -11,7 +11,7 @@ from django_q.conf import Conf
 
 from contacts import services as contact_services
 from contacts.models import Account, Contact
-from segments import rebuilds, services
+from segments import memberships, rebuilds, services
 from segments.memberships import Integrity, events_prune, memberships_integrity
 from segments.models import Cause, ContactGroup, EventKind, Membership, MembershipEvent, Source
 from segments.rechecks import rechecks_drain
@@ -351,3 +351,18 @@ def test_one_membership_row_per_group_and_contact_on_both_databases():
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'membership_group_contact_unique'")
             assert "INCLUDE (via_manual, via_account, via_condition)" in cursor.fetchone()[0]
+
+
+def test_times_written_by_hand_written_statements_are_stored_as_the_orm_stores_them():
+    """Every writer's `added_at` / `at` equals itself when the ORM compares it (on SQLite a raw aware datetime
+    was stored as "…+00:00" text, which no ORM value ever equals)."""
+    group, copy = ContactGroupFactory(), ContactGroupFactory()
+    contacts = [ContactFactory() for _ in range(3)]
+    services.group_add_contacts(group=group, contacts=Contact.objects.filter(pk__in=[c.pk for c in contacts]))
+    services.group_remove_contacts(group=group, contacts=Contact.objects.filter(pk=contacts[0].pk))
+    memberships.group_members_copy(source_group=group, target=copy, freeze=True, why=memberships.Why(Cause.COPY))
+    assert MembershipEvent.objects.count() == 6  # 3 entered, 1 left, 2 entered the copy
+    for event in MembershipEvent.objects.all():
+        assert MembershipEvent.objects.filter(pk=event.pk, at=event.at).exists(), event
+    for membership in Membership.objects.all():
+        assert Membership.objects.filter(pk=membership.pk, added_at=membership.added_at).exists(), membership

@@ -13,6 +13,7 @@ with its previous account id in the record's `previous` ("account": id or None).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import F
@@ -114,6 +115,7 @@ def slice_link(
     rows: list[CheckedRow],
     outcomes: list[contact_services.UpsertOutcome],
     bulk: bool,
+    now: datetime | None = None,
 ) -> list[contact_services.UpsertOutcome]:
     """Link one slice's contacts (in the slice's transaction); returns the outcomes with the account changes."""
     if links is None or not links.by_line:
@@ -135,7 +137,7 @@ def slice_link(
             wanted[outcome.contact_id] = target if isinstance(target, int) else links.created[target]
     if not wanted:
         return outcomes
-    previous = contact_services.contacts_link_accounts(links=wanted, bulk=bulk)
+    previous = contact_services.contacts_link_accounts(links=wanted, bulk=bulk, now=now)
     result = []
     for outcome in outcomes:
         if outcome.contact_id in previous and outcome.outcome != "created":

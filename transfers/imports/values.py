@@ -95,6 +95,7 @@ def _country_names() -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=4096)  # a file repeats its few spellings (and errors are not cached)
 def country(text: str) -> str:
     """An ISO 3166-1 alpha-2 code from a code ("cz", "CZE") or a name ("Czech Republic", "Czechia", "Česko")."""
     key = _plain(text)
@@ -123,6 +124,7 @@ def email(text: str) -> str:
     return value
 
 
+@lru_cache(maxsize=16384)
 def date(text: str, *, date_format: str = "auto") -> str:
     """A date as "YYYY-MM-DD" from the usual forms; ValueError when it is not a date or is ambiguous."""
     value = _DATETIME_TAIL.sub("", text.strip())
@@ -165,6 +167,7 @@ def boolean(text: str) -> bool:
     raise ValueError(f"“{text.strip()}” is not yes or no.")
 
 
+@lru_cache(maxsize=16384)
 def number(text: str) -> int | float:
     """A number; spaces between thousands are allowed ("1 234,5")."""
     value = re.sub(r"[\s\u00a0\u202f']", "", text)
@@ -183,10 +186,16 @@ def whole_number(text: str) -> int:
 
 def _choice_code(field: ContactField, text: str) -> str:
     """The choice code written as its code or its label, ignoring case; ValueError when neither."""
-    wanted = text.strip().lower()
-    for code, label in field.choice_labels.items():
-        if wanted in (code.lower(), label.lower()):
-            return code
+    lookup = field.__dict__.get("_import_choice_words")
+    if lookup is None:  # once per field and import (the field object lives for one run)
+        lookup = {}
+        for code, label in field.choice_labels.items():
+            lookup.setdefault(code.lower(), code)
+            lookup.setdefault(label.lower(), code)
+        field.__dict__["_import_choice_words"] = lookup
+    found = lookup.get(text.strip().lower())
+    if found is not None:
+        return found
     codes = ", ".join(field.choice_codes) or "none defined"
     raise ValueError(f"“{text.strip()}” is not one of the choices of {field.label} ({codes}).")
 
@@ -223,6 +232,7 @@ def _text(name: str, limit: int | None = None) -> Callable[[str], str]:
     return convert
 
 
+@lru_cache(maxsize=16384)
 def _phone(text: str) -> str:
     try:
         return custom_fields.phone(text)

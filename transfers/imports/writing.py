@@ -2,18 +2,21 @@
 
 Invariant: a slice (settings.IMPORT_SLICE rows) is one transaction: its contacts (`contacts_upsert`, whose
 contacts_changed notes the slice's re-checks in that transaction — a big import notes a durable group
-refresh per slice, which the drain runs once for all the notes it finds), its ImportedContact rows, its
-group add (Cause.IMPORT, so history records the import) and the job's counts and progress. A slice writes
-all its rows or none; the job's counts always equal what is committed. Between slices on SQLite (one
-writer for the whole file) a short pause lets other writers (an edit, a login) in, as rebuilds do.
+refresh per slice, which the drain runs once for all the notes it finds), its ImportedContact rows (with the
+updated_at the slice gave each contact and whether the import gave it the group's manual source: what an undo
+checks and takes back), its group add (Cause.IMPORT, so history records the import) and the job's counts
+and progress. A slice writes all its rows or none; the job's counts always equal what is committed. Between
+slices on SQLite (one writer for the whole file) a short pause lets other writers (an edit, a login) in, as
+rebuilds do.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,14 +26,16 @@ from django.utils import timezone
 
 from contacts import services as contact_services
 from contacts.field_settings import code_from_label
+from contacts.in_list import in_values
 from contacts.models import Contact
 from segments import services as group_services
-from segments.models import Cause, ContactGroup
+from segments.models import Cause, ContactGroup, Membership
 from segments.rechecks import BULK_REBUILD_THRESHOLD
 from transfers.imports import account_links
 from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportKind, ImportStatus
 
 if TYPE_CHECKING:
+    from contacts.services import UpsertOutcome
     from transfers.imports.pipeline import Checked, CheckedRow, ImportOptions
 
 
@@ -126,28 +131,41 @@ def _slice_write(
         from transfers.imports.accounts import account_slice_write
 
         return account_slice_write(job=job, rows=rows, bulk=bulk, done=done)
-    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk)
-    outcomes = account_links.slice_link(job=job, links=links, rows=rows, outcomes=outcomes, bulk=bulk)
-    recorded: set[int] = set()
-    imported = []
+    now = timezone.now()  # every contact the slice writes gets this updated_at (an undo compares it)
+    outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk, now=now)
+    outcomes = account_links.slice_link(job=job, links=links, rows=rows, outcomes=outcomes, bulk=bulk, now=now)
+    recorded: dict[int, UpsertOutcome] = {}
     for outcome in outcomes:
         # Two emails of the file may lead to one contact (one merged into the other): recorded once.
-        if outcome.contact_id in seen or outcome.contact_id in recorded:
-            continue
-        recorded.add(outcome.contact_id)
-        imported.append(
-            ImportedContact(job=job, contact_id=outcome.contact_id, outcome=outcome.outcome, previous=outcome.previous)
-        )
-    ImportedContact.objects.bulk_create(imported, batch_size=1000)
+        if outcome.contact_id not in seen and outcome.contact_id not in recorded:
+            recorded[outcome.contact_id] = outcome
     added = 0
+    gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
+        members = Contact.objects.filter(pk__in=in_values(sorted(recorded)))
+        had = set(
+            Membership.objects.filter(group=group, via_manual=True, contact__in=members).values_list(
+                "contact_id", flat=True
+            )
+        )
         change = group_services.group_add_contacts(
-            group=group,
-            contacts=Contact.objects.filter(pk__in=sorted(recorded)),
-            actor_id=job.created_by_id,
-            cause=Cause.IMPORT,
+            group=group, contacts=members, actor_id=job.created_by_id, cause=Cause.IMPORT
         )
         added = change.added
+        gained = set(recorded) - had
+    _imported_write(
+        [
+            (
+                job.pk,
+                pk,
+                o.outcome,
+                o.previous,
+                now if o.outcome != ImportedContact.Outcome.UNCHANGED else None,
+                pk in gained,
+            )
+            for pk, o in recorded.items()
+        ]
+    )
     counts = {
         kind: F(kind) + sum(1 for o in outcomes if o.outcome == kind) for kind in ("created", "updated", "unchanged")
     }
@@ -159,7 +177,30 @@ def _slice_write(
         group_added=F("group_added") + added,
         **counts,
     )
-    return recorded
+    return set(recorded)
+
+
+_IMPORTED_COLUMNS = ("job_id", "contact_id", "outcome", "previous", "written_at", "added_to_group")
+
+
+def _imported_write(rows: list[tuple[Any, ...]]) -> None:
+    """The slice's ImportedContact rows (values in _IMPORTED_COLUMNS' order): one COPY on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        ImportedContact.objects.bulk_create(
+            [ImportedContact(**dict(zip(_IMPORTED_COLUMNS, row, strict=True))) for row in rows], batch_size=1000
+        )
+        return
+    table = ImportedContact._meta.db_table
+    columns = ", ".join(_IMPORTED_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for job_id, contact_id, outcome, previous, written_at, added in rows:
+            copy.write_row(
+                (job_id, contact_id, outcome, None if previous is None else json.dumps(previous), written_at, added)
+            )
 
 
 def _give_way() -> None:

@@ -20,7 +20,7 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
 from transfers import selectors
-from transfers.imports import jobs
+from transfers.imports import jobs, undo
 from transfers.imports.forms import NEW_FIELD_TYPES, MappingForm, UploadForm
 from transfers.imports.kinds import ACCOUNTS, CONTACTS, Kind, kind_of
 from transfers.imports.mapping import mapping_from_saved
@@ -42,6 +42,18 @@ class ImportListView(PermissionRequiredMixin, ListView):
 
     def get_queryset(self) -> QuerySet[ImportJob]:
         return selectors.import_list()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        for job in context["jobs"]:
+            _undo_context(job, self.request)
+        return context
+
+
+def _undo_context(job: ImportJob, request: HttpRequest) -> None:
+    """Whether the visitor may undo `job` now, and the confirmation saying what would happen."""
+    job.can_undo = not undo.import_undo_refusal(job=job, user=request.user)  # type: ignore[attr-defined]
+    job.undo_sentence = undo.job_undo_sentence(job=job) if job.can_undo else ""  # type: ignore[attr-defined]
 
 
 def _permissions(kind: Kind) -> Sequence[str]:
@@ -235,7 +247,43 @@ class ImportDetailView(PermissionRequiredMixin, DetailView):
             summary=selectors.import_summary(job=self.object),
             kind=kind_of(self.object.kind),
         )
+        _undo_context(self.object, self.request)
         return context
+
+
+class ImportUndoView(PermissionRequiredMixin, View):
+    """POST: undo an import (a big one in the worker), or show which contacts changed since (then nothing
+    is changed). GET: what an undo would do now, and what blocks it. Who ran the import or an Admin."""
+
+    permission_required = ("transfers.view_importjob", "contacts.delete_contact")  # Staff deletes no contacts
+    model = ImportJob
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(selectors.import_list(), pk=pk)
+        refusal = undo.import_undo_refusal(job=job, user=request.user)
+        plan = undo.import_undo_plan(job=job) if not refusal else None
+        context = {"job": job, "plan": plan, "message": refusal, "shown": undo.BLOCKERS_SHOWN}
+        return render(request, "transfers/imports/import_undo_blocked.html", context)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(selectors.import_list(), pk=pk)
+        try:
+            plan = undo.import_undo_request(job=job, user=request.user)
+        except undo.UndoRefused as exc:
+            if exc.plan is None:
+                messages.error(request, str(exc))
+                return redirect("transfers:import_detail", job.pk)
+            context = {"job": job, "plan": exc.plan, "message": str(exc), "shown": undo.BLOCKERS_SHOWN}
+            return render(request, "transfers/imports/import_undo_blocked.html", context, status=409)
+        if plan is None:
+            messages.info(request, "The undo runs in the background; reload this page to see when it is done.")
+        else:
+            messages.success(
+                request,
+                f"Import undone: {plan.created:,} created contact{'' if plan.created == 1 else 's'} deleted, "
+                f"{plan.updated:,} updated contact{'' if plan.updated == 1 else 's'} restored.",
+            )
+        return redirect("transfers:import_detail", job.pk)
 
 
 class _Echo:
