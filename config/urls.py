@@ -23,6 +23,8 @@ urlpatterns = [
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
     path("", include("transfers.urls")),
+    path("users/", include("users.urls")),
+    path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
 ]
