@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
@@ -45,7 +46,9 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
 @require_POST
 def logout_everywhere_view(request: HttpRequest) -> HttpResponse:
     """End every session of the signed-in user, this one included."""
-    services.sessions_end_all(user=request.user, actor=request.user)  # type: ignore[arg-type]
+    user = request.user
+    assert isinstance(user, User)  # login required
+    services.sessions_end_all(user=user, actor=user)
     logout(request)
     messages.success(request, "You are signed out on every device.")
     return redirect("login")

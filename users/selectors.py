@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from contacts.roles import Role
 
-User = get_user_model()
 ROLE_NAMES = [role.value for role in Role]
 
 
@@ -27,7 +25,7 @@ def session_epoch_get(*, user_id: int) -> int:
     return epoch or 0
 
 
-def user_role(*, user: AbstractUser) -> Role | None:
+def user_role(*, user: User) -> Role | None:
     """The user's role (the first role group they belong to), or None."""
     names = {g.name for g in user.groups.all()}
     return next((role for role in Role if role.value in names), None)
@@ -89,7 +87,7 @@ def user_list() -> QuerySet:
 
 @dataclass(frozen=True)
 class UserRow:
-    user: AbstractUser
+    user: User
     role: Role | None
     locked: bool
     invited_pending: bool

@@ -13,8 +13,7 @@ from typing import Any
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -31,14 +30,13 @@ from users.selectors import ROLE_NAMES, active_admin_ids, user_role
 from users.signals import UserAction, user_account_changed
 
 logger = logging.getLogger(__name__)
-User = get_user_model()
 
 
-def _announce(action: UserAction, *, user: AbstractUser, actor: AbstractUser | None, **changes: Any) -> None:
+def _announce(action: UserAction, *, user: User, actor: User | None, **changes: Any) -> None:
     user_account_changed.send(sender=User, action=action, user=user, actor=actor, changes=changes)
 
 
-def _is_last_active_admin(user: AbstractUser) -> bool:
+def _is_last_active_admin(user: User) -> bool:
     admins = active_admin_ids()
     return user.is_active and admins == [user.pk]
 
@@ -50,21 +48,24 @@ def _lock_admins() -> None:
 
 @dataclass(frozen=True)
 class Invitation:
-    user: AbstractUser
+    user: User
     url: str
     emailed: bool
 
 
-def invite_url(*, user: AbstractUser, base_url: str) -> str:
+def invite_url(*, user: User, base_url: str) -> str:
     """The one-time set-password link (Django's password-reset token: spent once a password is set)."""
     path = reverse(
         "account:password_set",
-        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)},
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
     )
     return base_url.rstrip("/") + path
 
 
-def _invite_email(*, user: AbstractUser, url: str, actor: AbstractUser | None) -> bool:
+def _invite_email(*, user: User, url: str, actor: User | None) -> bool:
     days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
     inviter = (actor.get_full_name() or actor.get_username()) if actor else "An administrator"
     body = (
@@ -84,7 +85,7 @@ def user_invite(
     *,
     email: str,
     role: Role,
-    actor: AbstractUser | None,
+    actor: User | None,
     base_url: str,
     first_name: str = "",
     last_name: str = "",
@@ -104,7 +105,7 @@ def user_invite(
     return Invitation(user=user, url=url, emailed=_invite_email(user=user, url=url, actor=actor))
 
 
-def invite_resend(*, user: AbstractUser, actor: AbstractUser | None, base_url: str) -> Invitation:
+def invite_resend(*, user: User, actor: User | None, base_url: str) -> Invitation:
     """Email a fresh set-password link to an invited user who has not chosen a password yet."""
     if user.has_usable_password():
         raise ValidationError(f"{user.get_username()} has a password already: they can sign in.")
@@ -117,7 +118,7 @@ def invite_resend(*, user: AbstractUser, actor: AbstractUser | None, base_url: s
     return Invitation(user=user, url=url, emailed=_invite_email(user=user, url=url, actor=actor))
 
 
-def user_role_set(*, user: AbstractUser, role: Role, actor: AbstractUser | None) -> None:
+def user_role_set(*, user: User, role: Role, actor: User | None) -> None:
     """Give the user exactly this role (other, non-role groups stay); the last active Admin keeps theirs."""
     with transaction.atomic():
         _lock_admins()
@@ -133,7 +134,7 @@ def user_role_set(*, user: AbstractUser, role: Role, actor: AbstractUser | None)
         _announce(UserAction.ROLE_SET, user=user, actor=actor, role=[old.value if old else None, role.value])
 
 
-def sessions_end_all(*, user: AbstractUser, actor: AbstractUser | None) -> None:
+def sessions_end_all(*, user: User, actor: User | None) -> None:
     """End every session of the user, on every device (their session epoch moves on; see users.middleware)."""
     with transaction.atomic():
         security, _ = UserSecurity.objects.get_or_create(user=user)
@@ -141,7 +142,7 @@ def sessions_end_all(*, user: AbstractUser, actor: AbstractUser | None) -> None:
         _announce(UserAction.SESSIONS_ENDED, user=user, actor=actor)
 
 
-def user_deactivate(*, user: AbstractUser, actor: AbstractUser | None) -> None:
+def user_deactivate(*, user: User, actor: User | None) -> None:
     """Block the user from signing in and end their sessions (not oneself, not the last active Admin)."""
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot deactivate yourself: ask another Admin.")
@@ -158,7 +159,7 @@ def user_deactivate(*, user: AbstractUser, actor: AbstractUser | None) -> None:
         sessions_end_all(user=user, actor=actor)
 
 
-def user_reactivate(*, user: AbstractUser, actor: AbstractUser | None) -> None:
+def user_reactivate(*, user: User, actor: User | None) -> None:
     """Let a deactivated user sign in again (with their old password, or an invitation if they had none)."""
     with transaction.atomic():
         user.refresh_from_db(fields=["is_active"])
@@ -169,7 +170,7 @@ def user_reactivate(*, user: AbstractUser, actor: AbstractUser | None) -> None:
         _announce(UserAction.REACTIVATED, user=user, actor=actor)
 
 
-def user_unlock(*, username: str, actor: AbstractUser | None) -> int:
+def user_unlock(*, username: str, actor: User | None) -> int:
     """Forget the failed sign-ins of this username (from every address); returns how many records went."""
     if not username:  # axes would read "no username" as "every username"
         raise ValidationError("Which username should be unlocked?")

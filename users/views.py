@@ -6,8 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +18,6 @@ from django.views.generic import FormView, TemplateView
 from users import selectors, services
 from users.forms import InviteForm, RoleForm
 
-User = get_user_model()
 VIEW = "auth.view_user"
 ADD = "auth.add_user"
 CHANGE = "auth.change_user"
@@ -26,6 +25,12 @@ CHANGE = "auth.change_user"
 
 def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/")
+
+
+def _actor(request: HttpRequest) -> User:
+    """The signed-in user (every view here needs a permission, so never anonymous)."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 def _message_of(error: ValidationError) -> str:
@@ -54,7 +59,7 @@ class UserInviteView(PermissionRequiredMixin, FormView):
     def form_valid(self, form: InviteForm) -> HttpResponse:
         try:
             invitation = services.user_invite(
-                actor=self.request.user, base_url=_base_url(self.request), **form.cleaned_data
+                actor=_actor(self.request), base_url=_base_url(self.request), **form.cleaned_data
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -90,7 +95,7 @@ class UserDetailView(PermissionRequiredMixin, View):
         action = request.POST.get("action", "")
         if action not in self.actions:
             return self.page(request, user, error="Unknown action: nothing was changed.")
-        actor = request.user
+        actor = _actor(request)
         form = RoleForm(request.POST)
         try:
             if action == "role":
@@ -129,7 +134,7 @@ class LockoutUnlockView(PermissionRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         username = request.POST.get("username", "").strip()
         try:
-            removed = services.user_unlock(username=username, actor=request.user)
+            removed = services.user_unlock(username=username, actor=_actor(request))
         except ValidationError as error:
             messages.error(request, _message_of(error))
         else:
