@@ -193,12 +193,16 @@ def account_queryset() -> QuerySet[Account]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return Account.objects.annotate(contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0)))
+    return Account.objects.annotate(
+        contact_count=Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+    )
 
 
 def account_industries() -> list[str]:
     """Distinct non-empty industries of all accounts, sorted (for the industry filter)."""
-    return list(Account.objects.exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct())
+    return list(
+        Account.objects.exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct()
+    )
 
 
 def account_contacts(*, account: Account) -> QuerySet[Contact]:
@@ -251,7 +255,7 @@ class ConsentStatus:
 
     @property
     def status(self) -> str:
-        """ "agreed", "revoked" or "never"."""
+        """"agreed", "revoked" or "never"."""
         if self.record is None:
             return "never"
         return "agreed" if self.record.revoked_at is None else "revoked"

@@ -158,7 +158,9 @@ def group_code_clash(*, code: str) -> str | None:
         return None
     if other.code == code:
         return f"A group with this code already exists: “{other.name}” ({other.code})."
-    return f"A group with this code already exists: “{other.name}” ({other.code}); codes are compared ignoring case."
+    return (
+        f"A group with this code already exists: “{other.name}” ({other.code}); codes are compared ignoring case."
+    )
 
 
 def _check_name_and_code(*, name: str, code: str | None, group: ContactGroup | None = None) -> None:

@@ -1,5 +1,6 @@
 """Contacts: create, update, delete, assign to an account, and upsert in bulk (imports, the API)."""
 
+
 from __future__ import annotations
 
 import datetime as dt
@@ -240,7 +241,9 @@ def contact_delete(*, contact: Contact) -> int:
 def contacts_assign_account(*, contact_ids: Iterable[int], account: Account | None) -> int:
     """Link the given contacts to `account` (None unlinks them); returns how many changed."""
     ids = list(
-        Contact.objects.filter(pk__in=list(contact_ids)).exclude(account=account).values_list("pk", flat=True)
+        Contact.objects.filter(pk__in=list(contact_ids))
+        .exclude(account=account)
+        .values_list("pk", flat=True)
         if account is not None
         else Contact.objects.filter(pk__in=list(contact_ids), account__isnull=False).values_list("pk", flat=True)
     )

@@ -99,7 +99,9 @@ def explain(tree: Any, contact: Contact | int, *, now: dt.datetime | None = None
     return explain_rule(parse(tree), contact, Clock.at(now))
 
 
-def preview(tree: Any, *, now: dt.datetime | None = None, group: Any = None, timeout: float | None = None) -> Preview:
+def preview(
+    tree: Any, *, now: dt.datetime | None = None, group: Any = None, timeout: float | None = None
+) -> Preview:
     """What the builder shows while the marketer types: counts, reachability, the first contacts.
 
     Validated like `validate` (`group`: the group whose condition this is, for the cycle check);

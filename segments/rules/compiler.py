@@ -56,7 +56,6 @@ from segments.rules.nodes import (
 MATCH_ALL = Q(pk__isnull=False)
 MATCH_NONE = Q(pk__isnull=True)
 
-
 def exact_bound(lookup: NumberLookup, value: Decimal, scale: int) -> tuple[str, Decimal] | None:
     """Rewrite `column <lookup> value` for a column holding numbers with `scale` decimal places into
     an equivalent comparison with a bound of that scale; None when nothing can be equal.

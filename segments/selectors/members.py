@@ -35,7 +35,9 @@ def walk_is_cheap(*, contacts: int, member_count: int, found: int, end: int) -> 
     return WALK_US * end * contacts / found <= SCAN_US * member_count + FETCH_US * found
 
 
-def member_contact_ids(*, group: ContactGroup, source: str = "", search: str = "", join: bool = False) -> QuerySet[Any]:
+def member_contact_ids(
+    *, group: ContactGroup, source: str = "", search: str = "", join: bool = False
+) -> QuerySet[Any]:
     """The contact ids of the group's members matching `source` and `search`, unordered (the page counts them).
 
     `join`: a search over a group of most contacts, where PostgreSQL's join does best (SQLite only).

@@ -138,7 +138,10 @@ class DashboardView(PermissionRequiredMixin, TemplateView):
             "contacts": dashboard_contacts() if self.request.user.has_perm("contacts.view_contact") else None,
             "group_total": len(pulses),
             "condition_total": sum(1 for p in pulses if p.group.is_condition_based),
-            "rows": [GroupRow(pulse=p, spark=sparkline(counts=p.counts)) for p in shown],
+            "rows": [
+                GroupRow(pulse=p, spark=sparkline(counts=p.counts))
+                for p in shown
+            ],
             "more_groups": max(0, len(pulses) - len(shown)),
             "failed": [p.group for p in pulses if p.group.rebuild_state == RebuildStatus.FAILED],
             "busy": [p.group for p in pulses if p.group.is_rebuilding],

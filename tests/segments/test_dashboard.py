@@ -181,7 +181,7 @@ def test_sparkline_breaks_at_gaps_and_needs_two_days():
 
 def main(response) -> str:
     """The page's own content (not the navigation bar)."""
-    return response.content.decode().split("<main", 1)[1]
+    return response.content.decode().split('<main', 1)[1]
 
 
 def test_login_required(client):

@@ -266,9 +266,8 @@ def test_demo_history_is_deterministic_idempotent_and_told_alike_by_snapshots_an
     members = Membership.objects.filter(group=group)
     assert members.count() == 200 and not members.filter(added_at__gt=now).exists()
     assert set(members.values_list("added_at", flat=True)) == set(
-        MembershipEvent.objects.filter(
-            group=group, kind=EventKind.ENTERED, contact__in=members.values("contact")
-        ).values_list("at", flat=True)
+        MembershipEvent.objects.filter(group=group, kind=EventKind.ENTERED, contact__in=members.values("contact"))
+        .values_list("at", flat=True)
     )
     GroupSizeSnapshot.objects.all().delete()
     MembershipEvent.objects.all().delete()
