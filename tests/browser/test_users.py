@@ -79,7 +79,9 @@ def test_admin_invites_a_user_who_sets_a_password_and_signs_in(page: Page, live_
     expect(page.get_by_text("This link is no longer valid")).to_be_visible()
 
 
-def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(page: Page, live_server, roles, settings):
+def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(
+    page: Page, live_server, roles, settings, artifacts_dir
+):
     settings.AXES_FAILURE_LIMIT = 3
     make_user(Role.ADMIN, username="ada")
     make_user(Role.MARKETER, username="mia")
@@ -88,12 +90,14 @@ def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(page: Page
     expect(page.get_by_role("alert")).to_have_text(re.compile("Too many failed attempts; try again in 15 minutes."))
     sign_in(page, live_server, "mia", "secret-pass-123")
     expect(page.get_by_role("alert")).to_contain_text("Too many failed attempts")
+    page.screenshot(path=str(artifacts_dir / "users-locked-out.png"))
 
     sign_in(page, live_server, "ada", "secret-pass-123")
     page.wait_for_url(lambda url: "/login/" not in url)
     page.goto(f"{live_server.url}/users/")
     row = page.locator('tr[data-user="mia"]')
     expect(row).to_contain_text("Locked out")
+    page.screenshot(path=str(artifacts_dir / "users-list.png"), full_page=True)
     page.locator('[data-locked-username="mia"]').get_by_role("button", name="Unlock").click()
     modal = page.locator("#confirm-modal")
     expect(modal).to_contain_text("Unlock “mia”?")
