@@ -41,6 +41,14 @@ def _is_last_active_admin(user: User) -> bool:
     return user.is_active and admins == [user.pk]
 
 
+def _refuse_superuser_change(user: User, actor: User | None) -> None:
+    """An Admin who is not a superuser cannot demote or deactivate a superuser (Django admin's owner)."""
+    if user.is_superuser and actor is not None and not actor.is_superuser:
+        raise ValidationError(
+            f"{user.get_username()} is a superuser: only a superuser may change their role or access."
+        )
+
+
 def _lock_admins() -> None:
     """Serialise the last-Admin checks (PostgreSQL row locks; SQLite's writes are serialised anyway)."""
     list(User.objects.select_for_update().filter(groups__name=Role.ADMIN.value).values_list("pk", flat=True))
@@ -125,6 +133,7 @@ def user_role_set(*, user: User, role: Role, actor: User | None) -> None:
         old = user_role(user=user)
         if old == role:
             return
+        _refuse_superuser_change(user, actor)
         if role != Role.ADMIN and _is_last_active_admin(user):
             raise ValidationError(
                 {"role": f"{user.get_username()} is the last active Admin: make someone else an Admin first."}
@@ -146,6 +155,7 @@ def user_deactivate(*, user: User, actor: User | None) -> None:
     """Block the user from signing in and end their sessions (not oneself, not the last active Admin)."""
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot deactivate yourself: ask another Admin.")
+    _refuse_superuser_change(user, actor)
     with transaction.atomic():
         _lock_admins()
         user.refresh_from_db(fields=["is_active"])

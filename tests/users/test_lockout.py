@@ -97,3 +97,17 @@ def test_the_test_clients_login_works_with_axes_off(client):
     """The rest of the suite runs with AXES_ENABLED off, where Django's client.login() needs no request."""
     make_user(Role.MARKETER, username="mia")
     assert client.login(username="mia", password=GOOD)
+
+
+def test_with_axes_on_the_test_clients_login_needs_a_request(client, axes_on):
+    """Axes refuses an authenticate() without a request; client.login(request=HttpRequest(), …) passes one."""
+    from axes.exceptions import AxesBackendRequestParameterRequired
+    from django.http import HttpRequest
+
+    make_user(Role.MARKETER, username="mia")
+    with pytest.raises(AxesBackendRequestParameterRequired):
+        client.login(username="mia", password=GOOD)
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    assert client.login(request=request, username="mia", password=GOOD)
+    assert signed_in(client)

@@ -37,8 +37,9 @@ def test_log_out_everywhere_ends_the_sessions_on_every_device(axes_on):
     assert "You are signed out on every device." in response.content.decode()
     assert not signed_in(laptop)
 
-    response = phone.get(reverse("contacts:contact_list"))
-    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    response = phone.get(reverse("contacts:contact_list"), follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert "Your session was ended. Please sign in again." in response.content.decode()
     assert not signed_in(phone)
     assert bystander.get(reverse("contacts:contact_list")).status_code == 200  # other users are untouched
 

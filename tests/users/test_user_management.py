@@ -159,6 +159,18 @@ def test_the_last_active_admin_keeps_the_role_and_stays_active(admin_client_role
         services.user_deactivate(user=second, actor=None)
 
 
+def test_only_a_superuser_demotes_or_deactivates_a_superuser(admin_client_role, admin_user):
+    root = make_user(Role.ADMIN, username="root", is_superuser=True, is_staff=True)
+    response = admin_client_role.post(detail(root), {"action": "role", "role": "Staff"})
+    assert response.status_code == 400 and "root is a superuser" in response.content.decode()
+    response = admin_client_role.post(detail(root), {"action": "deactivate"})
+    assert response.status_code == 400 and "root is a superuser" in response.content.decode()
+    root.refresh_from_db()
+    assert root.is_active and list(root.groups.values_list("name", flat=True)) == ["Admin"]
+    services.user_role_set(user=admin_user, role=Role.STAFF, actor=root)  # a superuser may change anyone
+    assert list(admin_user.groups.values_list("name", flat=True)) == ["Staff"]
+
+
 def test_an_unknown_action_changes_nothing(admin_client_role, marketer):
     response = admin_client_role.post(detail(marketer), {"action": "delete"})
     assert response.status_code == 400 and "Unknown action" in response.content.decode()
