@@ -2,9 +2,11 @@
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
 the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
-NIGHTLY_REBUILD_TIME ("HH:MM").
+NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
+SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below).
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -54,6 +56,8 @@ INSTALLED_APPS = [
     "segments",
     "campaigns",
     "transfers",
+    "users",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +72,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login; public exceptions use django.contrib.auth.decorators.login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Ends sessions retired by "Log out everywhere" and slides the session expiry (after messages).
+    "users.middleware.SessionGuardMiddleware",
+    # django-axes: last, as its documentation asks (turns a lockout into the sign-in page with the reason).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -117,13 +125,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": int(os.environ.get("PASSWORD_MIN_LENGTH", "12"))},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in protection (users app, django-axes). -------------------------------------------------
+# AxesStandaloneBackend first: it refuses a locked-out username + address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))  # failed sign-ins per username + address
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in forgets the earlier failures
+AXES_LOCKOUT_CALLABLE = "users.lockout.lockout_response"  # the sign-in page with the reason, not a bare 403
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in (last_login is kept by Django)
+# A session ends after SESSION_COOKIE_AGE seconds without a request (sliding: users.middleware refreshes it
+# at most every SESSION_REFRESH_SECONDS). "Log out everywhere" and a password change end the others at once.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+SESSION_REFRESH_SECONDS = min(300, SESSION_COOKIE_AGE // 10)
+# How long an invitation's set-password link stays valid (seconds).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Prague")

@@ -14,6 +14,7 @@ def navigation(request: HttpRequest) -> dict:
             "campaigns": user.has_perm("campaigns.view_campaign"),
             "fields": user.has_perm("contacts.change_contactfield"),
             "imports": user.has_perm("transfers.view_importjob"),
+            "users": user.has_perm("auth.view_user"),
         },
         "user_roles": [g.name for g in user.groups.all()] or (["Superuser"] if user.is_superuser else []),
     }

@@ -52,3 +52,9 @@ def grant_permissions(apps: Any, app_label: str, table: dict[str, dict[str, tupl
             codenames = [f"{action}_{model}" for action in actions]
             perms = Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
             group.permissions.add(*perms)
+
+
+# Django's own user model (app label "auth"): Admins manage users in the app (users/), granted by users' migration.
+USER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "user": {"Admin": ("view", "add", "change")},
+}

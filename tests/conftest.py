@@ -16,6 +16,13 @@ def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def axes_off(settings):
+    """Failed-login throttling (django-axes) stays out of tests that are not about it (tests/users turn it on):
+    it would count every sign-in, and Django's client.login() passes no request, which axes requires."""
+    settings.AXES_ENABLED = False
+
+
 def make_user(role: Role | None, username: str | None = None, **kwargs):
     user = UserFactory(username=username or f"{(role or 'nobody').lower()}_user", **kwargs)
     if role is not None:

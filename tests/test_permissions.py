@@ -28,7 +28,7 @@ from tests.factories import (
 from transfers.models import ImportJob
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers"}
+PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users"}
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
@@ -70,6 +70,7 @@ def objects():
         "campaign": CampaignFactory(),
         "consent": ConsentFactory(code="newsletter"),
         "activity": ActivityFactory(contact=contact),
+        "user": make_user(None, username="someone_else"),
         "importjob": ImportJob.objects.create(
             file_name="people.csv", data=b"Email\na@x.cz\n", header=["Email"], mapping=["email"]
         ),
@@ -90,6 +91,7 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
                 "contactgroup": objects["group"],
                 "campaign": objects["campaign"],
                 "importjob": objects["importjob"],
+                "user": objects["user"],
             }.get(kind, objects["contact"])
             kwargs[key] = obj.pk
         elif key in ("other_pk", "child_pk"):
@@ -146,6 +148,8 @@ MATRIX = {
     "campaigns:campaign_create": (200, 200, 403),
     "transfers:import_upload": (200, 200, 200),
     "transfers:import_upload_accounts": (200, 200, 200),  # every role may add and change accounts
+    "users:user_list": (403, 200, 403),
+    "users:user_invite": (403, 200, 403),
 }
 
 
