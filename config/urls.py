@@ -23,6 +23,8 @@ urlpatterns = [
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
     path("", include("transfers.urls")),
+    path("api/", include("api.urls")),
+    path("account/api-tokens/", include("api.token_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
 ]
