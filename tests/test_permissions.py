@@ -28,7 +28,7 @@ from tests.factories import (
 from transfers.models import ImportJob
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers"}
+PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "tokens"}
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 

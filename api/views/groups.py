@@ -122,7 +122,7 @@ class GroupDetailView(ApiGenericView):
         serializer = GroupUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        condition = data["condition"] if "condition" in data else group.condition
+        condition = data.get("condition", group.condition)
         is_condition_based = condition is not None if "condition" in data else group.is_condition_based
         group = _write(
             services.group_update,

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from api.serializers.common import IdListSerializer
-from api.serializers.groups import MemberChangeSerializer, MembersPageSerializer, MemberSerializer
+from api.serializers.groups import MemberChangeSerializer, MemberSerializer, MembersPageSerializer
 from api.views.base import ApiGenericView, errors
 from api.views.groups import group_for
 from contacts.models import Account, Contact
