@@ -89,6 +89,7 @@ class GroupListView(ApiGenericView):
             condition=data["condition"],
             scheduled_rebuild=data["scheduled_rebuild"],
         )
+        group.refresh_from_db()  # the queued rebuild's status is written by an UPDATE
         return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
 
