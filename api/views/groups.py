@@ -6,10 +6,12 @@ rule tree is a 400 whose path names the node ("condition.root.children[2].value"
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -24,14 +26,18 @@ from api.views.base import ApiGenericView, errors
 from contacts.models import Contact
 from segments import rebuilds, services
 from segments.filters import GroupFilterSet
-from segments.models import ContactGroup, GroupAccount, Membership
+from segments.models import GROUP_CODE_VALIDATOR, ContactGroup, GroupAccount, Membership
 from segments.rules import RuleError
 
 VIEW = ("segments.view_contactgroup",)
+CODE_RE = re.compile(GROUP_CODE_VALIDATOR.regex.pattern.strip("^$"))
 CONFLICT = OpenApiResponse(description="Refused: the group is used elsewhere, or is not condition-based")
 
 
 def group_for(code: str) -> ContactGroup:
+    """The group with this code; 404 for a code no group can have (never sent to the database as is)."""
+    if not CODE_RE.fullmatch(code):
+        raise Http404("No group has this code.")
     return get_object_or_404(ContactGroup, code=code)
 
 

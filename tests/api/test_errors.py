@@ -138,3 +138,14 @@ def test_error_bodies_are_json_with_the_right_content_type(admin_api):
     response = admin_api.post("/api/v1/contacts/", raw="{")
     assert response["Content-Type"].startswith("application/json")
     json.loads(response.content)
+
+
+def test_nul_characters_anywhere_are_refused_not_sent_to_the_database(admin_api):
+    assert admin_api.get("/api/v1/groups/a\x00b/").status_code == 404
+    assert admin_api.get("/api/v1/contacts/", {"q": "a\x00b"}).status_code == 400
+    assert admin_api.post("/api/v1/contacts/", {"custom": {"x": "a\x00"}}).json()["error"]["path"] == "custom"
+    tree = {"version": 1, "root": {"type": "field", "field": "city", "operator": "equals", "value": "a\x00"}}
+    assert admin_api.post("/api/v1/preview/", tree).status_code == 400
+    tree["root"]["value"] = "Brno"
+    assert admin_api.post("/api/v1/preview/?group=a%00", tree).json()["error"]["path"] == "group"
+    assert not Contact.objects.exists()

@@ -10,6 +10,7 @@ import schemathesis
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
+from django.test import override_settings
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -40,9 +41,7 @@ def in_process():
     signals.request_finished.connect(close_old_connections)
 
 
-def test_every_operation_answers_within_its_schema(in_process, settings_override=None):
-    from django.test import override_settings
-
+def test_every_operation_answers_within_its_schema(in_process):
     account = AccountFactory()
     for _ in range(3):
         ContactFactory(account=account)
