@@ -181,3 +181,12 @@ def test_account_create_update_delete(admin_api):
     assert admin_api.delete(f"/api/v1/accounts/{pk}/").status_code == 204
     contact.refresh_from_db()
     assert not Account.objects.exists() and contact.account is None  # kept, unlinked
+
+
+def test_generating_the_schema_leaves_the_account_pages_industry_filter_current(admin_api, admin_client_role):
+    assert admin_api.get("/api/schema/").status_code == 200  # reads the FilterSets' class-level filters
+    acme = AccountFactory(name="Acme", industry="Retail")
+    AccountFactory(name="Globex", industry="Energy")
+    page = admin_client_role.get(reverse("contacts:account_list"), {"industry": "Retail"})
+    assert [a.pk for a in page.context["object_list"]] == [acme.pk]
+    assert all_ids(admin_api, "/api/v1/accounts/", {"industry": "Retail"}) == [acme.pk]
