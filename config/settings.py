@@ -250,7 +250,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Contact segmentation API",
     "DESCRIPTION": (
         "Contacts, accounts and contact groups. Authenticate with `Authorization: Bearer <token>` (create a "
-        "token under your name → API tokens). Every error is `{\"error\": {\"code\", \"message\", \"path\"}}`."
+        'token under your name → API tokens). Every error is `{"error": {"code", "message", "path"}}`.'
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -6,7 +6,6 @@ rule tree is a 400 whose path names the node ("condition.root.children[2].value"
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -30,13 +29,22 @@ from segments.models import GROUP_CODE_VALIDATOR, ContactGroup, GroupAccount, Me
 from segments.rules import RuleError
 
 VIEW = ("segments.view_contactgroup",)
-CODE_RE = re.compile(GROUP_CODE_VALIDATOR.regex.pattern.strip("^$"))
+
 CONFLICT = OpenApiResponse(description="Refused: the group is used elsewhere, or is not condition-based")
+
+
+def is_group_code(code: str) -> bool:
+    """True when `code` has the form of a group code (letters, digits, underscores: never a NUL character)."""
+    try:
+        GROUP_CODE_VALIDATOR(code)
+    except ValidationError:
+        return False
+    return True
 
 
 def group_for(code: str) -> ContactGroup:
     """The group with this code; 404 for a code no group can have (never sent to the database as is)."""
-    if not CODE_RE.fullmatch(code):
+    if not is_group_code(code):
         raise Http404("No group has this code.")
     return get_object_or_404(ContactGroup, code=code)
 

@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.serializers.common import has_nul
 from api.serializers.groups import RULE_TREE, PreviewSerializer
 from api.views.base import ApiGenericView, errors
-from api.views.groups import CODE_RE, rule_error
+from api.views.groups import is_group_code, rule_error
 from segments.rules import EvaluationTimeout, RuleError, preview
 from segments.views.preview import PREVIEW_TIMEOUT_SECONDS
 
@@ -48,7 +48,7 @@ class PreviewView(ApiGenericView):
         if has_nul(tree):
             raise ApiError("tree: null characters are not allowed", code="invalid_rule", path="tree")
         group = request.query_params.get("group") or None
-        if group is not None and not CODE_RE.fullmatch(group):
+        if group is not None and not is_group_code(group):
             raise ApiError("group: not a group code.", code="invalid_group", path="group")
         timeout = float(getattr(settings, "PREVIEW_TIMEOUT_SECONDS", PREVIEW_TIMEOUT_SECONDS))
         try:
