@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "transfers",
     "users",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -256,3 +260,40 @@ if not DEBUG:
 # SMS-reachable with a phone number and the SMS consent agreed. An empty value drops the consent check.
 REACHABILITY_EMAIL_CONSENT = os.environ.get("REACHABILITY_EMAIL_CONSENT", "newsletter")
 REACHABILITY_SMS_CONSENT = os.environ.get("REACHABILITY_SMS_CONSENT", "sms")
+
+# --- JSON API (api/): Django REST framework, schema by drf-spectacular, docs served locally (sidecar). ----
+# Requests per token (or per signed-in user) and per period ("600/min"); a request over it gets 429 + Retry-After.
+API_RATE = os.environ.get("API_RATE", "600/min")
+# Largest request body the API reads (bytes); a larger one gets 413.
+API_MAX_BODY = int(os.environ.get("API_MAX_BODY", str(2 * 1024 * 1024)))
+# Most ids one request may add to or remove from a group.
+API_MAX_BATCH = int(os.environ.get("API_MAX_BATCH", "1000"))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Contact segmentation API",
+    "DESCRIPTION": (
+        "Contacts, accounts and contact groups. Authenticate with `Authorization: Bearer <token>` (create a "
+        'token under your name → API tokens). Every error is `{"error": {"code", "message", "path"}}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

@@ -24,6 +24,8 @@ urlpatterns = [
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("", include("transfers.urls")),
+    path("api/", include("api.urls")),
+    path("account/api-tokens/", include("api.token_urls")),
     path("users/", include("users.urls")),
     path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),

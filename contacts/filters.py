@@ -379,7 +379,11 @@ class AccountFilterSet(django_filters.FilterSet):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.filters["industry"].extra["choices"] = [(i, i) for i in selectors.account_industries()]
+        industry = self.filters["industry"]
+        industry.extra["choices"] = [(i, i) for i in selectors.account_industries()]
+        # TRICKY: a form field built once from the class's filter (the API schema generator reads it) is copied
+        # into every instance and would keep the choices of that moment: build it from these choices instead.
+        industry.__dict__.pop("_field", None)
 
     def filter_search(self, queryset: QuerySet[Account], name: str, value: str) -> QuerySet[Account]:
         return queryset.filter(selectors.account_search_q(value))

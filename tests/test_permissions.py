@@ -28,7 +28,7 @@ from tests.factories import (
 from transfers.models import ImportJob
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users"}
+PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens"}
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
