@@ -100,7 +100,8 @@ class CampaignSplitView(CampaignMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         form = kwargs.pop("form", None) or SplitForm(campaign=self.campaign)
-        counts: dict[str, int] = {}
+        # An arm of the saved split that nobody landed in (a small audience) shows 0; arms not in it, a dash.
+        counts: dict[str, int] = dict.fromkeys(self.campaign.arms.values_list("label", flat=True), 0)
         for cell in selectors.audience_split(campaign=self.campaign):
             if cell.arm:
                 counts[cell.arm] = counts.get(cell.arm, 0) + cell.count

@@ -176,3 +176,17 @@ def test_editing_changes_groups_and_channel(marketer_client, world):
     # nobody in CZ has a phone: all are left out for that reason
     detail = marketer_client.get(reverse("campaigns:campaign_detail", args=[campaign.pk]))
     assert {r.key: r.count for r in detail.context["breakdown"].reasons}["no_address"] == 3
+
+
+def test_an_arm_nobody_landed_in_shows_zero_and_arms_outside_the_split_a_dash(marketer_client):
+    """One contact, a 50/50 split: one arm holds them and the other shows 0, never a dash (a dash is for C, D)."""
+    group = ContactGroupFactory(code="solo", name="Solo")
+    Membership.objects.create(group=group, contact=ContactFactory(email="solo@example.com"), via_manual=True)
+    campaign = services.campaign_create(
+        name="Solo", channel=Channel.EMAIL, include=[group], exclude=[], subject="Hi", body="<p>Hi</p>"
+    )
+    url = reverse("campaigns:campaign_split", args=[campaign.pk])
+    assert marketer_client.post(url, {"A_percent": 50, "B_percent": 50}).status_code == 302
+    rows = marketer_client.get(url).context["rows"]
+    assert sorted(row["count"] for row in rows[:2]) == [0, 1]
+    assert [row["count"] for row in rows[2:]] == [None, None]
