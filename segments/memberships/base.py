@@ -1,0 +1,130 @@
+"""Shared by every writer: what a write did (SourceChange), why (Why), and the statements that change
+membership rows and write their history rows in the same statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.sql.subqueries import DeleteQuery, UpdateQuery
+from django.utils import timezone
+
+from segments.models import Cause, EventKind, Membership, MembershipEvent, Source
+
+SOURCE_FIELDS: tuple[str, ...] = tuple(s.field for s in Source)
+INSERT_BATCH = 1000  # rows per multi-row INSERT (a handful of parameters each: within both databases' limits)
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    """What one write did to one group.
+
+    `added` / `removed`: contacts that became / stopped being members. `marked`: members already (by
+    another source) that got the source too, e.g. added by hand while in through the condition, who stay
+    when the condition stops matching. `unmarked`: members that lost the source but stay through another.
+    """
+
+    added: int = 0
+    removed: int = 0
+    marked: int = 0
+    unmarked: int = 0
+
+    def __add__(self, other: SourceChange) -> SourceChange:
+        return SourceChange(
+            added=self.added + other.added,
+            removed=self.removed + other.removed,
+            marked=self.marked + other.marked,
+            unmarked=self.unmarked + other.unmarked,
+        )
+
+
+@dataclass(frozen=True)
+class Why:
+    """The cause of a write and the user behind it (None for the system), recorded on its events."""
+
+    cause: Cause
+    actor_id: int | None = None
+
+
+_MEMBERSHIPS = Membership._meta.db_table
+_EVENTS = MembershipEvent._meta.db_table
+# The one source named by an event that ends (or begins) a membership with several sources at once.
+_FIRST_SOURCE_SQL = (
+    f"CASE WHEN via_manual THEN {Source.MANUAL:d} WHEN via_account THEN {Source.ACCOUNT:d} "
+    f"ELSE {Source.CONDITION:d} END"
+)
+
+
+def _now() -> Any:
+    """Now, as a parameter of a hand-written statement: adapted as the ORM stores it (SQLite: naive UTC text; a
+    raw aware datetime would be stored as "…+00:00" text, which sorts and compares apart from the ORM's)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _changing(sql: str, params: Sequence[Any], *, kind: EventKind, source: Source | None, why: Why) -> int:
+    """Run `sql` (an INSERT / UPDATE / DELETE of memberships) and record one event per row it changed.
+
+    `source`: the source the statement changes, or None when it ends every source of its rows (the
+    event then names the first: manual, account, condition). Returns how many rows changed.
+    """
+    source_sql = _FIRST_SOURCE_SQL if source is None else f"{source:d}"
+    returning = f" RETURNING group_id, contact_id, {source_sql}"
+    event = (kind, why.cause, why.actor_id, _now())
+    columns = "group_id, contact_id, source, kind, cause, actor_id, at"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH changed(group_id, contact_id, source) AS ({sql}{returning}) "
+                f"INSERT INTO {_EVENTS} ({columns}) SELECT group_id, contact_id, source, %s, %s, %s, %s FROM changed",
+                [*params, *event],
+            )
+            return max(cursor.rowcount, 0)
+        # TRICKY: SQLite has no data-modifying CTE; the rows come back to Python (the embedded database
+        # holds demo-sized data) and go in as one executemany.
+        cursor.execute(sql + returning, list(params))
+        rows = cursor.fetchall()
+        if rows:
+            cursor.executemany(
+                f"INSERT INTO {_EVENTS} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(group_id, contact_id, src, *event) for group_id, contact_id, src in rows],
+            )
+        return len(rows)
+
+
+def _update_sql(memberships: QuerySet[Membership], **values: Any) -> tuple[str, tuple]:
+    """The ORM's own UPDATE statement for `memberships.update(**values)`, not run."""
+    query = cast(UpdateQuery, memberships.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    query.annotations = {}
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def _delete_sql(memberships: QuerySet[Membership]) -> tuple[str, tuple]:
+    """The ORM's own DELETE statement for `memberships` (nothing refers to a membership row), not run."""
+    query = memberships.query.clone()
+    query.__class__ = DeleteQuery
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def _flag(memberships: QuerySet[Membership], *, source: Source, value: bool, kind: EventKind, why: Why) -> int:
+    """Set `source` to `value` on `memberships` (which all keep a membership), recording `kind` events."""
+    try:
+        sql, params = _update_sql(memberships, **{source.field: value})
+    except EmptyResultSet:
+        return 0
+    return _changing(sql, params, kind=kind, source=source, why=why)
+
+
+def _delete(memberships: QuerySet[Membership], *, source: Source | None, why: Why) -> int:
+    """Delete `memberships`, recording a LEFT event for each (naming `source`, or their first source)."""
+    try:
+        sql, params = _delete_sql(memberships)
+    except EmptyResultSet:
+        return 0
+    return _changing(sql, params, kind=EventKind.LEFT, source=source, why=why)
