@@ -173,7 +173,8 @@ def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> Em
     )
     html = (
         f"{preheader}{message.html}\n"
-        f'<p style="font-size:12px;color:#6c757d">Do not want these emails? <a href="{escape(url)}">Unsubscribe</a>.</p>'
+        '<p style="font-size:12px;color:#6c757d">Do not want these emails? '
+        f'<a href="{escape(url)}">Unsubscribe</a>.</p>'
     )
     text = f"{message.text}\n\n--\nUnsubscribe: {url}\n"
     email = EmailMultiAlternatives(

@@ -4,7 +4,6 @@ RFC 8058 headers, scheduling, and resuming after the worker dies without sending
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import timedelta
 
