@@ -70,3 +70,22 @@ def test_staff_cannot_see_or_send(staff_client, sync_worker, people):
         staff_client.post(reverse("campaigns:campaign_send", args=[campaign.pk]), {"action": "now"}).status_code == 403
     )
     assert Campaign.objects.get().status == CampaignStatus.DRAFT and not Delivery.objects.exists()
+
+
+def test_a_sent_campaign_can_no_longer_be_changed_or_deleted(
+    marketer_client, sync_worker, people, django_capture_on_commit_callbacks
+):
+    campaign = email_campaign(people)
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("campaigns:campaign_send", args=[campaign.pk]), {"action": "now"})
+    for name, data in [
+        ("campaigns:campaign_update", {"name": "Renamed", "channel": "email", "include": [people["vip"].pk]}),
+        ("campaigns:campaign_split", {"A_percent": 50, "B_percent": 50}),
+        ("campaigns:campaign_variants", {"group": people["cz"].pk, "priority": 1, "subject": "x"}),
+        ("campaigns:campaign_delete", {}),
+    ]:
+        response = marketer_client.post(reverse(name, args=[campaign.pk]), data)
+        assert response.status_code == 302 and response.url == reverse("campaigns:campaign_sending", args=[campaign.pk])
+    campaign.refresh_from_db()
+    assert campaign.name == "Spring" and not campaign.arms.exists() and not campaign.variants.exists()
+    assert Delivery.objects.filter(campaign=campaign).count() == 5
