@@ -4,8 +4,8 @@ Shape (issue 13): a Campaign names its channel, groups (CampaignGroup: include /
 protected from deletion while a campaign uses it), the consent it requires and its content. Content
 may be tailored per included group (ContentVariant, first by priority wins, else the campaign's own
 content) and split A/B by percentage (SplitArm: blank fields inherit). Unsubscribe is a per-channel
-opt-out that no consent overrides. Sending (later) freezes one Delivery row per contact, recording
-the variant and arm chosen here (campaigns.selectors.audience), so the models stay as they are.
+opt-out that no consent overrides. Sending (campaigns.sending) freezes one Delivery row per contact,
+recording the address, variant and arm chosen by campaigns.selectors.audience.
 """
 
 from __future__ import annotations
