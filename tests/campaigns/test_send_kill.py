@@ -44,7 +44,8 @@ def test_a_killed_worker_process_resumes_without_sending_anyone_twice(people, tm
 
     env = {**os.environ, "DATABASE_URL": database_url(), "EMAIL_BACKEND": BACKEND, "SLOW_MAIL_FILE": str(outbox),
            "SLOW_MAIL_PAUSE": "0.3", "DJANGO_SETTINGS_MODULE": "config.settings"}  # fmt: skip
-    code = f"import django; django.setup(); from campaigns.sending import send_batch; send_batch(campaign_id={campaign.pk})"
+    code = "import django; django.setup(); from campaigns import sending; "
+    code += f"sending.send_batch(campaign_id={campaign.pk})"
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env)
     try:
         deadline = time.monotonic() + 60
