@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -33,8 +34,8 @@ from django.utils.html import escape
 from campaigns.compose import Message, message_for
 from campaigns.links import unsubscribe_url
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
-from campaigns.personalisation import TokenError
-from campaigns.selectors.audience import assigned_audience, unsubscribed
+from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
+from campaigns.selectors.audience import assigned_audience, audience_contacts, audience_spec, unsubscribed
 from campaigns.sms_backends import SmsMessage, sms_backend
 from contacts.models import Contact, ContactField
 
@@ -61,13 +62,31 @@ def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign
         raise SendError("The email has no subject.")
     if not campaign.body.strip():
         raise SendError("The message is empty.")
-    if at is not None and at > timezone.now():
+    _check_content(campaign)
+    later = at is not None and at > timezone.now()
+    if not later and not audience_contacts(spec=audience_spec(campaign=campaign)).exists():
+        raise SendError("Nobody would receive it: the audience is empty.")
+    if later:
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED, scheduled_at=at, send_error="")
     else:
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED, scheduled_at=timezone.now())
         transaction.on_commit(lambda: _queue("campaigns.tasks.send_start", campaign.pk))
     campaign.refresh_from_db()
     return campaign
+
+
+def _check_content(campaign: Campaign) -> None:
+    """Every text of the campaign, its variants and arms uses only tokens that exist now (a custom field may
+    have been deactivated since it was saved)."""
+    allowed = allowed_tokens()
+    layers: list[Any] = [campaign, *campaign.variants.select_related("group"), *campaign.arms.all()]
+    for layer in layers:
+        where = "" if layer is campaign else f" ({layer})"
+        for text in (layer.subject, layer.preheader, layer.body):
+            try:
+                tokens_check(text, allowed=allowed)
+            except TokenError as exc:
+                raise SendError(f"The content{where} cannot be personalised: {exc}") from exc
 
 
 @transaction.atomic

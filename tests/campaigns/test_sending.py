@@ -193,3 +193,22 @@ def test_contacts_unsubscribed_after_freezing_are_skipped_and_token_errors_fail_
     assert (result.sent, result.skipped, result.more) == (4, 1, False)
     assert Delivery.objects.get(contact=people["eve"]).status == DeliveryStatus.SKIPPED
     assert "eve@example.com" not in [m.to[0] for m in mail.outbox]
+
+
+def test_a_send_is_refused_with_a_reason_and_nothing_changes(sync_worker, people, django_capture_on_commit_callbacks):
+    from contacts.models import ContactField
+
+    campaign = email_campaign(people)
+    field = ContactField.objects.create(code="plan", label="Plan", type="text")
+    services.variant_save(campaign=campaign, group=people["cz"], priority=1, body="<p>Your plan: {{ custom.plan }}</p>")
+    ContactField.objects.filter(pk=field.pk).update(is_active=False)  # deactivated after the variant was saved
+    with pytest.raises(sending.SendError, match="custom.plan"):
+        sending.campaign_send(campaign=campaign)
+    empty = services.campaign_create(
+        name="Nobody", channel=Channel.EMAIL, include=[people["blocked"]], exclude=[], subject="x", body="y"
+    )
+    services.unsubscribe_record(contact=people["dan"], channel=Channel.EMAIL)
+    with pytest.raises(sending.SendError, match="audience is empty"):
+        sending.campaign_send(campaign=empty)
+    assert set(Campaign.objects.values_list("status", flat=True)) == {CampaignStatus.DRAFT}
+    assert not Delivery.objects.exists() and not mail.outbox
