@@ -177,9 +177,14 @@ def _claim(delivery_id: int) -> bool:
         ))  # fmt: skip
 
 
-def _mark(delivery_ids: list[int], status: str, error: str = "") -> None:
+def _mark(delivery_ids: list[int], status: str, error: str = "", *, claimed: bool = True) -> None:
+    """Record the outcome: of a claimed row (sending, or unknown if a recovery judged this worker dead
+    meanwhile) or, `claimed=False`, of a row still queued — never overwriting another worker's outcome."""
     sent_at = timezone.now() if status == DeliveryStatus.SENT else None
-    Delivery.objects.filter(pk__in=delivery_ids).update(status=status, error=error[:2000], sent_at=sent_at)
+    current = [DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN] if claimed else [DeliveryStatus.QUEUED]
+    Delivery.objects.filter(pk__in=delivery_ids, status__in=current).update(
+        status=status, error=error[:2000], sent_at=sent_at
+    )
 
 
 def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> EmailMultiAlternatives:
@@ -231,7 +236,7 @@ def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
     )
     skipped = [d.pk for d in deliveries if d.contact is None or d.contact_id in gone]
     if skipped:
-        _mark(skipped, DeliveryStatus.SKIPPED, "Unsubscribed or deleted after the send started.")
+        _mark(skipped, DeliveryStatus.SKIPPED, "Unsubscribed or deleted after the send started.", claimed=False)
         result.skipped = len(skipped)
     variants = {v.pk: v for v in campaign.variants.all()}
     arms = {a.label: a for a in campaign.arms.all()}
@@ -252,7 +257,7 @@ def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
                     fields=fields,
                 )
             except TokenError as exc:
-                _mark([delivery.pk], DeliveryStatus.FAILED, str(exc))
+                _mark([delivery.pk], DeliveryStatus.FAILED, str(exc), claimed=False)
                 result.failed += 1
                 continue
             if not _claim(delivery.pk):

@@ -212,3 +212,12 @@ def test_a_send_is_refused_with_a_reason_and_nothing_changes(sync_worker, people
         sending.campaign_send(campaign=empty)
     assert set(Campaign.objects.values_list("status", flat=True)) == {CampaignStatus.DRAFT}
     assert not Delivery.objects.exists() and not mail.outbox
+
+
+def test_the_minutely_check_is_scheduled_and_starts_and_resumes(sync_worker, people):
+    from django_q.models import Schedule
+
+    from campaigns import tasks
+
+    assert Schedule.objects.filter(name="campaigns.sends_tick", func="campaigns.tasks.sends_tick", minutes=1).exists()
+    assert tasks.sends_tick() == {"started": [], "resumed": []}
