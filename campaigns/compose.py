@@ -1,16 +1,17 @@
 """The message one contact gets: its variant's content (else the campaign's), its A/B arm's overrides,
-personalised in the sandbox (campaigns.personalisation). Used by the preview, the test send and, later,
-the sending task (which freezes the result in a Delivery row)."""
+personalised in the sandbox (campaigns.personalisation). Used by the preview, the test send and
+the sending task (campaigns.sending: one Delivery row per contact records the variant and arm)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from campaigns.models import Campaign, Channel, ContentVariant, SplitArm
 from campaigns.personalisation import contact_values, render
 from campaigns.plaintext import html_to_text
 from campaigns.sms import SmsCount, sms_count
-from contacts.models import Contact
+from contacts.models import Contact, ContactField
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,19 @@ def content_for(*, campaign: Campaign, variant: ContentVariant | None, arm: Spli
 
 
 def message_for(
-    *, campaign: Campaign, contact: Contact, variant: ContentVariant | None = None, arm: SplitArm | None = None
+    *,
+    campaign: Campaign,
+    contact: Contact,
+    variant: ContentVariant | None = None,
+    arm: SplitArm | None = None,
+    fields: Iterable[ContactField] | None = None,
 ) -> Message:
-    """The personalised message; TokenError when the content uses a token that no longer exists."""
+    """The personalised message; TokenError when the content uses a token that no longer exists.
+
+    `fields`: the active custom fields, when the caller renders many messages (read once, not per contact).
+    """
     content = content_for(campaign=campaign, variant=variant, arm=arm)
-    values = contact_values(contact)
+    values = contact_values(contact, fields=fields)
     if campaign.channel == Channel.SMS:
         text = render(content.body, values=values)
         return Message("", "", "", text, variant, arm.label if arm else None)

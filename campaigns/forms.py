@@ -266,3 +266,27 @@ class AudienceForm(forms.Form):
         data = self.cleaned_data
         data["include"], data["exclude"] = in_submitted_order(self, "include"), in_submitted_order(self, "exclude")
         return data
+
+
+class SendForm(forms.Form):
+    """Send now, or schedule for a moment in the future (the browser's local time, in the project's zone)."""
+
+    action = forms.ChoiceField(choices=[("now", "Send now"), ("schedule", "Schedule")])
+    at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        from django.utils import timezone
+
+        data = super().clean() or {}
+        if data.get("action") == "schedule":
+            at = data.get("at")
+            if at is None:
+                self.add_error("at", "Choose when to send it.")
+            elif at <= timezone.now():
+                self.add_error("at", "Choose a moment in the future (or send now).")
+        return data

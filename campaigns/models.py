@@ -4,8 +4,8 @@ Shape (issue 13): a Campaign names its channel, groups (CampaignGroup: include /
 protected from deletion while a campaign uses it), the consent it requires and its content. Content
 may be tailored per included group (ContentVariant, first by priority wins, else the campaign's own
 content) and split A/B by percentage (SplitArm: blank fields inherit). Unsubscribe is a per-channel
-opt-out that no consent overrides. Sending (later) freezes one Delivery row per contact, recording
-the variant and arm chosen here (campaigns.selectors.audience), so the models stay as they are.
+opt-out that no consent overrides. Sending (campaigns.sending) freezes one Delivery row per contact,
+recording the address, variant and arm chosen by campaigns.selectors.audience.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class CampaignStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Campaign(models.Model):
@@ -53,6 +55,14 @@ class Campaign(models.Model):
     # Salt of the deterministic A/B bucket: a contact keeps its arm in this campaign, differs across campaigns.
     ab_seed = models.PositiveIntegerField(default=new_ab_seed)
     status = models.CharField(max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    # Sending (campaigns.sending): when it is due, when it started and ended, how many deliveries were
+    # frozen, the worker's sign of life (a send silent for SEND_STALE_AFTER seconds is resumed) and why it failed.
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    send_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+    send_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -124,6 +134,42 @@ class SplitArm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.label}"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"  # handed to the backend now; committed BEFORE the message goes out
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"  # unsubscribed or deleted after the audience was frozen
+    UNKNOWN = "unknown", "Not confirmed"  # the worker died while sending it: never sent again
+
+
+class Delivery(models.Model):
+    """One contact's message of a sent campaign, frozen when the send starts (the audit trail).
+
+    Written set-based by campaigns.sending (one INSERT … SELECT of the audience); its status moves
+    queued → sending → sent | failed, or queued → skipped, or sending → unknown after a crash.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    contact = models.ForeignKey(Contact, null=True, on_delete=models.SET_NULL, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(max_length=254)  # the email or phone number at freezing time
+    variant = models.ForeignKey(ContentVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    arm = models.CharField(max_length=1, blank=True)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="delivery_campaign_contact")]
+        indexes = [models.Index(fields=["campaign", "status"], name="delivery_campaign_status")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.address}"
 
 
 class Unsubscribe(models.Model):

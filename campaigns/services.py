@@ -188,3 +188,14 @@ def campaign_test_send(*, campaign: Campaign, message: Message, to: str) -> None
     )
     email.attach_alternative(message.html, "text/html")
     email.send()
+
+
+def delivery_unsubscribe(*, delivery_id: int) -> Unsubscribe | None:
+    """The recipient of a delivery opts out of its channel (from the link in the message); None when the
+    delivery or its contact no longer exists."""
+    from campaigns.models import Delivery
+
+    delivery = Delivery.objects.select_related("contact", "campaign").filter(pk=delivery_id).first()
+    if delivery is None or delivery.contact is None:
+        return None
+    return unsubscribe_record(contact=delivery.contact, channel=delivery.channel, campaign=delivery.campaign)

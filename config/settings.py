@@ -2,6 +2,7 @@
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
 the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
+SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below).
 """
@@ -197,6 +198,21 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))  # seconds; a hung mail server must not stall a send
+
+# --- Campaign sending (campaigns.sending). ------------------------------------------------------------
+# Absolute links in messages (the unsubscribe link, List-Unsubscribe) start with SITE_URL.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# SMS go through this class (campaigns.sms_backends: ConsoleBackend, FileBackend writing to SMS_FILE_PATH).
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "campaigns.sms_backends.ConsoleBackend")
+SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
+# Deliveries per worker task; a sending campaign silent for SEND_STALE_AFTER seconds (its worker died) is resumed
+# by the minutely check, which also starts scheduled campaigns that are due.
+SEND_BATCH = int(os.environ.get("SEND_BATCH", "200"))
+SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {

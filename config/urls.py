@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from campaigns.views.unsubscribe import unsubscribe_view
 from segments.views.dashboard import DashboardView
 
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("settings/fields/", include("contacts.field_urls")),
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),  # a sent message's unsubscribe link (no sign-in)
     path("", include("transfers.urls")),
     path("api/", include("api.urls")),
     path("account/api-tokens/", include("api.token_urls")),

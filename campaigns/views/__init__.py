@@ -9,6 +9,7 @@ from campaigns.views.campaigns import (
     CampaignUpdateView,
 )
 from campaigns.views.preview import CampaignPreviewView, CampaignTestSendView
+from campaigns.views.sending import CampaignSendingView, CampaignSendView
 from campaigns.views.variants import CampaignSplitView, CampaignVariantDeleteView, CampaignVariantsView
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "CampaignDetailView",
     "CampaignListView",
     "CampaignPreviewView",
+    "CampaignSendView",
+    "CampaignSendingView",
     "CampaignSplitView",
     "CampaignTestSendView",
     "CampaignUpdateView",

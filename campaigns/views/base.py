@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 
-from campaigns.models import Campaign, GroupRole
+from campaigns.models import Campaign, CampaignStatus, GroupRole
+
+# Once a send has started the content and audience stay as they were sent (the deliveries refer to them).
+LOCKED = (CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED)
 
 
 class CampaignMixin(PermissionRequiredMixin):
@@ -17,8 +22,17 @@ class CampaignMixin(PermissionRequiredMixin):
 
     model: Any = Campaign  # tells tests/test_permissions.py which object the URL's pk names
     tab = ""
+    locked_after_send = False  # True: a POST to this page is refused once the send has started
     request: HttpRequest
     kwargs: dict[str, Any]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        locked = self.locked_after_send and request.method == "POST" and self.has_permission()
+        if locked and self.campaign.status in LOCKED:
+            state = self.campaign.get_status_display().lower()
+            messages.error(request, f"“{self.campaign.name}” is {state}: it can no longer be changed.")
+            return redirect("campaigns:campaign_sending", pk=self.campaign.pk)
+        return super().dispatch(request, *args, **kwargs)
 
     @cached_property
     def campaign(self) -> Campaign:

@@ -60,6 +60,7 @@ class CampaignCreateView(PermissionRequiredMixin, CampaignFormMixin, FormView):
 
 
 class CampaignUpdateView(CampaignMixin, CampaignFormMixin, FormView):
+    locked_after_send = True
     permission_required = "campaigns.change_campaign"
     template_name = "campaigns/campaign_form.html"
     form_class = CampaignForm
@@ -99,6 +100,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
 
 
 class CampaignDeleteView(CampaignMixin, TemplateView):
+    locked_after_send = True
     permission_required = "campaigns.delete_campaign"
     template_name = "campaigns/campaign_confirm_delete.html"
     tab = "settings"

@@ -27,6 +27,7 @@ def _int(value: Any) -> int | None:
 class CampaignVariantsView(CampaignMixin, TemplateView):
     """GET: the variants, a form to add one (or edit ?edit=<id>). POST: save that form."""
 
+    locked_after_send = True
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_variants.html"
     tab = "variants"
@@ -77,6 +78,7 @@ class CampaignVariantsView(CampaignMixin, TemplateView):
 class CampaignVariantDeleteView(CampaignMixin, TemplateView):
     """POST variant=<id>: remove that variant (its group's members get the default content)."""
 
+    locked_after_send = True
     permission_required = "campaigns.change_campaign"
     http_method_names = ["get", "post"]
 
@@ -94,6 +96,7 @@ class CampaignVariantDeleteView(CampaignMixin, TemplateView):
 class CampaignSplitView(CampaignMixin, TemplateView):
     """GET: the A/B split form and each arm's audience. POST: replace the split."""
 
+    locked_after_send = True
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_split.html"
     tab = "split"

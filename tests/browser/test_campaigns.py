@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
-from segments.models import Membership
+from segments.models import ContactGroup, Membership
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactGroupFactory
 
@@ -137,3 +137,51 @@ def test_create_a_campaign_with_a_variant_and_preview_it(signed_in, artifacts_di
     page.get_by_role("link", name="Audience").click()
     expect(page.locator("[data-split-report]")).to_contain_text("Variant for “VIP customers”")
     page.screenshot(path=str(artifacts_dir / "campaign-audience.png"), full_page=True)
+
+
+def test_send_now_with_confirmation_then_progress_deliveries_and_unsubscribe(
+    signed_in, artifacts_dir, monkeypatch, settings
+):
+    from django.core import mail
+    from django_q.conf import Conf
+
+    from campaigns import services
+    from campaigns.models import Channel
+
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker's tasks run in the server's thread
+    page, live_server = signed_in
+    settings.SITE_URL = live_server.url
+    campaign = services.campaign_create(
+        name="Spring sale",
+        channel=Channel.EMAIL,
+        include=[ContactGroup.objects.get(code="customers")],
+        exclude=[ContactGroup.objects.get(code="churned")],
+        sender="Shop <shop@example.com>",
+        subject="Hi {{ first_name }}",
+        body="<p>Hello {{ first_name }}</p>",
+    )
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
+    page.get_by_role("link", name="Send…").click()
+    expect(page.locator("[data-send-audience]")).to_have_text("3")
+    page.get_by_role("button", name="Send now").click()
+    modal = page.locator("#confirm-modal")
+    expect(modal).to_be_visible()
+    expect(modal).to_contain_text("It goes to 3 contacts now")
+    page.screenshot(path=str(artifacts_dir / "campaign-send-confirm.png"))
+    modal.get_by_role("button", name="Send to 3 contacts").click()
+    expect(page.locator(".alert-success")).to_contain_text("Sending “Spring sale”")
+    page.reload()  # the progress is read from the deliveries: a reload shows the same
+    expect(page.locator("[data-count-sent]")).to_have_text("3")
+    expect(page.locator("[data-count-remaining]")).to_have_text("0")
+    expect(page.locator("[data-deliveries] tbody tr")).to_have_count(3)
+    page.screenshot(path=str(artifacts_dir / "campaign-sending.png"), full_page=True)
+    assert sorted(m.to[0] for m in mail.outbox) == ["alma@example.com", "bruno@example.com", "dana@example.com"]
+
+    link = next(m for m in mail.outbox if m.to[0] == "bruno@example.com").extra_headers["List-Unsubscribe"]
+    recipient = page.context.browser.new_page()  # not signed in
+    recipient.goto(link.strip("<>"))
+    recipient.get_by_role("button", name="Unsubscribe").click()
+    expect(recipient.locator("[data-unsubscribed]")).to_have_text(re.compile("You are unsubscribed"))
+    recipient.screenshot(path=str(artifacts_dir / "campaign-unsubscribed.png"))
+    recipient.close()
+    assert campaign.deliveries.get(address="bruno@example.com").contact.unsubscribes.filter(channel="email").exists()

@@ -1,0 +1,15 @@
+"""django-q2 schedules of the campaigns app, registered idempotently by name after every migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segments.schedules import schedule_every_minutes
+
+# Every minute: start scheduled campaigns that are due; resume a send whose worker died (no heartbeat).
+SENDS_TICK = "campaigns.sends_tick"
+
+
+def schedules_register(**_: Any) -> None:
+    """Create or update the sending schedule (on post_migrate)."""
+    schedule_every_minutes(name=SENDS_TICK, func="campaigns.tasks.sends_tick", minutes=1)

@@ -1,0 +1,23 @@
+"""django-q2 tasks: one-line wrappers taking ids (arguments are pickled, never model instances)."""
+
+from __future__ import annotations
+
+from campaigns import sending
+
+
+def send_start(campaign_id: int) -> int | None:
+    """Freeze a due campaign's audience into deliveries and queue its first batch."""
+    return sending.send_start(campaign_id=campaign_id)
+
+
+def send_batch(campaign_id: int) -> dict:
+    """Send one batch of a sending campaign, then queue the next while deliveries are left."""
+    result = sending.send_batch(campaign_id=campaign_id)
+    if result.more:
+        sending.queue_batch(campaign_id=campaign_id)
+    return {"campaign_id": campaign_id, "sent": result.sent, "failed": result.failed, "skipped": result.skipped}
+
+
+def sends_tick() -> dict:
+    """Minutely: start scheduled campaigns that are due, resume sends whose worker died."""
+    return {"started": sending.sends_start_due(), "resumed": sending.sends_recover()}
