@@ -32,6 +32,16 @@ class ActivityDataField(SafeJSONObjectField):
         return value
 
 
+class SafeDateTimeField(serializers.DateTimeField):
+    """A date and time; one that cannot be put in the time zone (year 1 or 9999 at the edge) is invalid, not a 500."""
+
+    def to_internal_value(self, value: Any) -> dt.datetime:
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("overflow")
+
+
 def _max_length(name: str) -> int:
     return int(Activity._meta.get_field(name).max_length or 0)  # type: ignore[union-attr]
 
@@ -44,7 +54,7 @@ class ActivityInSerializer(StrictSerializer):
         max_length=254, required=False, help_text="Or the contact's email (compared ignoring case)"
     )
     type = serializers.ChoiceField(choices=ActivityType.choices)
-    occurred_at = serializers.DateTimeField(
+    occurred_at = SafeDateTimeField(
         required=False, help_text="When it happened (default: now); at most a day ahead"
     )
     url = serializers.CharField(max_length=_max_length("url"), allow_blank=True, required=False)

@@ -67,6 +67,8 @@ def test_an_activity_of_a_merged_contact_goes_to_the_contact_it_was_merged_into(
         ({"contact": 1, "type": "page_visit", "data": {"x": "y" * 20_000}}, "data", "too_large"),
         ({"contact": 1, "type": "page_visit", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at", "future"),
         ({"contact": 1, "type": "page_visit", "occurred_at": "yesterday"}, "occurred_at", "invalid"),
+        ({"contact": 1, "type": "page_visit", "occurred_at": "0001-01-01T00:00:00"}, "occurred_at", "overflow"),
+        ({"contact": 1, "type": "page_visit", "occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at", "overflow"),
         ({"contact": 1, "type": "purchase", "value": "1.234"}, "value", "max_decimal_places"),
         ({"contact": 999_999, "type": "page_visit"}, "contact", "not_found"),
         ({"email": "nobody@example.com", "type": "page_visit"}, "email", "not_found"),
@@ -120,6 +122,15 @@ def test_a_batch_records_every_item_in_one_go(admin_api):
     assert body["recorded"] == 3 and [a["contact"] for a in body["activities"]] == [c.pk for c in contacts]
     assert Activity.objects.filter(campaign=campaign).count() == 3
     assert Contact.objects.filter(pk__in=[c.pk for c in contacts], last_activity_at__isnull=True).count() == 0
+
+
+def test_a_full_batch_takes_a_few_queries(admin_api, django_assert_max_num_queries):
+    contacts = ContactFactory.create_batch(50)
+    items = [{"email": contacts[i % 50].email, "type": "page_visit", "url": f"/p/{i}"} for i in range(1000)]
+    with django_assert_max_num_queries(40):
+        response = post(admin_api, BATCH, {"activities": items}, key="full")
+    assert response.status_code == 201 and response.json()["recorded"] == 1000
+    assert Activity.objects.count() == 1000
 
 
 @override_settings(API_MAX_BATCH=3)

@@ -12,6 +12,7 @@ from contacts.signals import contacts_changed
 from tests.factories import ContactFactory, ContactFieldFactory
 
 pytestmark = pytest.mark.django_db
+
 URL = "/api/v1/contacts/bulk/"
 
 
@@ -139,6 +140,19 @@ def test_bad_json_and_wrong_shapes(admin_api):
         assert response.status_code == 400, body
         assert response.json()["error"]["path"] == path, body
     assert not Contact.objects.exists()
+
+
+def test_a_full_batch_takes_a_few_queries(admin_api, fields, django_assert_max_num_queries):
+    for i in range(0, 1000, 50):
+        ContactFactory(email=f"user{i}@example.com")
+    items = [
+        {"email": f"user{i}@example.com", "first_name": f"N{i}", "country": "CZ", "custom": {"plan": "pro"}}
+        for i in range(1000)
+    ]
+    with django_assert_max_num_queries(60):
+        response = admin_api.post(URL, {"contacts": items})
+    assert response.status_code == 200 and response.json()["created"] == 980
+    assert response.json()["updated"] == 20
 
 
 @override_settings(API_MAX_BATCH=2)
