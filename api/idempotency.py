@@ -5,18 +5,22 @@ a key runs; when it succeeds (2xx) its status and body are stored in the same tr
 The same key again with the same method, path and JSON body: the stored response, with the header
 `Idempotent-Replayed: true`, and nothing written. The same key with anything else: 409
 `idempotency_key_reused`. A request that failed (4xx) stored nothing: it wrote nothing, so it may be sent
-again, corrected, with the same key. Two requests with one key at the same moment: the unique constraint
+again, corrected, with the same key. Keys are remembered API_IDEMPOTENCY_DAYS days (default 7): a user's
+older ones are forgotten when they store a new one. Two requests with one key at the same moment: the unique constraint
 lets one commit; the other's writes roll back and it answers with the first one's response.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
@@ -48,6 +52,10 @@ def request_hash(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def _cutoff() -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=int(getattr(settings, "API_IDEMPOTENCY_DAYS", 7)))
+
+
 def _replay(stored: IdempotentRequest, digest: str) -> Response:
     if stored.request_hash != digest:
         raise ApiError(
@@ -74,10 +82,11 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
     try:
         with transaction.atomic():
             stored = IdempotentRequest.objects.select_for_update().filter(user=request.user, key=key).first()
-            if stored is not None:
+            if stored is not None and stored.created_at >= _cutoff():
                 return _replay(stored, digest)
             response = run()
             if 200 <= response.status_code < 300:
+                IdempotentRequest.objects.filter(user=request.user, created_at__lt=_cutoff()).delete()
                 IdempotentRequest.objects.create(
                     user=request.user,
                     key=key,

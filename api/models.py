@@ -56,6 +56,7 @@ class IdempotentRequest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key")]
+        indexes = [models.Index(fields=["user", "created_at"], name="api_idempotency_user_time")]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.user_id})"

@@ -255,3 +255,16 @@ def test_two_concurrent_requests_with_one_key_record_once(client):
         t.join()
     assert [s for s, _ in statuses] == [201, 201] and len({i for _, i in statuses}) == 1
     assert Activity.objects.count() == 1
+
+
+def test_a_key_is_forgotten_after_api_idempotency_days(admin_api):
+    contact = ContactFactory()
+    body = {"contact": contact.pk, "type": "page_visit"}
+    assert post(admin_api, ONE, body, key="old").status_code == 201
+    assert post(admin_api, ONE, body, key="other").status_code == 201
+    IdempotentRequest.objects.filter(key="old").update(created_at=timezone.now() - dt.timedelta(days=8))
+    IdempotentRequest.objects.filter(key="other").update(created_at=timezone.now() - dt.timedelta(days=9))
+    again = post(admin_api, ONE, body, key="old")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert Activity.objects.count() == 3
+    assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["old"]  # the other expired one pruned
