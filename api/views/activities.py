@@ -26,6 +26,7 @@ from api.serializers.activities import (
 from api.views.base import ApiGenericView, errors
 from campaigns.models import Campaign
 from contacts import selectors, services
+from contacts.in_list import in_values
 from contacts.models import Contact
 from contacts.services import ActivityRow
 
@@ -62,10 +63,9 @@ def _contacts(items: list[dict[str, Any]], prefix: str) -> tuple[list[int], list
     """The contact id each item names (by id or email; a merged contact's: the contact it was merged into)."""
     by_email = selectors.contact_ids_by_email(emails=[i["email"] for i in items if "email" in i])
     ids = {i["contact"] for i in items if "contact" in i}
-    merged = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
-    campaigns = set(
-        Campaign.objects.filter(pk__in={i["campaign"] for i in items if i.get("campaign")}).values_list("pk", flat=True)
-    )
+    merged = dict(Contact.objects.filter(pk__in=in_values(ids)).values_list("pk", "merged_into_id"))
+    wanted = {i["campaign"] for i in items if i.get("campaign")}
+    campaigns = set(Campaign.objects.filter(pk__in=in_values(wanted)).values_list("pk", flat=True)) if wanted else set()
     result, problems = [], []
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]." if prefix else ""

@@ -125,12 +125,15 @@ def test_a_batch_records_every_item_in_one_go(admin_api):
 
 
 def test_a_full_batch_takes_a_few_queries(admin_api, django_assert_max_num_queries):
-    contacts = ContactFactory.create_batch(50)
-    items = [{"email": contacts[i % 50].email, "type": "page_visit", "url": f"/p/{i}"} for i in range(1000)]
+    contacts = ContactFactory.create_batch(500)
+    campaign = CampaignFactory()
+    items = [{"email": c.email, "type": "page_visit", "url": f"/p/{c.pk}"} for c in contacts]
+    items += [{"contact": c.pk, "type": "email_open", "campaign": campaign.pk} for c in contacts]
     with django_assert_max_num_queries(40):
         response = post(admin_api, BATCH, {"activities": items}, key="full")
     assert response.status_code == 201 and response.json()["recorded"] == 1000
     assert Activity.objects.count() == 1000
+    assert Contact.objects.filter(last_activity_at__isnull=True).count() == 0
 
 
 @override_settings(API_MAX_BATCH=3)
