@@ -57,22 +57,14 @@ def test_generate_is_valid_deterministic_and_restores_indexes(capsys):
     assert indexes() == before
     assert scalar("SELECT count(*) FROM bench_pending_ddl") == 0
     # last_activity_at is computed while inserting contacts: it must equal the newest activity exactly.
-    assert (
-        scalar(
-            """SELECT count(*) FROM contacts_contact c
+    assert scalar(
+        """SELECT count(*) FROM contacts_contact c
            LEFT JOIN (SELECT contact_id, max(occurred_at) m FROM contacts_activity GROUP BY 1) a ON a.contact_id = c.id
            WHERE c.last_activity_at IS DISTINCT FROM a.m"""
-        )
-        == 0
-    )
+    ) == 0
     assert scalar("SELECT count(*) FROM contacts_activity WHERE occurred_at > '2026-03-15'") == 0
-    assert (
-        scalar(
-            "SELECT count(*) FROM contacts_activity a JOIN contacts_contact c ON c.id = a.contact_id "
-            "WHERE c.merged_into_id IS NOT NULL OR a.occurred_at < c.created_at"
-        )
-        == 0
-    )
+    assert scalar("SELECT count(*) FROM contacts_activity a JOIN contacts_contact c ON c.id = a.contact_id "
+                  "WHERE c.merged_into_id IS NOT NULL OR a.occurred_at < c.created_at") == 0
     fields = {f.code: f for f in ContactField.objects.all()}
     seen = set()
     for custom in Contact.objects.values_list("custom", flat=True):

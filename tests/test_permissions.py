@@ -47,7 +47,9 @@ def product_patterns():
 
 def required_permissions(pattern: URLPattern) -> tuple[str, ...]:
     view_class = getattr(pattern.callback, "view_class", None)
-    perms = getattr(view_class, "permission_required", None) or getattr(pattern.callback, "required_permissions", None)
+    perms = getattr(view_class, "permission_required", None) or getattr(
+        pattern.callback, "required_permissions", None
+    )
     assert perms, f"{pattern.name}: every product view must declare the permissions it needs"
     return (perms,) if isinstance(perms, str) else tuple(perms)
 

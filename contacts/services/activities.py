@@ -1,5 +1,6 @@
 """Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
 
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,5 +1,6 @@
 """Consents: agree and revoke."""
 
+
 from __future__ import annotations
 
 from django.db import transaction

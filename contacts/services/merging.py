@@ -1,5 +1,6 @@
 """Merging one contact into another."""
 
+
 from __future__ import annotations
 
 from typing import Any
