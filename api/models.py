@@ -38,3 +38,25 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == TokenScope.WRITE
+
+
+class IdempotentRequest(models.Model):
+    """A write sent with an `Idempotency-Key` header: the response it got, replayed when the key comes again.
+
+    Keys are per user (a retry through another of the user's tokens is still the same request). Stored in
+    the transaction of the write itself, so a key is recorded exactly when its write committed.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_requests")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key")]
+        indexes = [models.Index(fields=["user", "created_at"], name="api_idempotency_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id})"

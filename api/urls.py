@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api.errors import not_found_view
-from api.views import accounts, contacts, groups, members, preview
+from api.views import accounts, activities, contacts, contacts_bulk, groups, members, preview
 from api.views.base import ApiViewMixin
 
 app_name = "api"
@@ -19,8 +19,11 @@ class SchemaView(ApiViewMixin, SpectacularAPIView):
 v1 = [
     path("contacts/", contacts.ContactListView.as_view(), name="contact_list"),
     path("contacts/upsert/", contacts.ContactUpsertView.as_view(), name="contact_upsert"),
+    path("contacts/bulk/", contacts_bulk.ContactBulkUpsertView.as_view(), name="contact_bulk"),
     path("contacts/<int:pk>/", contacts.ContactDetailView.as_view(), name="contact_detail"),
     path("contacts/<int:pk>/groups/", contacts.ContactGroupsView.as_view(), name="contact_groups"),
+    path("activities/", activities.ActivityCreateView.as_view(), name="activity_create"),
+    path("activities/batch/", activities.ActivityBatchView.as_view(), name="activity_batch"),
     path("accounts/", accounts.AccountListView.as_view(), name="account_list"),
     path("accounts/<int:pk>/", accounts.AccountDetailView.as_view(), name="account_detail"),
     path("groups/", groups.GroupListView.as_view(), name="group_list"),

@@ -282,8 +282,11 @@ REACHABILITY_SMS_CONSENT = os.environ.get("REACHABILITY_SMS_CONSENT", "sms")
 API_RATE = os.environ.get("API_RATE", "600/min")
 # Largest request body the API reads (bytes); a larger one gets 413.
 API_MAX_BODY = int(os.environ.get("API_MAX_BODY", str(2 * 1024 * 1024)))
-# Most ids one request may add to or remove from a group.
+# Most ids one request may add to or remove from a group; most contacts per bulk upsert, activities per batch.
 API_MAX_BATCH = int(os.environ.get("API_MAX_BATCH", "1000"))
+# Days an Idempotency-Key is remembered (a retry after that is a new request); largest activity `data` (bytes).
+API_IDEMPOTENCY_DAYS = int(os.environ.get("API_IDEMPOTENCY_DAYS", "7"))
+API_ACTIVITY_DATA_MAX = int(os.environ.get("API_ACTIVITY_DATA_MAX", str(16 * 1024)))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.auth.BearerTokenAuthentication",

@@ -15,6 +15,7 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="No valid token or session"),
     403: OpenApiResponse(ErrorSerializer, description="The role or the token's scope does not allow it"),
     404: OpenApiResponse(ErrorSerializer, description="Not found"),
+    409: OpenApiResponse(ErrorSerializer, description="The Idempotency-Key was used for a different request"),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large"),
     429: OpenApiResponse(ErrorSerializer, description="Rate limit exceeded (see Retry-After)"),
 }

@@ -118,6 +118,9 @@ MATRIX = {
     ("api:group_rebuild", "POST"): (True, True, False),
     ("api:group_members", "POST"): (True, True, True),
     ("api:preview", "POST"): (True, True, False),
+    ("api:activity_create", "POST"): (True, True, False),
+    ("api:activity_batch", "POST"): (True, True, False),
+    ("api:contact_bulk", "POST"): (True, True, True),
 }
 
 

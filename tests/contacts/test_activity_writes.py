@@ -24,7 +24,7 @@ from contacts.signals import contacts_changed
 from tests.factories import CampaignFactory, ContactFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_PACKAGES = ("contacts", "segments", "campaigns", "transfers", "config")
+PRODUCT_PACKAGES = ("contacts", "segments", "campaigns", "transfers", "config", "api")
 THE_WRITER = "contacts/services/activities.py"
 # A merge moves the child's activities to the parent (and refreshes the parent's last_activity_at there).
 WRITERS = {THE_WRITER, "contacts/services/merging.py"}
