@@ -40,6 +40,10 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# A campaign in one of these states can no longer be changed or deleted.
+LOCKED_STATUSES = frozenset({CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED})
+
+
 class Campaign(models.Model):
     name = models.CharField(max_length=200)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
@@ -75,6 +79,11 @@ class Campaign(models.Model):
     @property
     def is_email(self) -> bool:
         return self.channel == Channel.EMAIL
+
+    @property
+    def is_locked(self) -> bool:
+        """Once a send has started, content and audience stay as they were sent (the deliveries refer to them)."""
+        return self.status in LOCKED_STATUSES
 
 
 class GroupRole(models.TextChoices):

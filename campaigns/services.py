@@ -27,6 +27,14 @@ class CampaignError(ValueError):
     """A campaign change that cannot be made; the message says why."""
 
 
+def _check_unlocked(campaign: Campaign) -> None:
+    """A campaign whose send has started keeps the content and audience it was sent with (the audit trail)."""
+    if campaign.is_locked:
+        raise CampaignError(
+            f"“{campaign.name}” is {campaign.get_status_display().lower()}: it can no longer be changed."
+        )
+
+
 def _check_tokens(*texts: str) -> None:
     allowed = allowed_tokens()
     for text in texts:
@@ -89,6 +97,7 @@ def campaign_update(
     body: str = "",
 ) -> Campaign:
     """Change a campaign's settings, groups and default content."""
+    _check_unlocked(campaign)
     _check_tokens(subject, preheader, body)
     campaign.name, campaign.channel, campaign.required_consent = name, channel, required_consent
     campaign.subject = subject if channel == Channel.EMAIL else ""
@@ -102,6 +111,7 @@ def campaign_update(
 @transaction.atomic
 def campaign_delete(*, campaign: Campaign) -> None:
     """Delete a campaign (its groups, variants and arms go with it)."""
+    _check_unlocked(campaign)
     campaign.delete()
 
 
@@ -117,6 +127,7 @@ def variant_save(
     variant: ContentVariant | None = None,
 ) -> ContentVariant:
     """Create or change the content for the members of one included group."""
+    _check_unlocked(campaign)
     if not campaign.group_links.filter(group=group, role=GroupRole.INCLUDE).exists():
         raise CampaignError(f"“{group.name}” is not one of the campaign's included groups.")
     clash = ContentVariant.objects.filter(campaign=campaign, group=group)
@@ -135,6 +146,7 @@ def variant_save(
 @transaction.atomic
 def variant_delete(*, variant: ContentVariant) -> None:
     """Remove a variant: its group's members get the default content."""
+    _check_unlocked(variant.campaign)
     variant.delete()
 
 
@@ -149,6 +161,7 @@ class ArmInput:
 @transaction.atomic
 def split_set(*, campaign: Campaign, arms: Sequence[ArmInput]) -> list[SplitArm]:
     """Replace the A/B split: 2–4 arms (labelled A, B, …) whose percentages add up to 100; none: no split."""
+    _check_unlocked(campaign)
     if arms and not MIN_ARMS <= len(arms) <= MAX_ARMS:
         raise CampaignError(f"An A/B split has {MIN_ARMS} to {MAX_ARMS} variants.")
     if arms and any(not 1 <= a.percent <= 99 for a in arms):

@@ -11,10 +11,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 
-from campaigns.models import Campaign, CampaignStatus, GroupRole
-
-# Once a send has started the content and audience stay as they were sent (the deliveries refer to them).
-LOCKED = (CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED)
+from campaigns.models import Campaign, GroupRole
 
 
 class CampaignMixin(PermissionRequiredMixin):
@@ -28,7 +25,7 @@ class CampaignMixin(PermissionRequiredMixin):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         locked = self.locked_after_send and request.method == "POST" and self.has_permission()
-        if locked and self.campaign.status in LOCKED:
+        if locked and self.campaign.is_locked:
             state = self.campaign.get_status_display().lower()
             messages.error(request, f"“{self.campaign.name}” is {state}: it can no longer be changed.")
             return redirect("campaigns:campaign_sending", pk=self.campaign.pk)

@@ -89,3 +89,14 @@ def test_a_sent_campaign_can_no_longer_be_changed_or_deleted(
     campaign.refresh_from_db()
     assert campaign.name == "Spring" and not campaign.arms.exists() and not campaign.variants.exists()
     assert Delivery.objects.filter(campaign=campaign).count() == 5
+    # The pages offer no Edit or Delete, and the services refuse too (the API or a command goes through them).
+    body = marketer_client.get(reverse("campaigns:campaign_sending", args=[campaign.pk])).content.decode()
+    assert "bi-pencil" not in body  # the Edit button (the Settings tab still shows what was sent)
+    assert reverse("campaigns:campaign_delete", args=[campaign.pk]) not in body
+    from campaigns import services
+
+    with pytest.raises(services.CampaignError, match="can no longer be changed"):
+        services.campaign_delete(campaign=campaign)
+    with pytest.raises(services.CampaignError, match="can no longer be changed"):
+        services.split_set(campaign=campaign, arms=[services.ArmInput(percent=50), services.ArmInput(percent=50)])
+    assert Campaign.objects.filter(pk=campaign.pk).exists() and not campaign.arms.exists()
