@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import Contact
+from segments.models import MembershipEvent
 from segments.services import group_add_contacts, group_remove_contacts
 from tests.factories import ContactFactory, ContactGroupFactory
 from webhooks.models import Delivery, DeliveryStatus, Endpoint
@@ -231,3 +232,49 @@ def test_a_private_address_is_refused_unless_allowed(receiver, settings):
         form = EndpointForm(data={"url": url, "events": ["entered"]})
         assert not form.is_valid() and "private or local network" in str(form.errors["url"]), url
     assert Endpoint.objects.count() == 1 and endpoint.pk
+
+
+def test_the_minutely_schedule_is_registered():
+    from django_q.models import Schedule
+
+    from webhooks.schedules import DISPATCH, schedules_register
+
+    schedules_register()
+    schedule = Schedule.objects.get(name=DISPATCH)
+    assert schedule.func == "webhooks.tasks.run_webhooks" and schedule.minutes == 1
+
+
+def test_events_of_a_transaction_still_open_are_never_skipped(settings):
+    """PostgreSQL: while another transaction is writing history, the cursor does not move past it."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from webhooks.dispatch import safe_upper
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite commits one writer at a time, in id order")
+    earlier = MembershipEvent.objects.create(group_id=1, contact_id=1, kind=1, source=1, cause=1)
+    inserted, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                MembershipEvent.objects.create(group_id=1, contact_id=1, kind=1, source=1, cause=1)
+                inserted.set()
+                release.wait(5)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inserted.wait(5)
+        assert safe_upper() is None  # busy: this run waits, nothing is skipped
+    finally:
+        release.set()
+        thread.join()
+    assert safe_upper() == earlier.pk  # the writer is gone (rolled back): the bound is known again
