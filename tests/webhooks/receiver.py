@@ -26,7 +26,8 @@ class Received:
 class Receiver:
     url: str = ""
     requests: list[Received] = field(default_factory=list)
-    # What the next requests get: "ok", "500" or "sleep" (answer after the client's timeout); then "ok".
+    # What the next requests get: "ok", "500", "redirect" (302) or "sleep" (answer after the client's
+    # timeout); then "ok".
     plan: deque[str] = field(default_factory=deque)
     sleep_seconds: float = 1.5
 
@@ -41,8 +42,10 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             receiver.requests.append(Received(headers={k.lower(): v for k, v in self.headers.items()}, body=body))
             if mode == "sleep":
                 time.sleep(receiver.sleep_seconds)
-            status = 500 if mode == "500" else 200
+            status = {"500": 500, "redirect": 302}.get(mode, 200)
             self.send_response(status)
+            if status == 302:
+                self.send_header("Location", receiver.url + "/elsewhere")
             self.send_header("Content-Length", "2")
             self.end_headers()
             with contextlib.suppress(OSError):  # the client gave up (timeout)

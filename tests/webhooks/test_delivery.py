@@ -278,3 +278,14 @@ def test_events_of_a_transaction_still_open_are_never_skipped(settings):
         release.set()
         thread.join()
     assert safe_upper() == earlier.pk  # the writer is gone (rolled back): the bound is known again
+
+
+def test_a_redirect_is_not_followed(receiver):
+    group = ContactGroupFactory()
+    endpoint_for(receiver)
+    add(group, ContactFactory.create_batch(1))
+    receiver.plan.append("redirect")
+    run_webhooks()
+    delivery = Delivery.objects.get()
+    assert len(receiver.requests) == 1  # the 302's Location was not asked
+    assert delivery.status == DeliveryStatus.PENDING and delivery.last_status_code == 302
