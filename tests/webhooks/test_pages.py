@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -75,3 +77,19 @@ def test_other_roles_cannot_change_webhooks(marketer_client):
     assert marketer_client.get(reverse("webhooks:endpoint_detail", args=[endpoint.pk])).status_code == 403
     endpoint.refresh_from_db()
     assert endpoint.active
+
+
+def test_an_admin_edits_an_endpoint(admin_client_role, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    endpoint = Endpoint.objects.create(url="http://127.0.0.1:9/x", events=["entered"])
+    url = reverse("webhooks:endpoint_edit", args=[endpoint.pk])
+    page = admin_client_role.get(url).content.decode()
+    assert re.search(r'value="entered"[^>]*checked', page) and not re.search(r'value="left"[^>]*checked', page)
+    response = admin_client_role.post(url, {"url": "http://127.0.0.1:9/y", "events": ["left"]})
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.url == "http://127.0.0.1:9/y" and endpoint.events == ["left"]
+    secret = endpoint.secret
+    admin_client_role.post(reverse("webhooks:secret_rotate", args=[endpoint.pk]))
+    endpoint.refresh_from_db()
+    assert endpoint.secret != secret and endpoint.secret.startswith("whsec_")
