@@ -4,7 +4,7 @@ DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATA
 the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
 SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
-SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below).
+SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
 """
 
 import datetime as dt
@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -316,3 +317,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Webhooks (webhooks/): membership events POSTed to the URLs Admins register. -------------------------------
+# Private, loopback and link-local targets are refused unless this is true (a test's receiver on 127.0.0.1).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOKS_TIMEOUT = float(os.environ.get("WEBHOOKS_TIMEOUT", "10"))  # seconds per request
+WEBHOOKS_RETRY_HOURS = float(os.environ.get("WEBHOOKS_RETRY_HOURS", "24"))  # a delivery is retried this long
+WEBHOOKS_MAX_BACKOFF_MINUTES = int(os.environ.get("WEBHOOKS_MAX_BACKOFF_MINUTES", "60"))
+# An endpoint is disabled after this many deliveries in a row failed (each after its retries).
+WEBHOOKS_DISABLE_AFTER = int(os.environ.get("WEBHOOKS_DISABLE_AFTER", "10"))

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("account/api-tokens/", include("api.token_urls")),
     path("users/", include("users.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),

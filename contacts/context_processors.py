@@ -15,6 +15,7 @@ def navigation(request: HttpRequest) -> dict:
             "fields": user.has_perm("contacts.change_contactfield"),
             "imports": user.has_perm("transfers.view_importjob"),
             "users": user.has_perm("auth.view_user"),
+            "webhooks": user.has_perm("webhooks.view_endpoint"),
         },
         "user_roles": [g.name for g in user.groups.all()] or (["Superuser"] if user.is_superuser else []),
     }

@@ -26,9 +26,10 @@ from tests.factories import (
     MembershipFactory,
 )
 from transfers.models import ImportJob
+from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens"}
+PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens", "webhooks"}
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
@@ -47,9 +48,7 @@ def product_patterns():
 
 def required_permissions(pattern: URLPattern) -> tuple[str, ...]:
     view_class = getattr(pattern.callback, "view_class", None)
-    perms = getattr(view_class, "permission_required", None) or getattr(
-        pattern.callback, "required_permissions", None
-    )
+    perms = getattr(view_class, "permission_required", None) or getattr(pattern.callback, "required_permissions", None)
     assert perms, f"{pattern.name}: every product view must declare the permissions it needs"
     return (perms,) if isinstance(perms, str) else tuple(perms)
 
@@ -61,7 +60,12 @@ def objects():
     other = ContactFactory()
     group = ContactGroupFactory()
     MembershipFactory(group=group, contact=contact)
+    endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=["entered"])
     return {
+        "endpoint": endpoint,
+        "delivery": Delivery.objects.create(
+            endpoint=endpoint, first_event_id=1, last_event_id=1, event_count=1, payload={}
+        ),
         "contact": contact,
         "other": other,
         "account": account,
@@ -92,8 +96,11 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
                 "campaign": objects["campaign"],
                 "importjob": objects["importjob"],
                 "user": objects["user"],
+                "endpoint": objects["endpoint"],
             }.get(kind, objects["contact"])
             kwargs[key] = obj.pk
+        elif key == "delivery_pk":
+            kwargs[key] = objects["delivery"].pk
         elif key in ("other_pk", "child_pk"):
             kwargs[key] = objects["other"].pk
         elif "account" in key:
@@ -150,6 +157,8 @@ MATRIX = {
     "transfers:import_upload_accounts": (200, 200, 200),  # every role may add and change accounts
     "users:user_list": (403, 200, 403),
     "users:user_invite": (403, 200, 403),
+    "webhooks:endpoint_list": (403, 200, 403),
+    "webhooks:endpoint_create": (403, 200, 403),
 }
 
 

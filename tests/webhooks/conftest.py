@@ -1,0 +1,13 @@
+import pytest
+
+from tests.webhooks.receiver import start_receiver
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    settings.WEBHOOKS_TIMEOUT = 0.5
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+    server.server_close()

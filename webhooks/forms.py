@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from segments.models import ContactGroup
+from webhooks.models import Endpoint, EventType
+from webhooks.targets import TargetRefused, target_check
+
+
+class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", label="URL", help_text="Where events are POSTed.")
+    events = forms.MultipleChoiceField(
+        choices=EventType.choices, widget=forms.CheckboxSelectMultiple, help_text="Which membership changes to send."
+    )
+    groups = forms.ModelMultipleChoiceField(
+        queryset=ContactGroup.objects.order_by("name"),
+        required=False,
+        help_text="Leave empty for every group.",
+    )
+
+    class Meta:
+        model = Endpoint
+        fields = ["url", "groups", "events"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].widget.attrs.update({"data-picker": "", "placeholder": "Every group"})
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            target_check(url=url)
+        except TargetRefused as refused:
+            raise forms.ValidationError(str(refused)) from refused
+        return url
