@@ -157,3 +157,10 @@ def test_an_open_of_a_deleted_contact_still_answers_and_records_nothing(sent, pe
     response = client.get(pixel(html["eve@example.com"]))
     assert response.status_code == 200 and len(response.content) == 43
     assert not Activity.objects.exists()
+
+
+def test_the_pixel_costs_a_fixed_handful_of_statements(sent, client, django_assert_max_num_queries):
+    _campaign, html = sent
+    path = pixel(html["fay@example.com"])
+    with django_assert_max_num_queries(6):  # delivery read, savepoint, insert, last activity, pending re-check
+        assert client.get(path).status_code == 200
