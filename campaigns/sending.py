@@ -37,6 +37,7 @@ from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, Delive
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
 from campaigns.selectors.audience import assigned_audience, audience_contacts, audience_spec, unsubscribed
 from campaigns.sms_backends import SmsMessage, sms_backend
+from campaigns.tracking import html_tracked
 from contacts.models import Contact, ContactField
 
 logger = logging.getLogger(__name__)
@@ -188,7 +189,8 @@ def _mark(delivery_ids: list[int], status: str, error: str = "", *, claimed: boo
 
 
 def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> EmailMultiAlternatives:
-    """The email of one delivery: both parts, the unsubscribe link in each and the RFC 8058 headers."""
+    """The email of one delivery: both parts, the unsubscribe link in each and the RFC 8058 headers; the
+    HTML's links go through the click redirect and it carries the open pixel (campaigns.tracking)."""
     url = unsubscribe_url(delivery_id=delivery.pk)
     preheader = (
         f'<div style="display:none;max-height:0;overflow:hidden">{escape(message.preheader)}</div>\n'
@@ -196,7 +198,7 @@ def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> Em
         else ""
     )
     html = (
-        f"{preheader}{message.html}\n"
+        f"{preheader}{html_tracked(html=message.html, delivery_id=delivery.pk)}\n"
         '<p style="font-size:12px;color:#6c757d">Do not want these emails? '
         f'<a href="{escape(url)}">Unsubscribe</a>.</p>'
     )

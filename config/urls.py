@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from campaigns.views.tracking import click_view, open_view
 from campaigns.views.unsubscribe import unsubscribe_view
 from segments.views.dashboard import DashboardView
 
@@ -25,6 +26,8 @@ urlpatterns = [
     path("groups/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),  # a sent message's unsubscribe link (no sign-in)
+    path("t/o/<str:token>.gif", open_view, name="track_open"),  # open pixel of a sent email (no sign-in)
+    path("t/c/<str:token>/", click_view, name="track_click"),  # click redirect of a sent email (no sign-in)
     path("", include("transfers.urls")),
     path("api/", include("api.urls")),
     path("account/api-tokens/", include("api.token_urls")),

@@ -1,0 +1,112 @@
+"""Open and click tracking of sent emails: signed tokens, link rewriting, recording as activities.
+
+- The open pixel `/t/o/<token>.gif`: the token is `<delivery id>:<signature>` (salt "campaigns.open").
+- A click `/t/c/<token>/`: the token signs the pair (delivery id, original URL) (salt "campaigns.click"),
+  so only links the sender put in that message redirect — no open redirect, no enumeration; a forged or
+  tampered token (another delivery, another URL) is refused and records nothing.
+
+Only the HTML part of a SENT email is rewritten (campaigns.sending.email_for): previews and test sends
+keep the original links, the plain-text part keeps them too, and the unsubscribe link (added after the
+rewrite) is never tracked. Every open is recorded (an email_open activity with the campaign); reports
+count unique opens (distinct contacts), so a mail client fetching the pixel twice does not inflate them.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape, unescape
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from campaigns.models import Delivery
+from contacts import services as contact_services
+from contacts.models import ActivityType, Contact
+
+OPEN_SALT = "campaigns.open"
+CLICK_SALT = "campaigns.click"
+
+# href="http(s)://…" (or single-quoted) in the message's HTML; the value is HTML-escaped there.
+_HREF = re.compile(r"""(?P<pre>\bhref\s*=\s*)(?P<q>["'])(?P<url>https?://[^"'<>\s]+)(?P=q)""", re.IGNORECASE)
+
+
+def open_token(*, delivery_id: int) -> str:
+    return signing.Signer(salt=OPEN_SALT).sign(str(delivery_id))
+
+
+def open_delivery_id(*, token: str) -> int | None:
+    """The delivery a pixel token names; None when it is forged or tampered with."""
+    try:
+        return int(signing.Signer(salt=OPEN_SALT).unsign(token))
+    except (signing.BadSignature, ValueError):
+        return None
+
+
+def click_token(*, delivery_id: int, url: str) -> str:
+    return signing.dumps([delivery_id, url], salt=CLICK_SALT, compress=True)
+
+
+def click_target(*, token: str) -> tuple[int, str] | None:
+    """(delivery id, original URL) a click token signs; None when forged, tampered or malformed."""
+    try:
+        delivery_id, url = signing.loads(token, salt=CLICK_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(delivery_id, int) or not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return None
+    return delivery_id, url
+
+
+def open_url(*, delivery_id: int) -> str:
+    return settings.SITE_URL + reverse("track_open", args=[open_token(delivery_id=delivery_id)])
+
+
+def click_url(*, delivery_id: int, url: str) -> str:
+    return settings.SITE_URL + reverse("track_click", args=[click_token(delivery_id=delivery_id, url=url)])
+
+
+def html_tracked(*, html: str, delivery_id: int) -> str:
+    """The HTML with each http(s) link sent through the click redirect and the open pixel appended."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        tracked = click_url(delivery_id=delivery_id, url=unescape(match["url"]))
+        return f"{match['pre']}{match['q']}{escape(tracked)}{match['q']}"
+
+    pixel = (
+        f'<img src="{escape(open_url(delivery_id=delivery_id))}" width="1" height="1" alt="" '
+        'style="display:block;width:1px;height:1px;border:0">'
+    )
+    return _HREF.sub(rewrite, html) + "\n" + pixel
+
+
+def _recipient(delivery_id: int) -> tuple[Contact, int] | None:
+    """The delivery's contact (only its id is read) and campaign; None if gone."""
+    row = (
+        Delivery.objects.filter(pk=delivery_id, contact__isnull=False).values_list("contact_id", "campaign_id").first()
+    )
+    if row is None:
+        return None
+    return Contact(pk=row[0]), row[1]
+
+
+def open_record(*, delivery_id: int) -> bool:
+    """Record an email_open activity with the campaign; False when the delivery or its contact is gone."""
+    recipient = _recipient(delivery_id)
+    if recipient is None:
+        return False
+    contact, campaign_id = recipient
+    contact_services.activity_record(contact=contact, type=ActivityType.EMAIL_OPEN, campaign_id=campaign_id)
+    return True
+
+
+def click_record(*, delivery_id: int, url: str) -> bool:
+    """Record an email_click activity with the campaign and the URL; False when the delivery or contact is gone."""
+    recipient = _recipient(delivery_id)
+    if recipient is None:
+        return False
+    contact, campaign_id = recipient
+    contact_services.activity_record(
+        contact=contact, type=ActivityType.EMAIL_CLICK, campaign_id=campaign_id, url=url[:2000]
+    )
+    return True
