@@ -34,7 +34,7 @@ def signed_in(page: Page, live_server, transactional_db):
 
 def test_create_a_token_use_it_and_revoke_it(signed_in, live_server):
     page = signed_in
-    page.locator("a.dropdown-toggle").click()
+    page.locator("#user-menu").click()
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Name").fill("CRM sync")
     page.get_by_label("Read and write").check()

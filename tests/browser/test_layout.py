@@ -71,3 +71,24 @@ def test_lists_never_scroll_sideways(page: Page, pages, width, height, artifacts
         assert box and box["x"] + box["width"] <= width, url
     page.goto(pages[0])
     page.screenshot(path=artifacts_dir / f"layout-contacts-{width}.png")
+
+
+def test_the_navigation_fits_one_row_for_the_role_that_sees_the_most(page: Page, live_server, transactional_db):
+    """Every section an Admin may open (a superuser here: every permission) fits one row at 1280 px: the
+    administration pages (field settings, users, webhooks) sit in one Admin menu."""
+    from tests.factories import UserFactory
+
+    UserFactory(username="root", is_superuser=True, is_staff=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("secret-pass-123")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    navbar = page.locator("nav.navbar").first
+    box = navbar.bounding_box()
+    assert box and box["height"] < 70, box  # one row of links (two rows measured 81 px)
+    page.get_by_role("button", name="Admin").click()
+    menu = navbar.locator(".dropdown-menu.show")
+    for name in ("Field settings", "Users", "Webhooks"):
+        expect(menu.get_by_role("link", name=name)).to_be_visible()

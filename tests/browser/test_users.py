@@ -32,7 +32,7 @@ def sign_in(page: Page, live_server, username: str, password: str) -> None:
 
 
 def sign_out(page: Page) -> None:
-    page.locator("nav .dropdown-toggle").click()
+    page.locator("#user-menu").click()
     page.locator("nav").get_by_role("button", name=re.compile(r"Sign out$")).click()
     page.wait_for_url(re.compile(r"/login/"))
 
@@ -42,6 +42,7 @@ def test_admin_invites_a_user_who_sets_a_password_and_signs_in(page: Page, live_
     sign_in(page, live_server, "ada", "secret-pass-123")
     page.wait_for_url(lambda url: "/login/" not in url)
 
+    page.get_by_role("button", name="Admin").click()  # the Admin menu: Field settings, Users, Webhooks
     page.get_by_role("link", name="Users").click()
     page.get_by_role("link", name="Invite a user").click()
     page.get_by_label("Email").fill("nina@example.com")
@@ -105,7 +106,7 @@ def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(
     expect(page.get_by_text("“mia” may try signing in again.")).to_be_visible()
     expect(row).not_to_contain_text("Locked out")
 
-    page.locator("nav .dropdown-toggle").click()
+    page.locator("#user-menu").click()
     page.locator("nav").get_by_role("button", name="Log out everywhere").click()
     page.locator("#confirm-modal").get_by_role("button", name="Log out everywhere").click()
     page.wait_for_url(re.compile(r"/login/"))
