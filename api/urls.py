@@ -1,9 +1,11 @@
 """/api/v1/… endpoints, the OpenAPI schema (/api/schema/) and its docs (/api/docs/, /api/redoc/, served locally)."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api.errors import not_found_view
 from api.views import accounts, activities, contacts, contacts_bulk, groups, members, preview
@@ -15,6 +17,19 @@ app_name = "api"
 class SchemaView(ApiViewMixin, SpectacularAPIView):
     """The schema, for a token or a session (the docs page reads it with the session)."""
 
+
+class SwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI with its init script served from ?script, not inline (the Content-Security-Policy)."""
+
+    template_name = "api/docs/swagger_ui.html"
+
+
+# Redoc styles itself by injecting <style> elements (styled-components) and indexes its search in a worker
+# made from a blob: this one page allows inline styles and blob: workers. Inline scripts stay forbidden, and
+# so does everything from elsewhere (its footer's logo from cdn.redoc.ly is blocked, and then hidden by Redoc).
+redoc_view = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]})(
+    SpectacularRedocView.as_view(url_name="api:schema", template_name="api/docs/redoc.html")
+)
 
 v1 = [
     path("contacts/", contacts.ContactListView.as_view(), name="contact_list"),
@@ -42,7 +57,7 @@ urlpatterns = [
     *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
     path("schema/", SchemaView.as_view(), name="schema"),
     # Pages for people: signed out, the login page (DRF would answer 401).
-    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
-    path("redoc/", login_required(SpectacularRedocView.as_view(url_name="api:schema")), name="redoc"),
+    path("docs/", login_required(SwaggerView.as_view(url_name="api:schema")), name="docs"),
+    path("redoc/", login_required(redoc_view), name="redoc"),
     re_path(r"^.*$", csrf_exempt(login_not_required(not_found_view))),
 ]

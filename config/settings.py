@@ -1,7 +1,9 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
-DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
-the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
+Every variable is listed in README.md ("Configuration"). DEBUG, SECRET_KEY (required when DEBUG is off),
+ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in the project folder), DATABASE_REPLICA_URL,
+REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…,
+SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off), CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*,
 SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
@@ -12,17 +14,13 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import email_from_url, env_bool, env_list, proxy_ssl_header
+from config.log import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
 
 DEBUG = env_bool("DEBUG", True)
 # The development key is public (it is in the repository): only DEBUG may fall back to it.
@@ -35,8 +33,8 @@ if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
         "`python -c 'import secrets; print(secrets.token_urlsafe(50))'` (or set DEBUG=1 for development)."
     )
 SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,10 +62,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "webhooks",
+    "health",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    "config.log.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +128,17 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements run with their generic plan, planned once per connection. The only ones are
     # the re-checks' verdict queries (segments.rules.batch): Django binds its own queries on the client.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
+# A read replica (PostgreSQL streaming replication), alias "replica". /readyz reports its lag; nothing reads
+# from it yet (a database router sending heavy reads there is planned). Tests mirror it onto "default".
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"], conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60"))
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server fails a request (and /readyz) after this many seconds instead of hanging.
+        _database.setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -195,14 +208,21 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 MESSAGE_TAGS = {40: "danger"}  # Bootstrap's name for messages.ERROR
 
+# Email: EMAIL_URL (smtp://user:password@host:25, smtp+tls://…:587, smtps://…:465, console:, file:///path) or
+# the separate EMAIL_* variables; EMAIL_URL wins where both are set.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com")
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (port 465)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))  # seconds; a hung mail server must not stall a send
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent_email"))
+if os.environ.get("EMAIL_URL"):
+    globals().update(email_from_url(os.environ["EMAIL_URL"]))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)  # the sender of error mails to ADMINS
 
 # --- Campaign sending (campaigns.sending). ------------------------------------------------------------
 # Absolute links in messages (the unsubscribe link, List-Unsubscribe) start with SITE_URL.
@@ -260,17 +280,57 @@ IMPORT_UNDO_STALE_AFTER = int(os.environ.get("IMPORT_UNDO_STALE_AFTER", "900"))
 # Membership history (who entered or left which group, and why) older than this is pruned nightly.
 MEMBERSHIP_HISTORY_DAYS = int(os.environ.get("MEMBERSHIP_HISTORY_DAYS", "400"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# LOG_FORMAT=json: one JSON object per line (timestamp, level, logger, message, request_id); see config/log.py.
+LOGGING = logging_config(
+    log_format=os.environ.get("LOG_FORMAT", "text").strip().lower(), level=os.environ.get("LOG_LEVEL", "INFO")
+)
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+# --- HTTPS and browser protections: all on when DEBUG is off (`manage.py check --deploy` is clean), each
+# overridable. Behind a proxy that ends TLS, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (the proxy must
+# set that header itself, overwriting any the client sent) so Django knows the request came over HTTPS.
+_proxy_header = proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = _proxy_header
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # a load balancer's probe may speak plain HTTP
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", env_bool("SECURE_COOKIES", not DEBUG))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", env_bool("SECURE_COOKIES", not DEBUG))
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+X_FRAME_OPTIONS = os.environ.get("X_FRAME_OPTIONS", "DENY")
+
+# --- Content-Security-Policy (django-csp), in development and tests too, so a page that needs an inline script
+# or style fails in the browser tests, not in production. No 'unsafe-inline', no 'unsafe-eval': pass data with
+# data-* attributes or json_script, style with classes in static/css. Relaxed for one view only where a
+# third-party page needs it (api/urls.py: Redoc's injected styles; campaigns: the sandboxed email preview).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # Bootstrap's and Tom Select's CSS draw icons with data: SVGs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+if os.environ.get("CSP_REPORT_URI"):  # where browsers POST violation reports (any collector you run)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = os.environ["CSP_REPORT_URI"]
+if env_bool("CSP_REPORT_ONLY", False):  # report violations without blocking (while trying out a change)
+    CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, {}
+
+# --- Health checks (health/): /healthz (the process answers) and /readyz (what it depends on). -------------
+READY_REPLICA_MAX_LAG = float(os.environ.get("READY_REPLICA_MAX_LAG", "30"))  # seconds behind the primary
+READY_WORKER_MAX_SILENCE = int(os.environ.get("READY_WORKER_MAX_SILENCE", "180"))  # seconds since a heartbeat
+READY_QUEUE_MAX = int(os.environ.get("READY_QUEUE_MAX", "5000"))  # tasks waiting in the broker
 
 # --- Rule engine (segments.rules): who counts as reachable in the builder's preview. -------------
 # A contact is email-reachable with an email address and this consent agreed (not revoked), and

@@ -36,4 +36,5 @@ urlpatterns = [
     path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
+    path("", include("health.urls")),  # /healthz, /readyz (no sign-in)
 ]

@@ -53,8 +53,8 @@ def required_permissions(pattern: URLPattern) -> tuple[str, ...]:
     return (perms,) if isinstance(perms, str) else tuple(perms)
 
 
-@pytest.fixture
-def objects():
+def make_objects() -> dict:
+    """One of each kind of object a product URL names (the walk below, and tests/browser/test_csp.py)."""
     account = AccountFactory()
     contact = ContactFactory(account=account)
     other = ContactFactory()
@@ -79,6 +79,11 @@ def objects():
             file_name="people.csv", data=b"Email\na@x.cz\n", header=["Email"], mapping=["email"]
         ),
     }
+
+
+@pytest.fixture
+def objects():
+    return make_objects()
 
 
 def url_for(name: str, pattern: URLPattern, objects) -> str:

@@ -20,7 +20,8 @@ ACTIVITY_ICONS: dict[str, tuple[str, str]] = {
     "purchase": ("bag-check", "warning"),
     "custom": ("lightning-charge", "dark"),
 }
-AVATAR_COLORS = ("#4c6ef5", "#0ca678", "#f76707", "#ae3ec9", "#1098ad", "#e8590c", "#5c7cfa", "#d6336c")
+# Avatar colours: classes avatar-c0 … avatar-c7 in static/css/app.css (a class, not a style attribute: the CSP).
+AVATAR_COLORS = 8
 
 
 # The page and a keyset page's position (segments' members: ?after=/?before=): a link that changes the
@@ -115,8 +116,9 @@ def initials(contact: Any) -> str:
 
 
 @register.filter
-def avatar_color(obj: Any) -> str:
-    return AVATAR_COLORS[(getattr(obj, "pk", 0) or 0) % len(AVATAR_COLORS)]
+def avatar_class(obj: Any) -> str:
+    """The avatar's colour class for a record, the same every time: "avatar-c0" … "avatar-c7"."""
+    return f"avatar-c{(getattr(obj, 'pk', 0) or 0) % AVATAR_COLORS}"
 
 
 @register.filter
@@ -131,3 +133,13 @@ def get_item(mapping: Any, key: Any) -> Any:
         return mapping[key]
     except (KeyError, IndexError, TypeError):
         return None
+
+
+@register.filter
+def width_class(percent: Any) -> str:
+    """A progress bar's width as a class, "w-pct-0" … "w-pct-100" (static/css/app.css): no style attribute."""
+    try:
+        value = round(float(percent))
+    except (TypeError, ValueError):
+        value = 0
+    return f"w-pct-{min(100, max(0, value))}"

@@ -48,3 +48,39 @@ def browser_context_args(browser_context_args):
 def artifacts_dir():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+# Every browser test runs under the site's Content-Security-Policy (config/settings.py: on in tests too) and
+# fails on any violation: an inline style or script, an eval, a resource from elsewhere. Chromium reports a
+# blocked inline style or script in the console; the page's `securitypolicyviolation` events (from every
+# frame) are logged to it too with this prefix, so nothing is counted twice and nothing slips through.
+CSP_PREFIX = "CSP violation:"
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber} (${(event.sample || "").slice(0, 80)})`);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request):
+    """Fails a browser test whose pages broke the Content-Security-Policy (only tests that open a browser)."""
+    if "context" not in request.fixturenames:
+        yield
+        return
+    context = request.getfixturevalue("context")
+    violations: list[str] = []
+
+    def on_console(message) -> None:
+        text = message.text
+        if text.startswith(CSP_PREFIX) or "Content Security Policy" in text:
+            violations.append(f"{text} [{message.page.url if message.page else '?'}]")
+
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", on_console)
+    yield violations
+    for page in context.pages:
+        if not page.is_closed():
+            page.wait_for_timeout(50)  # a violation event is dispatched as a task: let the last ones arrive
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)

@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class WorkerHeartbeat(models.Model):
+    """When a background worker last ran the heartbeat task (one row per django-q2 cluster name).
+
+    The task is scheduled every minute, so a row older than a few minutes means no worker is taking tasks
+    from the queue (none running, or all stuck behind long tasks): /readyz reports it.
+    """
+
+    cluster = models.CharField(max_length=100, unique=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.cluster} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
