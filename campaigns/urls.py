@@ -15,6 +15,11 @@ urlpatterns = [
     path("<int:pk>/variants/remove/", views.CampaignVariantDeleteView.as_view(), name="campaign_variant_delete"),
     path("<int:pk>/split/", views.CampaignSplitView.as_view(), name="campaign_split"),
     path("<int:pk>/preview/", views.CampaignPreviewView.as_view(), name="campaign_preview"),
+    path(
+        "<int:pk>/preview/<int:contact_pk>/message/",
+        views.CampaignPreviewMessageView.as_view(),
+        name="campaign_preview_message",
+    ),
     path("<int:pk>/sending/", views.CampaignSendingView.as_view(), name="campaign_sending"),
     path("<int:pk>/send/", views.CampaignSendView.as_view(), name="campaign_send"),
     path("<int:pk>/test-send/", views.CampaignTestSendView.as_view(), name="campaign_test_send"),

@@ -26,7 +26,8 @@ class RequestIdFilter(logging.Filter):
     """Puts the current request's id on every record (as `request_id`; None outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        # django.request logs a 4xx/5xx after the middleware returned: its record carries the request.
+        record.request_id = request_id_var.get() or getattr(getattr(record, "request", None), "request_id", None)
         return True
 
 
@@ -39,6 +40,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

@@ -323,7 +323,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 if os.environ.get("CSP_REPORT_URI"):  # where browsers POST violation reports (any collector you run)
-    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = os.environ["CSP_REPORT_URI"]
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["CSP_REPORT_URI"]]
 if env_bool("CSP_REPORT_ONLY", False):  # report violations without blocking (while trying out a change)
     CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, {}
 

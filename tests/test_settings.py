@@ -38,10 +38,11 @@ def test_debug_off_starts_with_a_secret_key_and_debug_on_without_one():
 
 def test_debug_off_refuses_to_serve_until_static_files_are_collected(tmp_path):
     env = {"DEBUG": "0", "SECRET_KEY": "a-real-secret-" + "x" * 40, "STATIC_ROOT": str(tmp_path / "static")}
-    serve = (
+    serve = (  # over HTTPS: with DEBUG off, plain HTTP is redirected (SECURE_SSL_REDIRECT)
         "import config.wsgi\n"
         "from django.test import Client\n"
-        "print(Client().get('/login/').status_code, Client().get('/no-such-page/').status_code)"
+        "c = Client()\n"
+        "print(c.get('/login/', secure=True).status_code, c.get('/no-such-page/', secure=True).status_code)"
     )
     refused = run(serve, **env)
     assert refused.returncode != 0

@@ -8,7 +8,7 @@ from campaigns.views.campaigns import (
     CampaignListView,
     CampaignUpdateView,
 )
-from campaigns.views.preview import CampaignPreviewView, CampaignTestSendView
+from campaigns.views.preview import CampaignPreviewMessageView, CampaignPreviewView, CampaignTestSendView
 from campaigns.views.sending import CampaignSendingView, CampaignSendView
 from campaigns.views.variants import CampaignSplitView, CampaignVariantDeleteView, CampaignVariantsView
 
@@ -17,6 +17,7 @@ __all__ = [
     "CampaignDeleteView",
     "CampaignDetailView",
     "CampaignListView",
+    "CampaignPreviewMessageView",
     "CampaignPreviewView",
     "CampaignSendView",
     "CampaignSendingView",

@@ -13,7 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from tests.factories import UserFactory
+from campaigns import services
+from campaigns.models import Channel
+from segments.models import Membership
+from tests.factories import ContactFactory, ContactGroupFactory, UserFactory
 from tests.test_permissions import make_objects, product_patterns, url_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -103,3 +106,26 @@ def test_a_violation_is_caught(page: Page, live_server, transactional_db, no_csp
     assert any("style-src" in v for v in no_csp_violations), no_csp_violations
     assert any("script-src" in v for v in no_csp_violations), no_csp_violations
     no_csp_violations.clear()
+
+
+def test_an_email_preview_shows_its_inline_styles_and_images(admin_page, live_server, no_csp_violations):
+    """The email is framed from its own URL with a policy that lets its styles and images through."""
+    group = ContactGroupFactory(name="Readers")
+    reader = ContactFactory(first_name="Rita", email="rita@example.com")
+    Membership.objects.create(group=group, contact=reader, via_manual=True)
+    pixel = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+    campaign = services.campaign_create(
+        name="Styled",
+        channel=Channel.EMAIL,
+        include=[group],
+        sender="Shop <shop@example.com>",
+        subject="Hi",
+        body=f'<p style="color: rgb(200, 0, 0)">Hello {{{{ first_name }}}}</p><img alt="logo" src="{pixel}">',
+    )
+    admin_page.goto(live_server.url + reverse("campaigns:campaign_preview", args=[campaign.pk]))
+    email = admin_page.frame_locator("iframe").first
+    expect(email.locator("p")).to_have_text("Hello Rita")
+    expect(email.locator("p")).to_have_css("color", "rgb(200, 0, 0)")
+    assert email.locator("img").evaluate("img => img.complete && img.naturalWidth") == 1
+    admin_page.wait_for_timeout(100)
+    assert not no_csp_violations
