@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,31 @@ def test_the_policy_can_report_only_while_a_change_is_tried():
     assert result.returncode == 0, result.stderr
     enforced, report_only = result.stdout.strip().split(" ", 1)
     assert enforced == "False" and "report-uri https://csp.example.com/report" in report_only
+
+
+def test_every_environment_variable_is_in_the_readme():
+    """Each variable config/settings.py reads has a row in README.md's Configuration table."""
+    source = (ROOT / "config" / "settings.py").read_text()
+    names = set(re.findall(r'(?:os\.environ\.get\(|os\.environ\[|env_bool\(|env_list\()"([A-Z0-9_]+)"', source))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Security")]
+    assert len(names) > 60
+    assert not sorted(name for name in names if f"`{name}`" not in table)
+
+
+INLINE = re.compile(
+    r"""\sstyle\s*=|<style[\s>]|<script(?![^>]*\ssrc=)[^>]*>|\son[a-z]+\s*=\s*["']|javascript:""", re.IGNORECASE
+)
+
+
+def test_no_template_has_inline_code_or_styles():
+    """What the policy would block, caught before a browser: style="…", <style>, <script> code, onclick=…,
+    javascript: links. (Data for scripts goes in data-* attributes or json_script; styles in static/css.)"""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}: {match.group(0).strip()}"
+        for folder in (ROOT / "templates", *ROOT.glob("*/templates"))
+        for path in sorted(folder.rglob("*.html"))
+        for text in [path.read_text()]
+        for match in INLINE.finditer(text)
+    ]
+    assert offenders == []
