@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from campaigns.models import CampaignGroup, GroupRole
 from contacts.roles import Role
 from tests.conftest import make_user
 from tests.factories import (
@@ -61,6 +62,8 @@ def make_objects() -> dict:
     group = ContactGroupFactory()
     MembershipFactory(group=group, contact=contact)
     endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=["entered"])
+    campaign = CampaignFactory(body="<p>Hello</p>")
+    CampaignGroup.objects.create(campaign=campaign, group=group, role=GroupRole.INCLUDE)  # the contact is previewed
     return {
         "endpoint": endpoint,
         "delivery": Delivery.objects.create(
@@ -71,7 +74,7 @@ def make_objects() -> dict:
         "account": account,
         "field": ContactFieldFactory(code="plan_walk", type="text"),
         "group": group,
-        "campaign": CampaignFactory(),
+        "campaign": campaign,
         "consent": ConsentFactory(code="newsletter"),
         "activity": ActivityFactory(contact=contact),
         "user": make_user(None, username="someone_else"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from campaigns.views.preview import EMAIL_PREVIEW_POLICY
 from tests.factories import UserFactory
 from tests.test_permissions import make_objects, product_patterns, url_for
 
@@ -137,7 +138,8 @@ def test_plain_http_is_redirected_and_https_behind_the_proxy_gets_hsts():
 # --- The Content-Security-Policy on every page -------------------------------------------------------------
 
 FORBIDDEN = ("'unsafe-inline'", "'unsafe-eval'", "*")
-# Pages whose third-party content needs more, each relaxed on that page only (and why).
+# Pages whose third-party content needs more, each relaxed on that page only (and why); the campaign's email
+# preview (campaigns.views.preview) has a policy of its own, tested in tests/campaigns/test_preview_message.py.
 RELAXED = {
     "/api/redoc/": "style-src 'self' 'unsafe-inline'",  # Redoc injects <style> elements
 }
@@ -160,12 +162,17 @@ def test_every_page_has_the_policy(client):
         reverse("api:redoc"),
         *(url_for(name, pattern, objects) for name, pattern in product_patterns()),
     ]
+    email_preview = reverse("campaigns:campaign_preview_message", args=[objects["campaign"].pk, objects["contact"].pk])
+    assert email_preview in urls
     pages = 0
     for url in urls:
         response = client.get(url)
         if not response.get("Content-Type", "").startswith("text/html"):
             continue
         pages += 1
+        if url == email_preview:  # an email, framed: a policy of its own
+            assert response["Content-Security-Policy"] == EMAIL_PREVIEW_POLICY
+            continue
         policy = policy_of(response)
         assert policy["default-src"] == ["'self'"], url
         assert policy["script-src"] == ["'self'"], url
