@@ -53,7 +53,7 @@ def artifacts_dir():
 # Every browser test runs under the site's Content-Security-Policy (config/settings.py: on in tests too) and
 # fails on any violation: an inline style or script, an eval, a resource from elsewhere. Chromium reports a
 # blocked inline style or script in the console; the page's `securitypolicyviolation` events (from every
-# frame) are logged to it too with this prefix, so nothing is counted twice and nothing slips through.
+# frame that may run scripts) are logged to it too with this prefix, so nothing slips through.
 CSP_PREFIX = "CSP violation:"
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {
