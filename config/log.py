@@ -76,5 +76,7 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             # Django's own handlers (mail to admins, the dev server's colours) are replaced by the one above.
             "django": {"handlers": ["console"], "level": level, "propagate": False},
             "django.server": {"handlers": ["console"], "level": level, "propagate": False},
+            # django-q2 adds a plain-text handler of its own to a logger without one: the worker logs JSON too.
+            "django-q": {"handlers": ["console"], "level": level, "propagate": False},
         },
     }

@@ -36,6 +36,8 @@ LOGS = (
     "    1 / 0\n"
     "except ZeroDivisionError:\n"
     "    logging.getLogger('segments.demo').exception('it broke')\n"
+    "from django_q.conf import logger as worker_logger\n"
+    "worker_logger.info('worker started')\n"
     "r = Client().get('/readyz', HTTP_X_REQUEST_ID='req-7')\n"
     "print(r.status_code, r['X-Request-ID'])\n"
 )
@@ -56,6 +58,7 @@ def test_json_log_lines_parse_and_carry_the_request_id():
     info = by_message["rebuilt 3 groups"]
     assert (info["level"], info["logger"], info["request_id"]) == ("INFO", "segments.demo", None)
     assert "ZeroDivisionError: division by zero" in by_message["it broke"]["exc_info"]
+    assert by_message["worker started"]["logger"] == "django-q"  # the worker's own logger too
     in_request = [line for line in lines if line["request_id"] == "req-7"]
     assert {line["logger"] for line in in_request} >= {"health.probes", "health.views", "django.request"}
     assert any(line["message"].startswith("not ready: database") for line in in_request)
