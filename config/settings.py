@@ -1,7 +1,7 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
-the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
+the project folder), DATABASE_REPLICA_URL / REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
 SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Ends sessions retired by "Log out everywhere" and slides the session expiry (after messages).
     "users.middleware.SessionGuardMiddleware",
+    # Lagging reads to the replica when one is configured (config.replica); after every check that runs first.
+    "config.replica.ReplicaMiddleware",
     # django-axes: last, as its documentation asks (turns a lockout into the sign-in page with the reason).
     "axes.middleware.AxesMiddleware",
 ]
@@ -126,6 +128,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements run with their generic plan, planned once per connection. The only ones are
     # the re-checks' verdict queries (segments.rules.batch): Django binds its own queries on the client.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
+
+# A PostgreSQL streaming replica for reads that may lag a moment (config.replica says which); unset: one database.
+# Never created by the tests (TEST MIRROR): a test that needs it adds it itself.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"], conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
+    )
+    DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "connect_timeout": 2}
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+REPLICA_MAX_LAG = float(os.environ.get("REPLICA_MAX_LAG", "10"))  # seconds behind before reads go to the primary
+REPLICA_PROBE_SECONDS = float(os.environ.get("REPLICA_PROBE_SECONDS", "5"))  # how often a process asks the replica
+REPLICA_PIN_SECONDS = float(os.environ.get("REPLICA_PIN_SECONDS", "5"))  # a writer reads the primary this long
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -12,10 +12,11 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from config.replica import read_connection
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
 from transfers.exports.copy import copy_csv_chunks, copy_supported
 from transfers.exports.sources import ExportSource
@@ -146,8 +147,9 @@ def export_rows(*, request: ExportRequest, chunk_size: int = CHUNK_SIZE) -> Iter
     # computes the whole result when the (autocommit) transaction ends, before the first row is fetched.
     # Inside one, the cursor streams. Not on SQLite: a transaction there (BEGIN IMMEDIATE) would hold the
     # database's one write lock for the whole download.
-    streaming = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic() if streaming else nullcontext():
+    reads = read_connection()  # the replica when the export is a lagging read (config.replica)
+    streaming = reads.vendor == "postgresql" and not reads.in_atomic_block
+    with transaction.atomic(using=reads.alias) if streaming else nullcontext():
         while chunk := list(islice(rows, chunk_size)):
             if not converters and sources is None:
                 yield [list(row) for row in chunk]
