@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.generic import FormView, ListView, TemplateView
 
-from campaigns import selectors, services
+from campaigns import safety, selectors, services
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from campaigns.personalisation import allowed_tokens
@@ -79,7 +79,10 @@ class CampaignUpdateView(CampaignMixin, CampaignFormMixin, FormView):
 
 
 class CampaignDetailView(CampaignMixin, TemplateView):
-    """Overview: settings, the audience and why others are left out, who gets which variant, a sample."""
+    """Overview: settings, the audience and why others are left out, who gets which variant, a sample.
+
+    This is the campaign's audience preview: the count shown is remembered for the safety rail (campaigns.safety).
+    """
 
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_detail.html"
@@ -87,6 +90,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         breakdown, cells = selectors.audience_report(campaign=self.campaign)
+        safety.preview_record(campaign=self.campaign, count=breakdown.audience)
         variants = {v.pk: v for v in selectors.campaign_variants(campaign=self.campaign)}
         sample = selectors.audience_sample(campaign=self.campaign)
         return {
