@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import QuerySet
@@ -45,7 +46,8 @@ class CampaignFormMixin:
     request: HttpRequest
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_context_data(**kwargs), "tokens": allowed_tokens()}  # type: ignore[misc]
+        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        return {**context, "tokens": allowed_tokens(), "sms_opt_out": settings.SMS_OPT_OUT_TEXT}
 
 
 class CampaignCreateView(PermissionRequiredMixin, CampaignFormMixin, FormView):
