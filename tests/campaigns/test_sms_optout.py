@@ -18,7 +18,7 @@ from django.urls import reverse
 from campaigns import selectors, services
 from campaigns.compose import message_for
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, Unsubscribe
-from campaigns.sms import sms_count, with_opt_out
+from campaigns.sms import with_opt_out
 from campaigns.sms_optout import is_stop, same_number, sms_inbound_record
 from tests.factories import ContactFactory
 
