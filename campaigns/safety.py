@@ -76,7 +76,8 @@ class ConfirmationNeeded(sending.SendError):
 
     def __init__(self, *, warnings: list[SafetyWarning], audience: int, token: str, stale: str = "") -> None:
         self.warnings, self.audience, self.token, self.stale = warnings, audience, token, stale
-        super().__init__(stale or f"Check the audience: confirm that it goes to {audience:,} people.")
+        people = "person" if audience == 1 else "people"
+        super().__init__(stale or f"Check the audience: confirm that it goes to {audience:,} {people}.")
 
 
 # --- the checks ----------------------------------------------------------------------------------
