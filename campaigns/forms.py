@@ -278,6 +278,9 @@ class SendForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    # The safety rail (campaigns.safety): the ticked "I checked the audience: send to N people" and the signed numbers.
+    confirm = forms.IntegerField(required=False, min_value=0)
+    confirm_token = forms.CharField(required=False, max_length=500)
 
     def clean(self) -> dict[str, Any]:
         from django.utils import timezone

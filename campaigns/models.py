@@ -38,6 +38,9 @@ class CampaignStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A scheduled send stopped at its time by the safety rail (campaigns.safety): the audience had changed by
+    # more than the rail allows since it was confirmed. It sends again only with a new confirmation.
+    HELD = "held", "Held"
 
 
 # A campaign in one of these states can no longer be changed or deleted.
@@ -67,6 +70,12 @@ class Campaign(models.Model):
     recipients = models.PositiveIntegerField(default=0)
     send_heartbeat_at = models.DateTimeField(null=True, blank=True)
     send_error = models.TextField(blank=True)
+    # The safety rail (campaigns.safety): the audience count of the last audience preview a user saw, and the
+    # count a user confirmed when sending or scheduling (checked again when a scheduled send is due).
+    last_preview_count = models.PositiveIntegerField(null=True, blank=True)
+    last_preview_at = models.DateTimeField(null=True, blank=True)
+    confirmed_audience = models.PositiveIntegerField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +93,16 @@ class Campaign(models.Model):
     def is_locked(self) -> bool:
         """Once a send has started, content and audience stay as they were sent (the deliveries refer to them)."""
         return self.status in LOCKED_STATUSES
+
+    @property
+    def is_sendable(self) -> bool:
+        """A draft, or a scheduled send the safety rail held: the Sending tab offers to send it."""
+        return self.status in (CampaignStatus.DRAFT, CampaignStatus.HELD)
+
+    @property
+    def is_unsent(self) -> bool:
+        """Not started yet: a draft, scheduled or held."""
+        return self.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.HELD)
 
 
 class GroupRole(models.TextChoices):

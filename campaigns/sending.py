@@ -334,11 +334,14 @@ def delivery_counts(*, campaign_id: int) -> dict[str, int]:
 
 
 def sends_start_due(*, now: datetime | None = None) -> list[int]:
-    """Start every scheduled campaign whose time has come; returns their ids."""
+    """Start every scheduled campaign whose time has come, unless the safety rail holds it; returns their ids."""
+    from campaigns.safety import send_hold_if_changed  # the rail builds on this module
+
     now = now or timezone.now()
     due = list(
         Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True)
     )
+    due = [pk for pk in due if not send_hold_if_changed(campaign_id=pk, now=now)]
     return [pk for pk in due if send_start(campaign_id=pk, now=now) is not None]
 
 

@@ -1,8 +1,9 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
-the project folder), DATABASE_REPLICA_URL / REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
-SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
+the project folder), DATABASE_REPLICA_URL / REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional
+django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
+SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT / SMS_INBOUND_SECRET (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
 """
@@ -229,6 +230,11 @@ SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
 # by the minutely check, which also starts scheduled campaigns that are due.
 SEND_BATCH = int(os.environ.get("SEND_BATCH", "200"))
 SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
+# SMS opt-out (campaigns.sms_optout): every SMS ends with SMS_OPT_OUT_TEXT unless its text already says STOP
+# (empty: nothing is added). The SMS provider's webhook POSTs replies to /sms/inbound/ with the header
+# X-SMS-Secret: SMS_INBOUND_SECRET (or X-SMS-Signature: HMAC-SHA256 of the body); unset, the endpoint refuses.
+SMS_OPT_OUT_TEXT = os.environ.get("SMS_OPT_OUT_TEXT", "Reply STOP to opt out")
+SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {

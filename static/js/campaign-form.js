@@ -1,6 +1,7 @@
-// Campaign form: the live SMS character/segment count under the body, and the email-only fields
+// Campaign form: the live SMS character/segment count under the body (of the SMS as sent: with the opt-out
+// instruction the server appends, data-sms-opt-out), and the email-only fields
 // (subject, preheader) shown only for email. On the variants page the counter is always on (SMS campaign).
-import { describe, smsCount } from "./sms-count.js";
+import { describe, smsCount, withOptOut } from "./sms-count.js";
 
 function init() {
   const form = document.querySelector("[data-channel-form]");
@@ -11,7 +12,12 @@ function init() {
     const sms = form ? channel() === "sms" : counter && !counter.hidden;
     if (counter) {
       counter.hidden = !sms;
-      if (sms && body) counter.textContent = describe(smsCount(body.value));
+      if (sms && body) {
+        const optOut = counter.dataset.smsOptOut || "";
+        const sent = withOptOut(body.value, optOut);
+        const added = sent !== body.value ? ` · with “${optOut}” at the end` : "";
+        counter.textContent = describe(smsCount(sent)) + added;
+      }
     }
     form?.querySelectorAll("[data-email-only]").forEach((el) => { el.hidden = channel() !== "email"; });
   };
