@@ -14,6 +14,7 @@ from django.views.generic import TemplateView
 from campaigns import selectors, sending
 from campaigns.forms import SendForm
 from campaigns.models import CampaignStatus, Delivery, DeliveryStatus
+from campaigns.selectors.triggers import trigger_status
 from campaigns.views.base import CampaignMixin
 
 DELIVERIES_PER_PAGE = 50
@@ -54,7 +55,9 @@ class CampaignSendingView(CampaignMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         campaign = self.campaign
         context = {**super().get_context_data(**kwargs), **self.campaign_context(), **self.progress_context()}
-        if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        if campaign.is_triggered:
+            context["trigger"] = trigger_status(campaign=campaign)
+        if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and not campaign.is_triggered:
             context["audience"] = selectors.audience_breakdown(spec=selectors.audience_spec(campaign=campaign)).audience
             context["form"] = kwargs.get("form") or SendForm(initial={"action": "now"})
         else:

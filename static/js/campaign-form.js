@@ -1,5 +1,6 @@
-// Campaign form: the live SMS character/segment count under the body, and the email-only fields
-// (subject, preheader) shown only for email. On the variants page the counter is always on (SMS campaign).
+// Campaign form: the live SMS character/segment count under the body, the email-only fields
+// (subject, preheader) shown only for email, and the daily cap only for a campaign sent when someone joins.
+// On the variants page the counter is always on (SMS campaign).
 import { describe, smsCount } from "./sms-count.js";
 
 function init() {
@@ -14,6 +15,8 @@ function init() {
       if (sms && body) counter.textContent = describe(smsCount(body.value));
     }
     form?.querySelectorAll("[data-email-only]").forEach((el) => { el.hidden = channel() !== "email"; });
+    const kind = form?.querySelector("input[name=kind]:checked")?.value ?? form?.querySelector("input[name=kind]")?.value;
+    form?.querySelectorAll("[data-trigger-only]").forEach((el) => { el.hidden = kind !== "triggered"; });
   };
   body?.addEventListener("input", update);
   form?.addEventListener("change", update);
