@@ -74,7 +74,7 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
     name = forms.CharField(max_length=200)
     channel = forms.ChoiceField(choices=Channel.choices, widget=forms.RadioSelect, initial=Channel.EMAIL)
     kind = forms.ChoiceField(
-        label="When", choices=KIND_CHOICES, widget=forms.RadioSelect, initial=CampaignKind.ONE_OFF
+        label="When", choices=KIND_CHOICES, widget=forms.RadioSelect, initial=CampaignKind.ONE_OFF, required=False
     )
     daily_cap = forms.IntegerField(
         label="Daily cap",
@@ -140,6 +140,7 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
                 **kwargs.get("initial", {}),
             }
         super().__init__(*args, **kwargs)
+        self.campaign = campaign
         if campaign is not None and campaign.status != CampaignStatus.DRAFT:
             self.fields["kind"].disabled = True  # chosen for good once it was sent or activated
             self.fields["kind"].help_text = "Chosen for good once the campaign was sent or activated."
@@ -147,7 +148,9 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if data.get("kind") != CampaignKind.TRIGGERED:
+        if not data.get("kind"):  # not sent: as it was (a new campaign: sent once)
+            data["kind"] = self.campaign.kind if self.campaign is not None else CampaignKind.ONE_OFF
+        if data["kind"] != CampaignKind.TRIGGERED:
             data["daily_cap"] = None
         include, exclude = data.get("include") or [], data.get("exclude") or []
         both = sorted({g.name for g in include} & {g.name for g in exclude})

@@ -106,7 +106,8 @@ def test_entries_before_activation_and_todays_members_are_ignored(sync_worker, h
 def test_entrants_the_audience_rules_leave_out_are_skipped_with_the_reason(sync_worker, hot, run):
     blocked = ContactGroupFactory(code="blocked")
     newsletter = ConsentFactory(code="newsletter")
-    people = {n: ContactFactory(first_name=n, email=f"{n}@example.com") for n in ("ok", "ex", "unsub", "nocons", "gone")}
+    names = ("ok", "ex", "unsub", "nocons", "gone")
+    people = {n: ContactFactory(first_name=n, email=f"{n}@example.com") for n in names}
     people["noaddr"] = ContactFactory(first_name="noaddr", email=None)
     for name in ("ok", "ex", "unsub", "noaddr", "gone"):
         ContactConsentFactory(contact=people[name], consent=newsletter)
