@@ -51,9 +51,7 @@ class CampaignKind(models.TextChoices):
 
 # A campaign in one of these states can no longer be changed or deleted (an active triggered campaign
 # is changed after pausing it).
-LOCKED_STATUSES = frozenset(
-    {CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED, CampaignStatus.ACTIVE}
-)
+LOCKED_STATUSES = frozenset({CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED, CampaignStatus.ACTIVE})
 
 
 class Campaign(models.Model):
