@@ -88,7 +88,8 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
     include = GroupMultipleChoiceField(
         queryset=ContactGroup.objects.order_by("name"),
         label="Included groups",
-        help_text="Members of any of these groups receive the campaign.",
+        help_text="Members of any of these groups receive the campaign (sent when someone joins: whoever joins "
+        "one of them).",
         widget=_group_select("Included groups"),
     )
     exclude = GroupMultipleChoiceField(

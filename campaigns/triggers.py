@@ -9,6 +9,9 @@ deliveries of the entries it passes, under a row lock on the campaign, and never
 handle disjoint entries and a crash handles nothing twice. "At most once per contact" is the unique
 (campaign, contact) of Delivery: the insert is ON CONFLICT DO NOTHING, whatever races it.
 
+A merge moves memberships to the contact merged into: not an entry (the person was a member already), and a
+contact whose merged-in contact got the message counts as having got it.
+
 An entrant is judged when handled, by the campaign's audience rules (campaigns.selectors.audience): still in
 an included group, in no excluded group, unmerged, with an address for the channel, not unsubscribed, with
 the required consent. Entries that send nothing are counted by reason in `trigger_skips`.
@@ -40,7 +43,7 @@ from campaigns.models import Campaign, CampaignKind, CampaignStatus, Channel, De
 from campaigns.selectors.audience import OK, assigned_audience, audience_spec, candidates, reason_expression
 from campaigns.selectors.triggers import deliveries_today
 from campaigns.sending import SendError, send_check
-from segments.models import EventKind, MembershipEvent
+from segments.models import Cause, EventKind, MembershipEvent
 from segments.selectors import history_last_id, history_safe_upper
 
 CHUNK = 500  # entries read per transaction
@@ -168,6 +171,7 @@ def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: Tri
             MembershipEvent.objects.filter(
                 pk__gt=campaign.trigger_cursor, pk__lte=upper, kind=EventKind.ENTERED, group_id__in=spec.include
             )
+            .exclude(cause=Cause.MERGE)  # a merge moves a membership the person already had: nobody joined
             .order_by("pk")
             .values_list("pk", "contact_id", "at")[:CHUNK]
         )
@@ -178,9 +182,10 @@ def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: Tri
             .annotate(reason=reason_expression(spec=spec))
             .values_list("pk", "reason")
         )
-        seen = set(
-            Delivery.objects.filter(campaign_id=campaign_id, contact_id__in=ids).values_list("contact_id", flat=True)
-        )
+        sent = Delivery.objects.filter(campaign_id=campaign_id)
+        seen = set(sent.filter(contact_id__in=ids).values_list("contact_id", flat=True))
+        # a contact merged into one of them got it: the same person
+        seen |= set(sent.filter(contact__merged_into__in=ids).values_list("contact__merged_into", flat=True))
         taken: list[int] = []
         cursor, last_at = campaign.trigger_cursor, campaign.trigger_last_event_at
         skips = dict(campaign.trigger_skips or {})

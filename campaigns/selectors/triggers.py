@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Delivery, GroupRole
-from segments.models import EventKind, MembershipEvent
+from segments.models import Cause, EventKind, MembershipEvent
 
 # Why an entry sent nothing (Campaign.trigger_skips keys), in the order the panel lists them.
 SKIP_LABELS = {
@@ -44,9 +44,13 @@ def entries_waiting(*, campaign: Campaign) -> int:
     for tomorrow's cap, or for the campaign to be resumed). Nothing waits for a campaign never activated."""
     if campaign.status == CampaignStatus.DRAFT:
         return 0
-    return MembershipEvent.objects.filter(
-        pk__gt=campaign.trigger_cursor, kind=EventKind.ENTERED, group_id__in=included_group_ids(campaign=campaign)
-    ).count()
+    return (
+        MembershipEvent.objects.filter(
+            pk__gt=campaign.trigger_cursor, kind=EventKind.ENTERED, group_id__in=included_group_ids(campaign=campaign)
+        )
+        .exclude(cause=Cause.MERGE)
+        .count()
+    )
 
 
 @dataclass(frozen=True)

@@ -259,3 +259,25 @@ def test_the_tick_task_runs_and_leaves_the_history_alone_without_active_campaign
         "deferred": False,
     }
     assert recipients() == ["t@example.com"]
+
+
+def test_a_merge_is_not_an_entry_and_the_merged_persons_message_counts(sync_worker, hot, run):
+    from contacts.services import contact_merge
+
+    campaign = welcome([hot])
+    run(triggers.campaign_trigger_activate, campaign=campaign)
+    child = ContactFactory(email="jana.work@example.com")
+    parent = ContactFactory(email="jana@example.com")
+    join(hot, child)
+    run(triggers.triggers_tick)
+    assert recipients() == ["jana.work@example.com"]
+
+    run(contact_merge, parent=parent, child=child)  # the parent enters the group through the merge
+    assert MembershipEvent.objects.filter(contact_id=parent.pk, group=hot, kind=1).exists()
+    run(triggers.triggers_tick)
+    leave(hot, parent)
+    join(hot, parent)  # a real entry now, of the same person
+    run(triggers.triggers_tick)
+    assert recipients() == ["jana.work@example.com"]
+    campaign.refresh_from_db()
+    assert campaign.trigger_skips == {"already": 1}  # the merge itself was no entry
