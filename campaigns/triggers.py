@@ -183,7 +183,7 @@ def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: Tri
             .values_list("pk", "reason")
         )
         sent = Delivery.objects.filter(campaign_id=campaign_id)
-        seen = set(sent.filter(contact_id__in=ids).values_list("contact_id", flat=True))
+        seen: set[int | None] = set(sent.filter(contact_id__in=ids).values_list("contact_id", flat=True))
         # a contact merged into one of them got it: the same person
         seen |= set(sent.filter(contact__merged_into__in=ids).values_list("contact__merged_into", flat=True))
         taken: list[int] = []
