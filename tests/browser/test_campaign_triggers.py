@@ -72,6 +72,7 @@ def test_welcome_everyone_who_joins_hot_cz_prospects(signed_in, artifacts_dir):
 
     trigger = page.locator("[data-trigger-panel]")
     expect(trigger.locator("[data-trigger-state]")).to_have_text("Not active yet")
+    page.screenshot(path=str(artifacts_dir / "campaign-trigger-draft.png"), full_page=True)
     campaign = Campaign.objects.get()
     assert (campaign.kind, campaign.daily_cap) == (CampaignKind.TRIGGERED, 10)
     page.get_by_role("link", name="Activate…").click()
@@ -113,3 +114,6 @@ def test_welcome_everyone_who_joins_hot_cz_prospects(signed_in, artifacts_dir):
     expect(page.locator("[data-trigger-state]")).to_have_text("Paused")
     expect(page.get_by_role("button", name="Resume and catch up")).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "campaign-trigger-paused.png"), full_page=True)
+    page.get_by_role("link", name="Campaigns").first.click()
+    expect(page.locator("tbody tr").first).to_contain_text("when someone joins")
+    page.screenshot(path=str(artifacts_dir / "campaign-trigger-list.png"))
