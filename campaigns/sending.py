@@ -55,15 +55,11 @@ class SendError(ValueError):
 def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign:
     """Send a draft campaign now (queued for the worker) or schedule it for `at` (a future moment)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.is_triggered:
+        raise SendError("A campaign sent when someone joins is not sent at once: activate it.")
     if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         raise SendError(f"The campaign is {campaign.get_status_display().lower()}: it can be sent only once.")
-    if not campaign.group_links.exists():
-        raise SendError("Choose at least one included group first.")
-    if campaign.channel == Channel.EMAIL and not campaign.subject.strip():
-        raise SendError("The email has no subject.")
-    if not campaign.body.strip():
-        raise SendError("The message is empty.")
-    _check_content(campaign)
+    send_check(campaign=campaign)
     later = at is not None and at > timezone.now()
     if not later and not audience_contacts(spec=audience_spec(campaign=campaign)).exists():
         raise SendError("Nobody would receive it: the audience is empty.")
@@ -74,6 +70,17 @@ def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign
         transaction.on_commit(lambda: _queue("campaigns.tasks.send_start", campaign.pk))
     campaign.refresh_from_db()
     return campaign
+
+
+def send_check(*, campaign: Campaign) -> None:
+    """Refuse (SendError) a campaign that cannot go out: no included group, no subject, no body, a bad token."""
+    if not campaign.group_links.exists():
+        raise SendError("Choose at least one included group first.")
+    if campaign.channel == Channel.EMAIL and not campaign.subject.strip():
+        raise SendError("The email has no subject.")
+    if not campaign.body.strip():
+        raise SendError("The message is empty.")
+    _check_content(campaign)
 
 
 def _check_content(campaign: Campaign) -> None:
@@ -215,9 +222,11 @@ def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> Em
 
 
 def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
-    """Send the next `limit` (SEND_BATCH) queued deliveries of a sending campaign; finish it when none are left."""
+    """Send the next `limit` (SEND_BATCH) queued deliveries of a sending campaign (or an active triggered one,
+    which is never finished: campaigns.triggers); finish it when none are left."""
     result = BatchResult()
-    campaign = Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).first()
+    sendable = [CampaignStatus.SENDING, CampaignStatus.ACTIVE]
+    campaign = Campaign.objects.filter(pk=campaign_id, status__in=sendable).first()
     if campaign is None:
         return result
     beat = timezone.now()

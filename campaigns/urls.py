@@ -17,5 +17,6 @@ urlpatterns = [
     path("<int:pk>/preview/", views.CampaignPreviewView.as_view(), name="campaign_preview"),
     path("<int:pk>/sending/", views.CampaignSendingView.as_view(), name="campaign_sending"),
     path("<int:pk>/send/", views.CampaignSendView.as_view(), name="campaign_send"),
+    path("<int:pk>/trigger/", views.CampaignTriggerView.as_view(), name="campaign_trigger"),
     path("<int:pk>/test-send/", views.CampaignTestSendView.as_view(), name="campaign_test_send"),
 ]

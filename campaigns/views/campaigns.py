@@ -16,6 +16,7 @@ from campaigns import safety, selectors, services
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from campaigns.personalisation import allowed_tokens
+from campaigns.selectors.triggers import trigger_status
 from campaigns.views.base import CampaignMixin
 
 
@@ -30,6 +31,8 @@ def _service_kwargs(data: dict[str, Any]) -> dict[str, Any]:
         "preheader": data["preheader"],
         "sender": data["sender"],
         "body": data["body"],
+        "kind": data["kind"],
+        "daily_cap": data["daily_cap"],
     }
 
 
@@ -102,6 +105,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
             "cells": cells,
             "arms": selectors.campaign_arms(campaign=self.campaign),
             "sample": [(c, variants.get(c.variant_id)) for c in sample],  # type: ignore[attr-defined]
+            "trigger": trigger_status(campaign=self.campaign) if self.campaign.is_triggered else None,
         }
 
 

@@ -15,6 +15,7 @@ from django.views.generic import TemplateView
 from campaigns import safety, selectors, sending
 from campaigns.forms import SendForm
 from campaigns.models import Delivery, DeliveryStatus
+from campaigns.selectors.triggers import trigger_status
 from campaigns.views.base import CampaignMixin
 
 DELIVERIES_PER_PAGE = 50
@@ -55,7 +56,9 @@ class CampaignSendingView(CampaignMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         campaign = self.campaign
         context = {**super().get_context_data(**kwargs), **self.campaign_context(), **self.progress_context()}
-        if campaign.is_unsent:
+        if campaign.is_triggered:
+            context["trigger"] = trigger_status(campaign=campaign)
+        if campaign.is_unsent and not campaign.is_triggered:
             audience = selectors.audience_breakdown(spec=selectors.audience_spec(campaign=campaign)).audience
             context["audience"] = audience
             context["form"] = kwargs.get("form") or SendForm(initial={"action": "now"})

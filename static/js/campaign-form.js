@@ -1,6 +1,7 @@
 // Campaign form: the live SMS character/segment count under the body (of the SMS as sent: with the opt-out
-// instruction the server appends, data-sms-opt-out), and the email-only fields
-// (subject, preheader) shown only for email. On the variants page the counter is always on (SMS campaign).
+// instruction the server appends, data-sms-opt-out), the email-only fields (subject, preheader) shown only
+// for email, and the daily cap only for a campaign sent when someone joins.
+// On the variants page the counter is always on (SMS campaign).
 import { describe, smsCount, withOptOut } from "./sms-count.js";
 
 function init() {
@@ -20,6 +21,8 @@ function init() {
       }
     }
     form?.querySelectorAll("[data-email-only]").forEach((el) => { el.hidden = channel() !== "email"; });
+    const kind = form?.querySelector("input[name=kind]:checked")?.value ?? form?.querySelector("input[name=kind]")?.value;
+    form?.querySelectorAll("[data-trigger-only]").forEach((el) => { el.hidden = kind !== "triggered"; });
   };
   body?.addEventListener("input", update);
   form?.addEventListener("change", update);
