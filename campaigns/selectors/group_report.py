@@ -57,10 +57,12 @@ def group_campaign_stats(*, group: ContactGroup, campaigns: list[Campaign]) -> l
     )
     if recorded:
         whens = " ".join(f"WHEN {int(pk)} THEN {1 << bit}" for pk, bit in recorded)
+        with_bits = ", ".join(str(int(pk)) for pk, _ in recorded)
         in_group = (
-            f"CASE WHEN d.included_groups IS NULL OR d.campaign_id NOT IN ({', '.join(str(int(pk)) for pk, _ in recorded)})"
+            f"CASE WHEN d.included_groups IS NULL OR d.campaign_id NOT IN ({with_bits})"
             f" THEN (CASE WHEN {member} THEN 1 ELSE 0 END)"
-            f" ELSE (CASE WHEN (d.included_groups & (CASE d.campaign_id {whens} ELSE 0 END)) <> 0 THEN 1 ELSE 0 END) END"
+            f" ELSE (CASE WHEN (d.included_groups & (CASE d.campaign_id {whens} ELSE 0 END)) <> 0"
+            " THEN 1 ELSE 0 END) END"
         )
     else:
         in_group = f"CASE WHEN {member} THEN 1 ELSE 0 END"

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, DateTimeField, IntegerField, Q, Value, When
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, Q
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from campaigns.models import (
@@ -158,7 +158,8 @@ def engagement_cte(*, campaign_filter: str) -> str:
         FROM (
             SELECT campaign_id, contact_id, opens, clicks FROM ev
             UNION ALL
-            SELECT ev.campaign_id, c.id, ev.opens, ev.clicks FROM ev JOIN {contact} c ON c.merged_into_id = ev.contact_id
+            SELECT ev.campaign_id, c.id, ev.opens, ev.clicks
+            FROM ev JOIN {contact} c ON c.merged_into_id = ev.contact_id
         ) x
         GROUP BY x.campaign_id, x.contact_id
     )"""
@@ -323,7 +324,8 @@ def send_start(campaign: Campaign) -> dt.datetime | None:
 
 def campaign_timeline(*, campaign: Campaign, now: dt.datetime | None = None) -> Timeline:
     """Open and click events per hour for the first 48 h after the send started, then per day (project time
-    zone): ONE grouped statement over the campaign's events; empty buckets are filled in here."""
+    zone): ONE statement counting the campaign's events per local hour; days are those hours summed, and
+    empty buckets are filled in here."""
     zone = timezone.get_current_timezone()
     now = now or timezone.now()
     start = send_start(campaign)
@@ -331,28 +333,21 @@ def campaign_timeline(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         return Timeline(hourly=[], daily=[])
     first_hour = start.astimezone(zone).replace(minute=0, second=0, microsecond=0)
     cutoff = first_hour + HOURLY_FOR
+    # TRICKY: one truncation, not CASE(hour before the cutoff, else day): inside a CASE Django skips Trunc's
+    # conversion from the local wall-clock value back to an aware datetime, so buckets would shift by the offset.
     rows = (
         Activity.objects.filter(campaign=campaign, type__in=[OPEN, CLICK], occurred_at__lte=now)
-        .annotate(
-            hourly=Case(When(occurred_at__lt=cutoff, then=Value(1)), default=Value(0), output_field=IntegerField()),
-            bucket=Case(
-                When(occurred_at__lt=cutoff, then=TruncHour("occurred_at", tzinfo=zone)),
-                default=TruncDay("occurred_at", tzinfo=zone),
-                output_field=DateTimeField(),
-            ),
-        )
-        .values("hourly", "bucket")
+        .values(hour=TruncHour("occurred_at", tzinfo=zone))
         .annotate(opens=Count("pk", filter=Q(type=OPEN)), clicks=Count("pk", filter=Q(type=CLICK)))
         .order_by()
     )
-    hours: dict[dt.datetime, list[int]] = {}
+    hours: dict[dt.datetime, tuple[int, int]] = {}
     days: dict[dt.date, list[int]] = {}
     for row in rows:
-        local = timezone.localtime(row["bucket"], zone)
-        if row["hourly"]:
-            counts = hours.setdefault(local.replace(minute=0, second=0, microsecond=0), [0, 0])
-        else:
-            counts = days.setdefault(local.date(), [0, 0])
+        local = timezone.localtime(row["hour"], zone)
+        if local < cutoff:
+            hours[local] = (row["opens"], row["clicks"])
+        counts = days.setdefault(local.date(), [0, 0])
         counts[0] += row["opens"]
         counts[1] += row["clicks"]
 
@@ -362,14 +357,10 @@ def campaign_timeline(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         opens, clicks = hours.get(hour, (0, 0))
         hourly.append(Bucket(hour, f"{hour:%a %H:%M}", opens, clicks))
         hour = (hour.astimezone(dt.UTC) + dt.timedelta(hours=1)).astimezone(zone)
-    for bucket in hourly:  # the daily view sums the hourly part into its days
-        counts = days.setdefault(bucket.start.date(), [0, 0])
-        counts[0] += bucket.opens
-        counts[1] += bucket.clicks
     daily = []
-    day = min(days)
+    day = min([first_hour.date(), *days])
     # to the last day with an event, and at least through the hourly part (never past today)
-    last = max([d for d, counts in days.items() if any(counts)] + [min(cutoff.date(), timezone.localdate(now, zone))])
+    last = max([*days, min(cutoff.date(), timezone.localdate(now, zone))])
     while day <= last:
         opens, clicks = days.get(day, (0, 0))
         daily.append(Bucket(dt.datetime.combine(day, dt.time(), zone), f"{day.day} {day:%b}", opens, clicks))
