@@ -47,7 +47,7 @@ def _clicks(campaign: Campaign) -> QuerySet[Activity]:
     return Activity.objects.filter(campaign=campaign, type=CLICK).order_by()
 
 
-def clickers(*, campaign: Campaign) -> QuerySet[Activity]:
+def clickers(*, campaign: Campaign) -> QuerySet[Any, Any]:
     """One row per contact who clicked: contact_id, clicks, first, last (newest last click first)."""
     return (
         _clicks(campaign)

@@ -33,9 +33,7 @@ class GroupCampaignRow:
 def group_campaigns(*, group: ContactGroup) -> QuerySet[Campaign]:
     """The campaigns that included the group and have been sent (or are sending), latest send first."""
     return (
-        Campaign.objects.filter(
-            group_links__group=group, group_links__role=GroupRole.INCLUDE, status__in=SENT_STATUSES
-        )
+        Campaign.objects.filter(group_links__group=group, group_links__role=GroupRole.INCLUDE, status__in=SENT_STATUSES)
         .distinct()
         .order_by("-send_started_at", "-id")
     )
@@ -52,9 +50,7 @@ def group_campaign_stats(*, group: ContactGroup, campaigns: list[Campaign]) -> l
     }
     recorded = [(pk, bit) for pk, bit in bits.items() if bit is not None]
     in_ids = ", ".join(["%s"] * len(ids))
-    member = (
-        f"EXISTS (SELECT 1 FROM {db_table(Membership)} m WHERE m.group_id = %s AND m.contact_id = d.contact_id)"
-    )
+    member = f"EXISTS (SELECT 1 FROM {db_table(Membership)} m WHERE m.group_id = %s AND m.contact_id = d.contact_id)"
     if recorded:
         whens = " ".join(f"WHEN {int(pk)} THEN {1 << bit}" for pk, bit in recorded)
         with_bits = ", ".join(str(int(pk)) for pk, _ in recorded)

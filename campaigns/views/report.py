@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views import View
@@ -63,7 +64,7 @@ class CampaignClicksExportView(CampaignMixin, View):
 
     permission_required = "campaigns.view_campaign"
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         campaign = self.campaign
         kind = request.GET.get("format", "csv")
         if kind not in ("csv", "xlsx"):

@@ -32,7 +32,7 @@ def report_page(page: Page, live_server, transactional_db):
     make_user(Role.MARKETER, username="mia")
     group = ContactGroupFactory(code="customers", name="Customers")
     people = []
-    for i, first in enumerate(("Alma", "Bruno", "Carla", "Dana")):
+    for first in ("Alma", "Bruno", "Carla", "Dana"):
         contact = ContactFactory(first_name=first, email=f"{first.lower()}@example.com")
         Membership.objects.create(group=group, contact=contact, via_manual=True)
         people.append(contact)
@@ -75,7 +75,8 @@ def test_report_draws_the_chart_and_exports_who_clicked(report_page: Page, artif
 
     with page.expect_download() as download:
         page.locator('[data-export="csv"]').click()
-    rows = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    with open(download.value.path(), encoding="utf-8") as file:
+        rows = list(csv.reader(io.StringIO(file.read())))
     assert download.value.suggested_filename.startswith("clicks-spring-")
     assert [(r[0], r[4]) for r in rows[1:]] == [
         ("alma@example.com", "https://shop.example/sale"),
