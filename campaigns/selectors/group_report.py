@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import QuerySet
 
 from campaigns.models import Campaign, CampaignStatus, Delivery, GroupRole, Unsubscribe
-from campaigns.selectors.report import Stats, db_table, engagement_cte, included_group_bits, stats_columns, stats_of
+from campaigns.selectors.report import (
+    Stats,
+    db_table,
+    engagement_cte,
+    engagement_joins,
+    fetch_all,
+    included_group_bits,
+    stats_columns,
+    stats_of,
+)
 from segments.models import ContactGroup, Membership
 
 SENT_STATUSES = (CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED)
@@ -67,14 +75,12 @@ def group_campaign_stats(*, group: ContactGroup, campaigns: list[Campaign]) -> l
     u AS (SELECT DISTINCT campaign_id, contact_id FROM {db_table(Unsubscribe)} WHERE campaign_id IN ({in_ids}))
     SELECT d.campaign_id, {in_group}, SUM(CASE WHEN d.included_groups IS NULL THEN 1 ELSE 0 END), {stats_columns()}
     FROM {db_table(Delivery)} d
-    LEFT JOIN eng e ON e.campaign_id = d.campaign_id AND e.contact_id = d.contact_id
+    {engagement_joins(by_campaign=True)}
     LEFT JOIN u ON u.campaign_id = d.campaign_id AND u.contact_id = d.contact_id
     WHERE d.campaign_id IN ({in_ids})
     GROUP BY 1, 2
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, *ids, group.pk, *ids])
-        fetched = cursor.fetchall()
+    fetched = fetch_all(sql, [*ids, *ids, *ids, group.pk, *ids])
     rows = {c.pk: GroupCampaignRow(c, Stats(), Stats(), recorded=bits[c.pk] is not None) for c in campaigns}
     for campaign_id, inside, unrecorded, *values in fetched:
         row = rows[campaign_id]

@@ -199,6 +199,12 @@ def test_an_open_moved_by_a_merge_still_counts_for_the_merged_contacts_delivery(
     assert (total.audience, total.opened, total.clicked, total.opens) == (1, 1, 1, 1)
 
 
+def statements(context: CaptureQueriesContext) -> list[str]:
+    """The captured SQL without transaction plumbing (savepoints, SET LOCAL)."""
+    plumbing = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "SET LOCAL")
+    return [q["sql"] for q in context.captured_queries if not q["sql"].startswith(plumbing)]
+
+
 def test_each_section_is_a_fixed_number_of_queries(scenario, django_assert_max_num_queries):
     campaign = scenario["campaign"]
     with CaptureQueriesContext(connection) as few:
@@ -211,7 +217,7 @@ def test_each_section_is_a_fixed_number_of_queries(scenario, django_assert_max_n
         event(contact, campaign, CLICK, url=f"https://shop.example/{i}")
     with CaptureQueriesContext(connection) as many:
         campaign_report(campaign=campaign)
-    assert len(many) == len(few) <= 4
+    assert len(statements(many)) == len(statements(few)) <= 4
     with django_assert_max_num_queries(1):
         campaign_timeline(campaign=campaign)
     with django_assert_max_num_queries(1):
