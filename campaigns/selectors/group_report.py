@@ -93,7 +93,7 @@ def group_campaign_stats(*, group: ContactGroup, campaigns: list[Campaign]) -> l
     return list(rows.values())
 
 
-def group_campaigns_page(*, group: ContactGroup, page: Any, per_page: int = 10) -> tuple[Page[Any], list[Any]]:
+def group_campaigns_page(*, group: ContactGroup, page: Any, per_page: int = 5) -> tuple[Page[Any], list[Any]]:
     """A page of the campaigns that included the group, with their figures."""
     page_obj = Paginator(group_campaigns(group=group), per_page).get_page(page)
     return page_obj, group_campaign_stats(group=group, campaigns=list(page_obj.object_list))
