@@ -23,6 +23,10 @@ from segments.models import ContactGroup
 AB_SEED_LIMIT = 2**24  # keeps the bucket hash inside 64-bit integers in SQL (see campaigns.selectors.split)
 
 
+# Delivery.included_groups is a signed 64-bit bit set: bits 0..62.
+MAX_RECORDED_GROUPS = 63
+
+
 def new_ab_seed() -> int:
     return secrets.randbelow(AB_SEED_LIMIT)
 
@@ -214,6 +218,10 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # A database default: the set-based freezing INSERT … SELECT names its columns and leaves this one out.
     created_at = models.DateTimeField(db_default=Now())
+    # The included groups the contact was a member of when the audience was frozen: bit i is the campaign's
+    # i-th included group (by position; the first MAX_RECORDED_GROUPS only). NULL: not recorded (frozen before
+    # this column existed). The report's "by included group" reads it (campaigns.selectors.report).
+    included_groups = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

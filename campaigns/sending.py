@@ -35,7 +35,13 @@ from campaigns.compose import Message, message_for
 from campaigns.links import unsubscribe_url
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
-from campaigns.selectors.audience import assigned_audience, audience_contacts, audience_spec, unsubscribed
+from campaigns.selectors.audience import (
+    assigned_audience,
+    audience_contacts,
+    audience_spec,
+    included_groups_expression,
+    unsubscribed,
+)
 from campaigns.sms_backends import SmsMessage, sms_backend
 from campaigns.tracking import html_tracked
 from contacts.models import Contact, ContactField
@@ -109,7 +115,8 @@ def campaign_send_cancel(*, campaign: Campaign) -> Campaign:
 
 
 def freeze_audience(*, campaign: Campaign) -> int:
-    """One INSERT … SELECT of the campaign's audience (with its variant and A/B arm) into Delivery rows."""
+    """One INSERT … SELECT of the campaign's audience (with its variant, A/B arm and the included groups each
+    contact is in) into Delivery rows."""
     address = F("phone") if campaign.channel == Channel.SMS else F("email")
     rows = (
         assigned_audience(campaign=campaign)
@@ -123,14 +130,18 @@ def freeze_audience(*, campaign: Campaign) -> int:
             _arm=Coalesce(F("arm"), Value("")),
             _status=Value(DeliveryStatus.QUEUED.value),
             _error=Value(""),
+            _groups=included_groups_expression(include=audience_spec(campaign=campaign).include),
         )
-        .values_list("_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error")
+        .values_list(
+            "_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error", "_groups"
+        )
     )
     select, params = rows.query.sql_with_params()
     table = connection.ops.quote_name(Delivery._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error) {select}",
+            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error, "
+            f"included_groups) {select}",
             params,
         )
         return cursor.rowcount
