@@ -36,11 +36,19 @@ class EndpointListView(PermissionRequiredMixin, ListView):
         ).prefetch_related("groups")
 
 
+def _endpoint_data(form: EndpointForm) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in ("url", "events", "groups")}
+
+
 class EndpointCreateView(PermissionRequiredMixin, CreateView):
     permission_required = ADD
     model = Endpoint
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
+
+    def form_valid(self, form: EndpointForm) -> HttpResponse:
+        self.object = services.endpoint_create(**_endpoint_data(form))
+        return redirect(self.get_success_url())
 
     def get_success_url(self) -> str:
         messages.success(self.request, "Endpoint added. Copy its signing secret now; you can show it again here.")
@@ -53,6 +61,10 @@ class EndpointUpdateView(PermissionRequiredMixin, UpdateView):
     model = Endpoint
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
+
+    def form_valid(self, form: EndpointForm) -> HttpResponse:
+        self.object = services.endpoint_update(endpoint=self.object, **_endpoint_data(form))
+        return redirect(self.get_success_url())
 
     def get_success_url(self) -> str:
         messages.success(self.request, "Endpoint saved.")
