@@ -27,6 +27,15 @@ LABELS = {
 }
 
 
+# The order rows are shown in (PostgreSQL's jsonb does not keep the order the service wrote): the object's
+# name first, line diffs after the single values; names not listed follow in alphabetical order.
+ORDER = [
+    "name", "label", "code", "file", "url", "description", "kind", "type", "format", "channel", "role", "owner",
+    "scope", "events", "groups", "nightly_rebuild", "required", "help_text", "scheduled_at", "members",
+    "copy_of", "frozen", "rows", "bytes", "columns", "choices", "order", "condition",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Line:
     kind: str  # "same", "removed", "added", "fold"
@@ -86,9 +95,10 @@ def shown_value(value: Any) -> Any:
 
 
 def change_rows(changes: dict[str, Any]) -> list[ChangeRow]:
-    """The rows an entry's page shows, in the order the service wrote them."""
+    """The rows an entry's page shows, in ORDER."""
     rows: list[ChangeRow] = []
-    for name, value in (changes or {}).items():
+    rank = {name: index for index, name in enumerate(ORDER)}
+    for name, value in sorted((changes or {}).items(), key=lambda item: (rank.get(item[0], len(ORDER)), item[0])):
         label = label_for(name)
         if isinstance(value, dict) and set(value) == {"before", "after"}:
             before, after = value["before"], value["after"]
