@@ -102,7 +102,8 @@ def change_rows(changes: dict[str, Any]) -> list[ChangeRow]:
         label = label_for(name)
         if isinstance(value, dict) and set(value) == {"before", "after"}:
             before, after = value["before"], value["after"]
-            if _is_lines(before or []) and _is_lines(after or []) and (isinstance(before, list) or isinstance(after, list)):
+            listed = isinstance(before, list) or isinstance(after, list)
+            if listed and _is_lines(before or []) and _is_lines(after or []):
                 rows.append(ChangeRow(name, label, "lines", before, after, lines=line_diff(before or [], after or [])))
             else:
                 rows.append(ChangeRow(name, label, "value", shown_value(before), shown_value(after)))

@@ -104,6 +104,14 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.action_label}: {self.object_label}" if self.object_label else self.action_label
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableEntry("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableEntry("Audit entries cannot be deleted.")
+
     @property
     def action_label(self) -> str:
         try:
@@ -114,11 +122,3 @@ class AuditEntry(models.Model):
     @property
     def area(self) -> str:
         return self.action.partition(".")[0]
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ImmutableEntry("Audit entries cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise ImmutableEntry("Audit entries cannot be deleted.")

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from audit.models import AuditAction
 from audit.services import audit_record, change
 from users.signals import UserAction, user_account_changed
 

@@ -58,7 +58,9 @@ def object_links(entries: Iterable[AuditEntry]) -> dict[int, str]:
     return links
 
 
-CSV_HEADER = ["Time", "Who", "Address", "Action", "Action code", "Object type", "Object id", "Object", "Summary", "Changes"]
+CSV_HEADER = [
+    "Time", "Who", "Address", "Action", "Action code", "Object type", "Object id", "Object", "Summary", "Changes"
+]  # fmt: skip
 
 
 def csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:

@@ -262,7 +262,7 @@ def group_update(
 
 
 def _changed_words(changes: dict[str, Any]) -> str:
-    """"changed the condition and the name"."""
+    """The summary of a change, e.g. "changed the name and condition"."""
     words = [name.replace("_", " ") for name in changes]
     listed = ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
     return f"changed the {listed}"

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import Count, Q
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -36,7 +37,7 @@ class EndpointListView(PermissionRequiredMixin, ListView):
         ).prefetch_related("groups")
 
 
-def _endpoint_data(form: EndpointForm) -> dict[str, Any]:
+def _endpoint_data(form: ModelForm[Any]) -> dict[str, Any]:
     return {name: form.cleaned_data[name] for name in ("url", "events", "groups")}
 
 
@@ -46,7 +47,7 @@ class EndpointCreateView(PermissionRequiredMixin, CreateView):
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
 
-    def form_valid(self, form: EndpointForm) -> HttpResponse:
+    def form_valid(self, form: ModelForm[Any]) -> HttpResponse:
         self.object = services.endpoint_create(**_endpoint_data(form))
         return redirect(self.get_success_url())
 
@@ -62,7 +63,7 @@ class EndpointUpdateView(PermissionRequiredMixin, UpdateView):
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
 
-    def form_valid(self, form: EndpointForm) -> HttpResponse:
+    def form_valid(self, form: ModelForm[Any]) -> HttpResponse:
         self.object = services.endpoint_update(endpoint=self.object, **_endpoint_data(form))
         return redirect(self.get_success_url())
 

@@ -112,9 +112,7 @@ def test_the_api_rebuild_records_the_tokens_user(client):
     user = make_user(Role.ADMIN, username="robot")
     _, text = token_create(user=user, name="ci", scope="write")
     services.group_create(code="cz", name="CZ", is_condition_based=True, condition=CZ)
-    response = client.post(
-        "/api/v1/groups/cz/rebuild/", HTTP_AUTHORIZATION=f"Bearer {text}", REMOTE_ADDR="192.0.2.33"
-    )
+    response = client.post("/api/v1/groups/cz/rebuild/", HTTP_AUTHORIZATION=f"Bearer {text}", REMOTE_ADDR="192.0.2.33")
     assert response.status_code == 202
     assert_by(entry("group.rebuilt"), user, "192.0.2.33")
 
@@ -163,7 +161,9 @@ def test_field_create_change_reorder_retire_and_restore_are_recorded(acting):
     field_settings.field_update(
         field=plan, label="Plan", choices=[{"code": "free", "label": "Free"}, {"code": "pro", "label": "Pro"}]
     )
-    assert entry("field.updated").changes == {"choices": {"before": ["Free (free)"], "after": ["Free (free)", "Pro (pro)"]}}
+    assert entry("field.updated").changes == {
+        "choices": {"before": ["Free (free)"], "after": ["Free (free)", "Pro (pro)"]}
+    }
     other = field_settings.field_create(label="Budget", code="budget", type="number")
     field_settings.field_reorder(field_ids=[other.pk, plan.pk])
     assert entry("field.reordered").changes == {"order": {"before": ["Plan", "Budget"], "after": ["Budget", "Plan"]}}

@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.context import process_name
+from audit.models import AuditEntry
 from contacts import services as contact_services
 from contacts.models import Contact
-from audit.models import AuditEntry
 from tests.audit.conftest import ADDRESS, assert_by, entry
 from tests.factories import ContactFactory, ContactGroupFactory
 from tests.transfers.conftest import run_import  # noqa: F401  (the import tests' fixture)
