@@ -46,6 +46,20 @@ def test_queueing_an_import_records_the_file_the_mapping_and_the_options(acting,
     assert AuditEntry.objects.filter(action="import.run").count() == 1
 
 
+def test_an_import_into_an_existing_group_names_the_group(acting, django_capture_on_commit_callbacks):
+    fair = ContactGroupFactory(code="fair", name="Trade fair")
+    table = table_read(data=FILE, file_name="fair.csv")
+    options = ImportOptions(group_id=fair.pk)
+    job = job_create(
+        data=FILE, file_name="fair.csv", user=acting, table=table, mapping=["email", "", ""], options=options
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        job_queue(job=job)
+    item = entry("import.run")
+    assert item.changes["group"] == "Trade fair" and "group_id" not in item.changes
+    assert item.summary == "imported contacts from “fair.csv” into the group “Trade fair”"
+
+
 def test_the_import_command_records_its_run_and_a_dry_run_records_nothing(tmp_path, monkeypatch):
     path = tmp_path / "people.csv"
     path.write_bytes(FILE)

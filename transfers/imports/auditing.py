@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from audit.models import AuditAction
 from audit.services import FROM_CONTEXT, audit_record
+from segments.models import ContactGroup
 from transfers.imports.kinds import kind_of
 from transfers.models import ImportJob
 
@@ -18,7 +19,12 @@ def import_started_record(*, job: ImportJob) -> None:
     kind = kind_of(job.kind)
     options = {k: v for k, v in (job.options or {}).items() if v not in (None, "", False)}
     columns = [f"{header} → {target}" for header, target in zip(job.header, job.mapping, strict=False) if target]
-    group = f" into the group “{options['new_group']}”" if options.get("new_group") else ""
+    if options.get("group_id"):  # an existing group: its name, as the import's page shows it
+        options["group"] = (
+            ContactGroup.objects.filter(pk=options.pop("group_id")).values_list("name", flat=True).first()
+        )
+    target = options.get("new_group") or options.get("group")
+    group = f" into the group “{target}”" if target else ""
     audit_record(
         action=AuditAction.IMPORT_RUN,
         obj=job,
