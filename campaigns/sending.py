@@ -31,6 +31,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import escape
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from campaigns.compose import Message, message_for
 from campaigns.links import unsubscribe_url
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
@@ -75,6 +77,15 @@ def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED, scheduled_at=timezone.now())
         transaction.on_commit(lambda: _queue("campaigns.tasks.send_start", campaign.pk))
     campaign.refresh_from_db()
+    audit_record(
+        action=AuditAction.CAMPAIGN_SCHEDULED if later else AuditAction.CAMPAIGN_SENT,
+        obj=campaign,
+        changes={
+            "channel": campaign.get_channel_display(),
+            "groups": [f"{g.get_role_display()}: {g.group.name}" for g in campaign.group_links.select_related("group")],
+            "scheduled_at": campaign.scheduled_at,
+        },
+    )
     return campaign
 
 
@@ -111,6 +122,7 @@ def campaign_send_cancel(*, campaign: Campaign) -> Campaign:
     ):
         raise SendError("Only a scheduled campaign that has not started can be cancelled.")
     campaign.refresh_from_db()
+    audit_record(action=AuditAction.CAMPAIGN_SEND_CANCELLED, obj=campaign)
     return campaign
 
 

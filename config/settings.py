@@ -5,7 +5,8 @@ the project folder), DATABASE_REPLICA_URL / REPLICA_* (reads that may lag: confi
 django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
 SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT / SMS_INBOUND_SECRET (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
-SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
+SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
+TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
 """
 
 import datetime as dt
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "webhooks",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Ends sessions retired by "Log out everywhere" and slides the session expiry (after messages).
     "users.middleware.SessionGuardMiddleware",
+    # Keeps the request (its user and address) for the audit entries the services write (audit.context).
+    "audit.context.AuditContextMiddleware",
     # Lagging reads to the replica when one is configured (config.replica); after every check that runs first.
     "config.replica.ReplicaMiddleware",
     # django-axes: last, as its documentation asks (turns a lockout into the sign-in page with the reason).
@@ -339,6 +343,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- The client's address (audit log, issue 15) ------------------------------------------------------------
+# How many reverse proxies stand in front of the app. 0: the address is REMOTE_ADDR. N: it is the N-th
+# X-Forwarded-For entry from the right (the one the outermost of your proxies wrote; the entries left of it
+# come from the client and are never trusted). Set it only when every request passes through those proxies.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 # --- Webhooks (webhooks/): membership events POSTed to the URLs Admins register. -------------------------------
 # Private, loopback and link-local targets are refused unless this is true (a test's receiver on 127.0.0.1).

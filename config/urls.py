@@ -35,6 +35,7 @@ urlpatterns = [
     path("account/api-tokens/", include("api.token_urls")),
     path("users/", include("users.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("audit/", include("audit.urls")),
     path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audit.services import audit_record
 from contacts.roles import Role
 from tests.conftest import make_user
 from tests.factories import (
@@ -29,7 +30,9 @@ from transfers.models import ImportJob
 from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens", "webhooks"}
+PRODUCT_NAMESPACES = {
+    "contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens", "webhooks", "audit"
+}  # fmt: skip
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
@@ -62,6 +65,7 @@ def objects():
     MembershipFactory(group=group, contact=contact)
     endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=["entered"])
     return {
+        "auditentry": audit_record(action="group.created", label="VIP"),
         "endpoint": endpoint,
         "delivery": Delivery.objects.create(
             endpoint=endpoint, first_event_id=1, last_event_id=1, event_count=1, payload={}
@@ -97,6 +101,7 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
                 "importjob": objects["importjob"],
                 "user": objects["user"],
                 "endpoint": objects["endpoint"],
+                "auditentry": objects["auditentry"],
             }.get(kind, objects["contact"])
             kwargs[key] = obj.pk
         elif key == "delivery_pk":
@@ -159,6 +164,8 @@ MATRIX = {
     "users:user_invite": (403, 200, 403),
     "webhooks:endpoint_list": (403, 200, 403),
     "webhooks:endpoint_create": (403, 200, 403),
+    "audit:entry_list": (403, 200, 403),
+    "audit:entry_export": (403, 200, 403),
 }
 
 

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from config.replica import read_connection
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
 from transfers.exports.copy import copy_csv_chunks, copy_supported
@@ -68,6 +70,23 @@ def export_check(*, request: ExportRequest) -> ExportRequest:
                 "or narrow the filters."
             )
         return ExportRequest(**{**request.__dict__, "rows": rows})
+    return request
+
+
+@transaction.atomic
+def export_start(*, request: ExportRequest) -> ExportRequest:
+    """`export_check`, then note in the audit log who exports what (the download and the command call this)."""
+    request = export_check(request=request)
+    audit_record(
+        action=AuditAction.EXPORT_RUN,
+        label=request.source.description,
+        changes={
+            "format": request.format.value.upper(),
+            "columns": [column.label for column in request.columns],
+            **({"rows": request.rows} if request.rows is not None else {}),
+        },
+        summary=f"downloaded {export_filename(request=request)}",
+    )
     return request
 
 
