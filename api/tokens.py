@@ -18,6 +18,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from api.models import ApiToken, TokenScope
+from audit.models import AuditAction
+from audit.services import audit_record
 
 TOKEN_START = "seg_"
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
@@ -35,6 +37,7 @@ def token_create(*, user: Any, name: str, scope: str) -> tuple[ApiToken, str]:
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name.strip(), scope=scope, prefix=prefix, secret_hash=_hash(secret))
+    audit_record(action=AuditAction.API_TOKEN_CREATED, obj=token, changes={"owner": str(user), "scope": scope})
     return token, f"{TOKEN_START}{prefix}.{secret}"
 
 
@@ -43,6 +46,8 @@ def token_revoke(*, token: ApiToken) -> bool:
     """Revoke a token (it stops working at once); False when it was revoked already."""
     changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token.refresh_from_db(fields=["revoked_at"])
+    if changed:
+        audit_record(action=AuditAction.API_TOKEN_REVOKED, obj=token, changes={"owner": str(token.user)})
     return bool(changed)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from campaigns.models import Campaign, Channel, ContentVariant, SplitArm
 from campaigns.personalisation import contact_values, render
 from campaigns.plaintext import html_to_text
-from campaigns.sms import SmsCount, sms_count
+from campaigns.sms import SmsCount, sms_count, with_opt_out
 from contacts.models import Contact, ContactField
 
 
@@ -61,7 +61,7 @@ def message_for(
     content = content_for(campaign=campaign, variant=variant, arm=arm)
     values = contact_values(contact, fields=fields)
     if campaign.channel == Channel.SMS:
-        text = render(content.body, values=values)
+        text = with_opt_out(render(content.body, values=values))  # every SMS says how to opt out
         return Message("", "", "", text, variant, arm.label if arm else None)
     html = render(content.body, values=values, html=True)
     return Message(

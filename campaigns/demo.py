@@ -1,5 +1,6 @@
 """Demo campaigns (registered with contacts.demo's extension point): three sent email campaigns with their
-deliveries, opens and clicks, and a group whose condition uses the spring campaign's clicks.
+deliveries (a few failed), opens, clicks and opt-outs (the spring one split A/B, with other content for key
+accounts), and a group whose condition uses the spring campaign's clicks.
 
 Deterministic (ctx.rng, dates from ctx.now) and idempotent: a campaign is created by name when missing; its
 deliveries, opens and clicks are added when it has no delivery to an existing contact (a new campaign, or
@@ -13,10 +14,10 @@ import datetime as dt
 from typing import Any
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
+from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus, Unsubscribe
 from campaigns.sending import freeze_audience
 from contacts.demo import DemoContext, demo_step
-from contacts.models import ActivityType
+from contacts.models import ActivityType, Contact
 from contacts.services import ActivityRow, activities_load
 from segments import rebuilds
 from segments import services as group_services
@@ -58,6 +59,12 @@ DEMO_CAMPAIGNS: list[dict[str, Any]] = [
         ],
         "open": 0.52,
         "click": 0.35,
+        # an A/B test of the subject (arm → open rate), and other content for key accounts
+        "arms": [
+            ("A", 50, "", 0.47),
+            ("B", 50, 'Only this month: 30 % off for you, {{ first_name|default:"friend" }}', 0.58),
+        ],
+        "variant": ("key_accounts", "Spring offer for our key accounts", "Your account manager can extend the offer."),
     },
     {
         "name": "Trade fair follow-up",
@@ -92,12 +99,23 @@ def _campaign(spec: dict[str, Any], ctx: DemoContext) -> Campaign:
     )
     sent = ctx.now - dt.timedelta(days=spec["days_ago"])
     Campaign.objects.filter(pk=campaign.pk).update(created_at=sent - dt.timedelta(days=2))
+    if spec.get("variant") and spec["variant"][0] in groups:
+        code, subject, intro = spec["variant"]
+        services.variant_save(
+            campaign=campaign, group=groups[code], priority=1, subject=subject, body=_body(intro, spec["links"])
+        )
+    if spec.get("arms"):
+        arms = [services.ArmInput(percent=percent, subject=subject) for _label, percent, subject, _rate in spec["arms"]]
+        services.split_set(campaign=campaign, arms=arms)
     campaign.refresh_from_db()
     return campaign
 
 
 def _send(campaign: Campaign, spec: dict[str, Any], ctx: DemoContext) -> tuple[int, list[ActivityRow]]:
-    """Freeze the audience as sent deliveries; the opens and clicks of those recipients."""
+    """Freeze the audience as sent deliveries (a few failed); the opens, clicks and opt-outs of the recipients.
+
+    Some recipients click without a recorded open (their mail program blocked the images), a few unsubscribe
+    with the message's link; an A/B arm has its own open rate."""
     sent = ctx.now - dt.timedelta(days=spec["days_ago"])
     Delivery.objects.filter(campaign=campaign).delete()
     count = freeze_audience(campaign=campaign)
@@ -107,9 +125,20 @@ def _send(campaign: Campaign, spec: dict[str, Any], ctx: DemoContext) -> tuple[i
     )
     rows: list[ActivityRow] = []
     rng = ctx.rng
-    recipients = Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("contact_id", flat=True)
-    for contact_id in recipients:
-        if rng.random() >= spec["open"]:
+    arm_rates = {label: rate for label, _percent, _subject, rate in spec.get("arms", [])}
+    failed: list[int] = []
+    opted_out: list[tuple[int, dt.datetime]] = []
+    recipients = Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "contact_id", "arm")
+    for delivery_id, contact_id, arm in recipients:
+        if rng.random() < 0.015:
+            failed.append(delivery_id)
+            continue
+        if rng.random() >= arm_rates.get(arm, spec["open"]):
+            if rng.random() < 0.03:  # images blocked: a click, no open
+                at = sent + dt.timedelta(hours=rng.expovariate(1 / 12))
+                url, _label = rng.choice(spec["links"])
+                if at < ctx.now:
+                    rows.append(ActivityRow(contact_id, ActivityType.EMAIL_CLICK, at, url=url, campaign_id=campaign.pk))
             continue
         opened = sent + dt.timedelta(hours=min(rng.expovariate(1 / 10), 24 * spec["days_ago"] - 1))
         opens = [opened] + [opened + dt.timedelta(hours=rng.uniform(1, 72)) for _ in range(rng.choice((0, 0, 0, 1)))]
@@ -121,6 +150,17 @@ def _send(campaign: Campaign, spec: dict[str, Any], ctx: DemoContext) -> tuple[i
             at = opened + dt.timedelta(minutes=rng.uniform(0.2, 30))
             if at < ctx.now:
                 rows.append(ActivityRow(contact_id, ActivityType.EMAIL_CLICK, at, url=url, campaign_id=campaign.pk))
+        elif rng.random() < 0.01:
+            opted_out.append((contact_id, opened + dt.timedelta(minutes=rng.uniform(0.5, 10))))
+    Delivery.objects.filter(pk__in=failed).update(
+        status=DeliveryStatus.FAILED, sent_at=None, error="550 5.1.1 Mailbox unavailable (demo)"
+    )
+    for contact_id, at in opted_out:
+        if at < ctx.now:
+            record = services.unsubscribe_record(
+                contact=Contact(pk=contact_id), channel=Channel.EMAIL, campaign=campaign
+            )
+            Unsubscribe.objects.filter(pk=record.pk).update(unsubscribed_at=at)
     return count, rows
 
 

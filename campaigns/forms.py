@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from campaigns.models import Campaign, Channel, ContentVariant, GroupRole, SplitArm
+from campaigns.models import Campaign, CampaignKind, CampaignStatus, Channel, ContentVariant, GroupRole, SplitArm
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
 from contacts.forms import SafePkMixin
 from contacts.models import Consent
@@ -63,13 +63,33 @@ class TokenFieldsMixin:
                 self.add_error(name, [f"{p[0].upper()}{p[1:]}." for p in exc.problems])  # type: ignore[attr-defined]
 
 
+KIND_CHOICES = [
+    (CampaignKind.ONE_OFF.value, "Send once — now or at a time you choose, to the audience of that moment"),
+    (CampaignKind.TRIGGERED.value, "Send when someone joins — to each contact who enters an included group "
+     "after you activate it, once per contact"),
+]  # fmt: skip
+
+
 class CampaignForm(TokenFieldsMixin, forms.Form):
     name = forms.CharField(max_length=200)
     channel = forms.ChoiceField(choices=Channel.choices, widget=forms.RadioSelect, initial=Channel.EMAIL)
+    kind = forms.ChoiceField(
+        label="When", choices=KIND_CHOICES, widget=forms.RadioSelect, initial=CampaignKind.ONE_OFF, required=False
+    )
+    daily_cap = forms.IntegerField(
+        label="Daily cap",
+        min_value=1,
+        max_value=1_000_000,
+        required=False,
+        widget=forms.NumberInput(attrs={"placeholder": "No cap"}),
+        help_text="At most this many new messages a day. Who joins beyond it waits, in order, for the next day "
+        "(and gets it then if still in the group). Blank: no cap.",
+    )
     include = GroupMultipleChoiceField(
         queryset=ContactGroup.objects.order_by("name"),
         label="Included groups",
-        help_text="Members of any of these groups receive the campaign.",
+        help_text="Members of any of these groups receive the campaign (sent when someone joins: whoever joins "
+        "one of them).",
         widget=_group_select("Included groups"),
     )
     exclude = GroupMultipleChoiceField(
@@ -112,6 +132,8 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
                 "include": [link.group_id for link in links if link.role == GroupRole.INCLUDE],
                 "exclude": [link.group_id for link in links if link.role == GroupRole.EXCLUDE],
                 "required_consent": campaign.required_consent_id,
+                "kind": campaign.kind,
+                "daily_cap": campaign.daily_cap,
                 "sender": campaign.sender,
                 "subject": campaign.subject,
                 "preheader": campaign.preheader,
@@ -119,10 +141,18 @@ class CampaignForm(TokenFieldsMixin, forms.Form):
                 **kwargs.get("initial", {}),
             }
         super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        if campaign is not None and campaign.status != CampaignStatus.DRAFT:
+            self.fields["kind"].disabled = True  # chosen for good once it was sent or activated
+            self.fields["kind"].help_text = "Chosen for good once the campaign was sent or activated."
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
+        if not data.get("kind"):  # not sent: as it was (a new campaign: sent once)
+            data["kind"] = self.campaign.kind if self.campaign is not None else CampaignKind.ONE_OFF
+        if data["kind"] != CampaignKind.TRIGGERED:
+            data["daily_cap"] = None
         include, exclude = data.get("include") or [], data.get("exclude") or []
         both = sorted({g.name for g in include} & {g.name for g in exclude})
         if both:
@@ -257,6 +287,7 @@ class AudienceForm(forms.Form):
     """The audience part of the campaign form, read by the live audience panel (GET)."""
 
     channel = forms.ChoiceField(choices=Channel.choices, required=False)
+    kind = forms.ChoiceField(choices=CampaignKind.choices, required=False)
     include = GroupMultipleChoiceField(queryset=ContactGroup.objects.all(), required=False)
     exclude = GroupMultipleChoiceField(queryset=ContactGroup.objects.all(), required=False)
     required_consent = ConsentChoiceField(queryset=Consent.objects.all(), required=False)
@@ -278,6 +309,9 @@ class SendForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    # The safety rail (campaigns.safety): the ticked "I checked the audience: send to N people" and the signed numbers.
+    confirm = forms.IntegerField(required=False, min_value=0)
+    confirm_token = forms.CharField(required=False, max_length=500)
 
     def clean(self) -> dict[str, Any]:
         from django.utils import timezone

@@ -14,12 +14,17 @@ import secrets
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from contacts.models import Consent, Contact
 from segments.models import ContactGroup
 
 AB_SEED_LIMIT = 2**24  # keeps the bucket hash inside 64-bit integers in SQL (see campaigns.selectors.split)
+
+
+# Delivery.included_groups is a signed 64-bit bit set: bits 0..62.
+MAX_RECORDED_GROUPS = 63
 
 
 def new_ab_seed() -> int:
@@ -38,10 +43,22 @@ class CampaignStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A scheduled send stopped at its time by the safety rail (campaigns.safety): the audience had changed by
+    # more than the rail allows since it was confirmed. It sends again only with a new confirmation.
+    HELD = "held", "Held"
+    # A triggered campaign (campaigns.triggers): draft → active ⇄ paused.
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
 
 
-# A campaign in one of these states can no longer be changed or deleted.
-LOCKED_STATUSES = frozenset({CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED})
+class CampaignKind(models.TextChoices):
+    ONE_OFF = "one_off", "Send once"
+    TRIGGERED = "triggered", "Send when someone joins"
+
+
+# A campaign in one of these states can no longer be changed or deleted (an active triggered campaign
+# is changed after pausing it).
+LOCKED_STATUSES = frozenset({CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED, CampaignStatus.ACTIVE})
 
 
 class Campaign(models.Model):
@@ -59,6 +76,15 @@ class Campaign(models.Model):
     # Salt of the deterministic A/B bucket: a contact keeps its arm in this campaign, differs across campaigns.
     ab_seed = models.PositiveIntegerField(default=new_ab_seed)
     status = models.CharField(max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    # One-off: the audience of one moment. Triggered (campaigns.triggers): everyone who enters an included
+    # group after activation, each contact at most once, at most `daily_cap` new messages a local day (the
+    # rest wait in the history); `trigger_cursor` is the last membership event handled.
+    kind = models.CharField(max_length=10, choices=CampaignKind.choices, default=CampaignKind.ONE_OFF)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    trigger_cursor = models.BigIntegerField(default=0)
+    trigger_activated_at = models.DateTimeField(null=True, blank=True)
+    trigger_last_event_at = models.DateTimeField(null=True, blank=True)  # when the last handled entry happened
+    trigger_skips = models.JSONField(default=dict, blank=True)  # entries that sent nothing, by reason key
     # Sending (campaigns.sending): when it is due, when it started and ended, how many deliveries were
     # frozen, the worker's sign of life (a send silent for SEND_STALE_AFTER seconds is resumed) and why it failed.
     scheduled_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +93,12 @@ class Campaign(models.Model):
     recipients = models.PositiveIntegerField(default=0)
     send_heartbeat_at = models.DateTimeField(null=True, blank=True)
     send_error = models.TextField(blank=True)
+    # The safety rail (campaigns.safety): the audience count of the last audience preview a user saw, and the
+    # count a user confirmed when sending or scheduling (checked again when a scheduled send is due).
+    last_preview_count = models.PositiveIntegerField(null=True, blank=True)
+    last_preview_at = models.DateTimeField(null=True, blank=True)
+    confirmed_audience = models.PositiveIntegerField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,9 +113,23 @@ class Campaign(models.Model):
         return self.channel == Channel.EMAIL
 
     @property
+    def is_triggered(self) -> bool:
+        return self.kind == CampaignKind.TRIGGERED
+
+    @property
     def is_locked(self) -> bool:
         """Once a send has started, content and audience stay as they were sent (the deliveries refer to them)."""
         return self.status in LOCKED_STATUSES
+
+    @property
+    def is_sendable(self) -> bool:
+        """A draft, or a scheduled send the safety rail held: the Sending tab offers to send it."""
+        return self.status in (CampaignStatus.DRAFT, CampaignStatus.HELD)
+
+    @property
+    def is_unsent(self) -> bool:
+        """Not started yet: a draft, scheduled or held."""
+        return self.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.HELD)
 
 
 class GroupRole(models.TextChoices):
@@ -170,12 +216,21 @@ class Delivery(models.Model):
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A database default: the set-based freezing INSERT … SELECT names its columns and leaves this one out.
+    created_at = models.DateTimeField(db_default=Now())
+    # The included groups the contact was a member of when the audience was frozen: bit i is the campaign's
+    # i-th included group (by position; the first MAX_RECORDED_GROUPS only). NULL: not recorded (frozen before
+    # this column existed). The report's "by included group" reads it (campaigns.selectors.report).
+    included_groups = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "deliveries"
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="delivery_campaign_contact")]
-        indexes = [models.Index(fields=["campaign", "status"], name="delivery_campaign_status")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+            models.Index(fields=["campaign", "created_at"], name="delivery_campaign_created"),  # a day's count
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.address}"

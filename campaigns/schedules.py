@@ -8,8 +8,11 @@ from segments.schedules import schedule_every_minutes
 
 # Every minute: start scheduled campaigns that are due; resume a send whose worker died (no heartbeat).
 SENDS_TICK = "campaigns.sends_tick"
+# Every minute: triggered campaigns turn new entries into their groups into deliveries (campaigns.triggers).
+TRIGGERS_TICK = "campaigns.triggers_tick"
 
 
 def schedules_register(**_: Any) -> None:
-    """Create or update the sending schedule (on post_migrate)."""
+    """Create or update the sending and trigger schedules (on post_migrate)."""
     schedule_every_minutes(name=SENDS_TICK, func="campaigns.tasks.sends_tick", minutes=1)
+    schedule_every_minutes(name=TRIGGERS_TICK, func="campaigns.tasks.triggers_tick", minutes=1)

@@ -31,11 +31,19 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import escape
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from campaigns.compose import Message, message_for
 from campaigns.links import unsubscribe_url
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
-from campaigns.selectors.audience import assigned_audience, audience_contacts, audience_spec, unsubscribed
+from campaigns.selectors.audience import (
+    assigned_audience,
+    audience_contacts,
+    audience_spec,
+    included_groups_expression,
+    unsubscribed,
+)
 from campaigns.sms_backends import SmsMessage, sms_backend
 from campaigns.tracking import html_tracked
 from contacts.models import Contact, ContactField
@@ -55,15 +63,11 @@ class SendError(ValueError):
 def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign:
     """Send a draft campaign now (queued for the worker) or schedule it for `at` (a future moment)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.is_triggered:
+        raise SendError("A campaign sent when someone joins is not sent at once: activate it.")
     if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         raise SendError(f"The campaign is {campaign.get_status_display().lower()}: it can be sent only once.")
-    if not campaign.group_links.exists():
-        raise SendError("Choose at least one included group first.")
-    if campaign.channel == Channel.EMAIL and not campaign.subject.strip():
-        raise SendError("The email has no subject.")
-    if not campaign.body.strip():
-        raise SendError("The message is empty.")
-    _check_content(campaign)
+    send_check(campaign=campaign)
     later = at is not None and at > timezone.now()
     if not later and not audience_contacts(spec=audience_spec(campaign=campaign)).exists():
         raise SendError("Nobody would receive it: the audience is empty.")
@@ -73,7 +77,27 @@ def campaign_send(*, campaign: Campaign, at: datetime | None = None) -> Campaign
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED, scheduled_at=timezone.now())
         transaction.on_commit(lambda: _queue("campaigns.tasks.send_start", campaign.pk))
     campaign.refresh_from_db()
+    audit_record(
+        action=AuditAction.CAMPAIGN_SCHEDULED if later else AuditAction.CAMPAIGN_SENT,
+        obj=campaign,
+        changes={
+            "channel": campaign.get_channel_display(),
+            "groups": [f"{g.get_role_display()}: {g.group.name}" for g in campaign.group_links.select_related("group")],
+            "scheduled_at": campaign.scheduled_at,
+        },
+    )
     return campaign
+
+
+def send_check(*, campaign: Campaign) -> None:
+    """Refuse (SendError) a campaign that cannot go out: no included group, no subject, no body, a bad token."""
+    if not campaign.group_links.exists():
+        raise SendError("Choose at least one included group first.")
+    if campaign.channel == Channel.EMAIL and not campaign.subject.strip():
+        raise SendError("The email has no subject.")
+    if not campaign.body.strip():
+        raise SendError("The message is empty.")
+    _check_content(campaign)
 
 
 def _check_content(campaign: Campaign) -> None:
@@ -98,11 +122,13 @@ def campaign_send_cancel(*, campaign: Campaign) -> Campaign:
     ):
         raise SendError("Only a scheduled campaign that has not started can be cancelled.")
     campaign.refresh_from_db()
+    audit_record(action=AuditAction.CAMPAIGN_SEND_CANCELLED, obj=campaign)
     return campaign
 
 
 def freeze_audience(*, campaign: Campaign) -> int:
-    """One INSERT … SELECT of the campaign's audience (with its variant and A/B arm) into Delivery rows."""
+    """One INSERT … SELECT of the campaign's audience (with its variant, A/B arm and the included groups each
+    contact is in) into Delivery rows."""
     address = F("phone") if campaign.channel == Channel.SMS else F("email")
     rows = (
         assigned_audience(campaign=campaign)
@@ -116,14 +142,18 @@ def freeze_audience(*, campaign: Campaign) -> int:
             _arm=Coalesce(F("arm"), Value("")),
             _status=Value(DeliveryStatus.QUEUED.value),
             _error=Value(""),
+            _groups=included_groups_expression(include=audience_spec(campaign=campaign).include),
         )
-        .values_list("_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error")
+        .values_list(
+            "_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error", "_groups"
+        )
     )
     select, params = rows.query.sql_with_params()
     table = connection.ops.quote_name(Delivery._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error) {select}",
+            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error, "
+            f"included_groups) {select}",
             params,
         )
         return cursor.rowcount
@@ -215,9 +245,11 @@ def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> Em
 
 
 def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
-    """Send the next `limit` (SEND_BATCH) queued deliveries of a sending campaign; finish it when none are left."""
+    """Send the next `limit` (SEND_BATCH) queued deliveries of a sending campaign (or an active triggered one,
+    which is never finished: campaigns.triggers); finish it when none are left."""
     result = BatchResult()
-    campaign = Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).first()
+    sendable = [CampaignStatus.SENDING, CampaignStatus.ACTIVE]
+    campaign = Campaign.objects.filter(pk=campaign_id, status__in=sendable).first()
     if campaign is None:
         return result
     beat = timezone.now()
@@ -334,11 +366,14 @@ def delivery_counts(*, campaign_id: int) -> dict[str, int]:
 
 
 def sends_start_due(*, now: datetime | None = None) -> list[int]:
-    """Start every scheduled campaign whose time has come; returns their ids."""
+    """Start every scheduled campaign whose time has come, unless the safety rail holds it; returns their ids."""
+    from campaigns.safety import send_hold_if_changed  # the rail builds on this module
+
     now = now or timezone.now()
     due = list(
         Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True)
     )
+    due = [pk for pk in due if not send_hold_if_changed(campaign_id=pk, now=now)]
     return [pk for pk in due if send_start(campaign_id=pk, now=now) is not None]
 
 

@@ -15,7 +15,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.compose import Message
-from campaigns.models import Campaign, CampaignGroup, Channel, ContentVariant, GroupRole, SplitArm, Unsubscribe
+from campaigns.models import (
+    Campaign,
+    CampaignGroup,
+    CampaignKind,
+    CampaignStatus,
+    Channel,
+    ContentVariant,
+    GroupRole,
+    SplitArm,
+    Unsubscribe,
+)
 from campaigns.personalisation import allowed_tokens, tokens_check
 from contacts.models import Consent, Contact
 from segments.models import ContactGroup
@@ -28,11 +38,25 @@ class CampaignError(ValueError):
 
 
 def _check_unlocked(campaign: Campaign) -> None:
-    """A campaign whose send has started keeps the content and audience it was sent with (the audit trail)."""
+    """A campaign whose send has started keeps the content and audience it was sent with (the audit trail);
+    an active triggered campaign is changed after pausing it."""
+    if campaign.status == CampaignStatus.ACTIVE:
+        raise CampaignError(f"“{campaign.name}” is active: pause it to change it.")
     if campaign.is_locked:
         raise CampaignError(
             f"“{campaign.name}” is {campaign.get_status_display().lower()}: it can no longer be changed."
         )
+
+
+def _kind_fields(*, campaign: Campaign | None, kind: str, daily_cap: int | None) -> dict:
+    """`kind` and `daily_cap` to store: the kind is chosen while a draft; a one-off campaign has no cap."""
+    if kind not in CampaignKind.values:
+        raise CampaignError(f"Unknown kind of campaign: {kind}.")
+    if campaign is not None and kind != campaign.kind and campaign.status != CampaignStatus.DRAFT:
+        raise CampaignError("Whether it is sent once or when someone joins can be changed only while it is a draft.")
+    if daily_cap is not None and daily_cap < 1:
+        raise CampaignError("The daily cap is at least 1 (leave it blank for no cap).")
+    return {"kind": kind, "daily_cap": daily_cap if kind == CampaignKind.TRIGGERED else None}
 
 
 def _check_tokens(*texts: str) -> None:
@@ -66,10 +90,13 @@ def campaign_create(
     preheader: str = "",
     sender: str = "",
     body: str = "",
+    kind: str = CampaignKind.ONE_OFF,
+    daily_cap: int | None = None,
 ) -> Campaign:
-    """Create a draft campaign with its groups."""
+    """Create a draft campaign with its groups (sent once, or to everyone who joins them: `kind`)."""
     _check_tokens(subject, preheader, body)
     campaign = Campaign.objects.create(
+        **_kind_fields(campaign=None, kind=kind, daily_cap=daily_cap),
         name=name,
         channel=channel,
         required_consent=required_consent,
@@ -95,10 +122,14 @@ def campaign_update(
     preheader: str = "",
     sender: str = "",
     body: str = "",
+    kind: str | None = None,
+    daily_cap: int | None = None,
 ) -> Campaign:
-    """Change a campaign's settings, groups and default content."""
+    """Change a campaign's settings, groups and default content (`kind` None: unchanged)."""
     _check_unlocked(campaign)
     _check_tokens(subject, preheader, body)
+    fields = _kind_fields(campaign=campaign, kind=kind or campaign.kind, daily_cap=daily_cap)
+    campaign.kind, campaign.daily_cap = fields["kind"], fields["daily_cap"]
     campaign.name, campaign.channel, campaign.required_consent = name, channel, required_consent
     campaign.subject = subject if channel == Channel.EMAIL else ""
     campaign.preheader = preheader if channel == Channel.EMAIL else ""
@@ -110,8 +141,10 @@ def campaign_update(
 
 @transaction.atomic
 def campaign_delete(*, campaign: Campaign) -> None:
-    """Delete a campaign (its groups, variants and arms go with it)."""
+    """Delete a campaign (its groups, variants and arms go with it); not one that has sent messages."""
     _check_unlocked(campaign)
+    if campaign.deliveries.exists():  # a paused triggered campaign: its deliveries record who got it
+        raise CampaignError(f"“{campaign.name}” has sent messages: it stays (paused) as the record of who got them.")
     campaign.delete()
 
 

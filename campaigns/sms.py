@@ -8,6 +8,7 @@ makes the whole message UCS-2: 70 UTF-16 code units, or 67 per part.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 GSM_BASIC = (
@@ -38,3 +39,19 @@ def sms_count(text: str) -> SmsCount:
     if units <= single:
         return SmsCount(encoding, units, 1 if units else 0, single)
     return SmsCount(encoding, units, math.ceil(units / multi), multi)
+
+
+# A text that already tells how to opt out (the word STOP in capitals) gets no second instruction.
+SAYS_STOP = re.compile(r"\bSTOP\b", re.ASCII)
+
+
+def with_opt_out(text: str, opt_out: str | None = None) -> str:
+    """The SMS as sent: `text` ending with the opt-out instruction (settings.SMS_OPT_OUT_TEXT) on its own line,
+    unless it is empty or the text already says STOP (mirrored by withOptOut in static/js/sms-count.js)."""
+    if opt_out is None:
+        from django.conf import settings
+
+        opt_out = settings.SMS_OPT_OUT_TEXT
+    if not opt_out or not text.strip() or SAYS_STOP.search(text):
+        return text
+    return f"{text.rstrip()}\n{opt_out}"

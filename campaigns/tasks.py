@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaigns import sending
+from campaigns import sending, triggers
 
 
 def send_start(campaign_id: int) -> int | None:
@@ -21,3 +21,14 @@ def send_batch(campaign_id: int) -> dict:
 def sends_tick() -> dict:
     """Minutely: start scheduled campaigns that are due, resume sends whose worker died."""
     return {"started": sending.sends_start_due(), "resumed": sending.sends_recover()}
+
+
+def trigger_run(campaign_id: int) -> dict:
+    """Right after an activation: handle one triggered campaign's new entries and resume its sending."""
+    result = triggers.trigger_run(campaign_id=campaign_id)
+    return {"campaign_id": campaign_id, "queued": result.queued, "deferred": result.deferred}
+
+
+def triggers_tick() -> dict:
+    """Minutely: every active triggered campaign's new entries become deliveries; stalled sends resume."""
+    return triggers.triggers_tick()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from campaigns import views
+from campaigns.views.report import CampaignClicksExportView, CampaignReportView, GroupCampaignsView
 
 app_name = "campaigns"
 
@@ -22,5 +23,10 @@ urlpatterns = [
     ),
     path("<int:pk>/sending/", views.CampaignSendingView.as_view(), name="campaign_sending"),
     path("<int:pk>/send/", views.CampaignSendView.as_view(), name="campaign_send"),
+    path("<int:pk>/trigger/", views.CampaignTriggerView.as_view(), name="campaign_trigger"),
     path("<int:pk>/test-send/", views.CampaignTestSendView.as_view(), name="campaign_test_send"),
+    path("<int:pk>/report/", CampaignReportView.as_view(), name="campaign_report"),
+    path("<int:pk>/report/clicks/", CampaignClicksExportView.as_view(), name="campaign_clicks_export"),
+    # a contact group's Campaigns tab (campaigns reads segments, never the reverse)
+    path("groups/<int:pk>/", GroupCampaignsView.as_view(), name="group_campaigns"),
 ]

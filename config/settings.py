@@ -1,12 +1,14 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
 Every variable is listed in README.md ("Configuration"). DEBUG, SECRET_KEY (required when DEBUG is off),
-ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in the project folder), DATABASE_REPLICA_URL,
-REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…,
-SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off), CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*,
-SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
+ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in the project folder), DATABASE_REPLICA_URL /
+REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_URL or
+EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off), CSP_REPORT_URI,
+LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT / SMS_INBOUND_SECRET
+(campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
-SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
+SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
+TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
 """
 
 import datetime as dt
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "webhooks",
+    "audit",
     "health",
     "csp",
 ]
@@ -82,6 +85,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Ends sessions retired by "Log out everywhere" and slides the session expiry (after messages).
     "users.middleware.SessionGuardMiddleware",
+    # Keeps the request (its user and address) for the audit entries the services write (audit.context).
+    "audit.context.AuditContextMiddleware",
+    # Lagging reads to the replica when one is configured (config.replica); after every check that runs first.
+    "config.replica.ReplicaMiddleware",
     # django-axes: last, as its documentation asks (turns a lockout into the sign-in page with the reason).
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,17 +135,21 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements run with their generic plan, planned once per connection. The only ones are
     # the re-checks' verdict queries (segments.rules.batch): Django binds its own queries on the client.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
-# A read replica (PostgreSQL streaming replication), alias "replica". /readyz reports its lag; nothing reads
-# from it yet (a database router sending heavy reads there is planned). Tests mirror it onto "default".
+    # An unreachable server fails a request (and /readyz) after this many seconds instead of hanging.
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+
+# A PostgreSQL streaming replica for reads that may lag a moment (config.replica says which); unset: one database.
+# Never created by the tests (TEST MIRROR): a test that needs it adds it itself.
 if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(
-        os.environ["DATABASE_REPLICA_URL"], conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60"))
+        os.environ["DATABASE_REPLICA_URL"], conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
     )
+    DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "connect_timeout": 2}
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-for _database in DATABASES.values():
-    if _database["ENGINE"] == "django.db.backends.postgresql":
-        # An unreachable server fails a request (and /readyz) after this many seconds instead of hanging.
-        _database.setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+REPLICA_MAX_LAG = float(os.environ.get("REPLICA_MAX_LAG", "10"))  # seconds behind before reads go to the primary
+REPLICA_PROBE_SECONDS = float(os.environ.get("REPLICA_PROBE_SECONDS", "5"))  # how often a process asks the replica
+REPLICA_PIN_SECONDS = float(os.environ.get("REPLICA_PIN_SECONDS", "5"))  # a writer reads the primary this long
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -191,6 +202,7 @@ STATICFILES_DIRS = [
     ("vendor/bootstrap-icons", NODE_MODULES / "bootstrap-icons" / "font"),
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/tom-select", NODE_MODULES / "tom-select" / "dist"),
+    ("vendor/chart.js", NODE_MODULES / "chart.js" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -234,6 +246,11 @@ SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
 # by the minutely check, which also starts scheduled campaigns that are due.
 SEND_BATCH = int(os.environ.get("SEND_BATCH", "200"))
 SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
+# SMS opt-out (campaigns.sms_optout): every SMS ends with SMS_OPT_OUT_TEXT unless its text already says STOP
+# (empty: nothing is added). The SMS provider's webhook POSTs replies to /sms/inbound/ with the header
+# X-SMS-Secret: SMS_INBOUND_SECRET (or X-SMS-Signature: HMAC-SHA256 of the body); unset, the endpoint refuses.
+SMS_OPT_OUT_TEXT = os.environ.get("SMS_OPT_OUT_TEXT", "Reply STOP to opt out")
+SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {
@@ -377,6 +394,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- The client's address (audit log, issue 15) ------------------------------------------------------------
+# How many reverse proxies stand in front of the app. 0: the address is REMOTE_ADDR. N: it is the N-th
+# X-Forwarded-For entry from the right (the one the outermost of your proxies wrote; the entries left of it
+# come from the client and are never trusted). Set it only when every request passes through those proxies.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 # --- Webhooks (webhooks/): membership events POSTed to the URLs Admins register. -------------------------------
 # Private, loopback and link-local targets are refused unless this is true (a test's receiver on 127.0.0.1).

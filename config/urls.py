@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from campaigns.views.sms_inbound import sms_inbound_view
 from campaigns.views.tracking import click_view, open_view
 from campaigns.views.unsubscribe import unsubscribe_view
 from segments.views.dashboard import DashboardView
@@ -28,11 +29,13 @@ urlpatterns = [
     path("u/<str:token>/", unsubscribe_view, name="unsubscribe"),  # a sent message's unsubscribe link (no sign-in)
     path("t/o/<str:token>.gif", open_view, name="track_open"),  # open pixel of a sent email (no sign-in)
     path("t/c/<str:token>/", click_view, name="track_click"),  # click redirect of a sent email (no sign-in)
+    path("sms/inbound/", sms_inbound_view, name="sms_inbound"),  # the SMS provider's webhook: STOP replies (secret)
     path("", include("transfers.urls")),
     path("api/", include("api.urls")),
     path("account/api-tokens/", include("api.token_urls")),
     path("users/", include("users.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("audit/", include("audit.urls")),
     path("account/", include("users.account_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),

@@ -16,6 +16,7 @@ def navigation(request: HttpRequest) -> dict:
             "imports": user.has_perm("transfers.view_importjob"),
             "users": user.has_perm("auth.view_user"),
             "webhooks": user.has_perm("webhooks.view_endpoint"),
+            "audit": user.has_perm("audit.view_auditentry"),
         },
         "user_roles": [g.name for g in user.groups.all()] or (["Superuser"] if user.is_superuser else []),
     }

@@ -31,7 +31,10 @@ from django.db.models import Count, F, Func, JSONField, Max, Q, QuerySet, TextFi
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.text import Truncator
 
+from audit.models import AuditAction
+from audit.services import audit_changes, audit_record, change
 from contacts.custom_fields import coerce_value, is_empty
+from contacts.field_audit import field_facts
 from contacts.models import IDENTIFIER_VALIDATOR, Contact, ContactField, FieldType, name_key, no_double_underscore
 from contacts.signals import ChangeReason, send_contacts_changed
 
@@ -488,6 +491,7 @@ def field_create(
         raise ValidationError({"code": [message]}) from None
     converted = _convert_values(code=code, type=type, choices=cleaned_choices, census=census)
     send_contacts_changed(contact_ids=converted, reason=ChangeReason.UPDATED)
+    audit_record(action=AuditAction.FIELD_CREATED, obj=field, changes=audit_changes({}, field_facts(field)))
     return field
 
 
@@ -523,6 +527,7 @@ def field_update(
         if census.misfits:
             message = refusal_message(census=census, type=new_type, old_type=current.type)
             raise FieldChangeRefused(message, census=census, field_name="type" if "type" in changed else "choices")
+    before = field_facts(current)
     for name, value in changes.items():
         setattr(current, name, value)
     if changed:
@@ -533,6 +538,11 @@ def field_update(
     without_value = None
     if "required" in changed and new_required:
         without_value = contact_total() - field_value_counts(fields=[current])[current.code]
+    if changed:
+        facts: dict[str, Any] = audit_changes(before, field_facts(current))
+        if converted:
+            facts["values_converted"] = len(converted)
+        audit_record(action=AuditAction.FIELD_UPDATED, obj=current, changes=facts)
     field.refresh_from_db()  # the caller's instance shows the new definition too
     return FieldChange(field=current, changed=changed, converted=len(converted), without_value=without_value)
 
@@ -557,6 +567,9 @@ def field_reorder(*, field_ids: Sequence[int | str]) -> list[ContactField]:
     for position, f in enumerate(ordered, start=1):
         f.order = position
     ContactField.objects.bulk_update(ordered, ["order"])
+    if ordered != active:
+        order = change([f.label for f in active], [f.label for f in ordered])
+        audit_record(action=AuditAction.FIELD_REORDERED, label="Custom fields", changes={"order": order})
     return ordered
 
 
@@ -605,6 +618,7 @@ def field_retire(*, field: ContactField) -> ContactField:
     if current.is_active:
         current.is_active = False
         current.save(update_fields=["is_active"])
+        audit_record(action=AuditAction.FIELD_RETIRED, obj=current, summary="hidden; its stored values are kept")
     field.is_active = current.is_active
     return current
 
@@ -617,5 +631,6 @@ def field_restore(*, field: ContactField) -> ContactField:
         current.order = _next_order()
         current.is_active = True
         current.save(update_fields=["is_active", "order"])
+        audit_record(action=AuditAction.FIELD_RESTORED, obj=current)
     field.is_active, field.order = current.is_active, current.order
     return current

@@ -22,6 +22,8 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from contacts.models import Contact
 from segments.graph import dependency_levels
 from segments.memberships import (
@@ -268,6 +270,13 @@ def group_rebuild_queue(*, group: ContactGroup) -> None:
         rebuild_status=RebuildStatus.QUEUED, rebuild_error="", rebuild_interruptions=0
     )
     _queue_on_commit(group_id=group.pk)
+
+
+@transaction.atomic
+def group_rebuild_request(*, group: ContactGroup) -> None:
+    """Someone asked for a rebuild (the Rebuild button, the API): queue it and note who in the audit log."""
+    group_rebuild_queue(group=group)
+    audit_record(action=AuditAction.GROUP_REBUILT, obj=group, summary="queued a rebuild")
 
 
 def _queue_on_commit(*, group_id: int) -> None:

@@ -14,7 +14,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_changes, audit_record
 from contacts.models import Account, Contact, name_key
+from segments.auditing import group_facts
 from segments.memberships import (
     SourceChange,
     Why,
@@ -204,6 +207,7 @@ def group_create(
     group.save()
     if group.is_condition_based and queue_rebuild:
         group_rebuild_queue(group=group)
+    audit_record(action=AuditAction.GROUP_CREATED, obj=group, changes=audit_changes({}, group_facts(group)))
     return group
 
 
@@ -226,6 +230,7 @@ def group_update(
     _check_name_and_code(name=name, code=None, group=group)
     if is_condition_based and condition is not None:
         condition = validate(condition, group=group)
+    before = group_facts(group)
     changed = (is_condition_based, condition) != (group.is_condition_based, group.condition)
     group.name, group.description = name, description
     group.is_condition_based, group.condition, group.scheduled_rebuild = (
@@ -251,7 +256,16 @@ def group_update(
     )
     if changed:
         group_rebuild_queue(group=group)  # also clears the condition source when it was switched off
+    if changes := audit_changes(before, group_facts(group)):
+        audit_record(action=AuditAction.GROUP_UPDATED, obj=group, changes=changes, summary=_changed_words(changes))
     return group
+
+
+def _changed_words(changes: dict[str, Any]) -> str:
+    """The summary of a change, e.g. "changed the name and condition"."""
+    words = [name.replace("_", " ") for name in changes]
+    listed = ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
+    return f"changed the {listed}"
 
 
 @transaction.atomic
@@ -261,6 +275,8 @@ def group_delete(*, group: ContactGroup) -> None:
     if users:
         raise GroupInUse(f"“{group.name}” is used by {', '.join(users)}; change those first.")
     groups_lock(group_ids=[group.pk])  # a running rebuild or re-check of it finishes first
+    facts = {**group_facts(group), "members": ContactGroup.objects.get(pk=group.pk).member_count}
+    audit_record(action=AuditAction.GROUP_DELETED, obj=group, changes=audit_changes(facts, {}))
     group.delete()
 
 
@@ -303,7 +319,13 @@ def group_copy(*, group: ContactGroup, code: str, name: str, freeze: bool, actor
         GroupAccount.objects.bulk_create(
             [GroupAccount(group=copy, account_id=a) for a in group.group_accounts.values_list("account_id", flat=True)]
         )
-    member_count_refresh(group=copy)
+    member_count = member_count_refresh(group=copy)
+    audit_record(
+        action=AuditAction.GROUP_COPIED,
+        obj=copy,
+        changes={"copy_of": f"{group.name} ({group.code})", "frozen": freeze, "members": member_count},
+        summary=f"{'froze' if freeze else 'copied'} “{group.name}” as “{copy.name}” with {member_count:,} members",
+    )
     return copy
 
 

@@ -62,3 +62,28 @@ def admin_client_role(client, admin_user):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+def roles_restore() -> None:
+    """Grant the roles their permissions again, as the apps' data migrations did: a transactional test's flush
+    at its end empties the auth tables, so a later transactional test must restore them (this re-runs every
+    migration step that calls contacts.roles.grant_permissions, so new apps' grants are included)."""
+    from django.apps import apps as registry
+    from django.db import migrations
+    from django.db.migrations.loader import MigrationLoader
+
+    project = {config.label for config in registry.get_app_configs() if not config.name.startswith("django.")}
+    for (app_label, _name), migration in sorted(
+        MigrationLoader(None, ignore_no_migrations=True).disk_migrations.items()
+    ):
+        if app_label not in project:
+            continue
+        for operation in migration.operations:
+            if isinstance(operation, migrations.RunPython) and "grant_permissions" in operation.code.__code__.co_names:
+                operation.code(registry, None)
+
+
+@pytest.fixture
+def roles(transactional_db):
+    """The roles with their permissions, in a transactional test (see roles_restore)."""
+    roles_restore()

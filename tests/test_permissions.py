@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audit.services import audit_record
 from campaigns.models import CampaignGroup, GroupRole
 from contacts.roles import Role
 from tests.conftest import make_user
@@ -30,7 +31,9 @@ from transfers.models import ImportJob
 from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
-PRODUCT_NAMESPACES = {"contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens", "webhooks"}
+PRODUCT_NAMESPACES = {
+    "contacts", "fields", "segments", "campaigns", "transfers", "users", "tokens", "webhooks", "audit"
+}  # fmt: skip
 ROLES = [None, Role.MARKETER, Role.ADMIN, Role.STAFF]
 
 
@@ -65,6 +68,7 @@ def make_objects() -> dict:
     campaign = CampaignFactory(body="<p>Hello</p>")
     CampaignGroup.objects.create(campaign=campaign, group=group, role=GroupRole.INCLUDE)  # the contact is previewed
     return {
+        "auditentry": audit_record(action="group.created", label="VIP"),
         "endpoint": endpoint,
         "delivery": Delivery.objects.create(
             endpoint=endpoint, first_event_id=1, last_event_id=1, event_count=1, payload={}
@@ -105,6 +109,7 @@ def url_for(name: str, pattern: URLPattern, objects) -> str:
                 "importjob": objects["importjob"],
                 "user": objects["user"],
                 "endpoint": objects["endpoint"],
+                "auditentry": objects["auditentry"],
             }.get(kind, objects["contact"])
             kwargs[key] = obj.pk
         elif key == "delivery_pk":
@@ -167,6 +172,8 @@ MATRIX = {
     "users:user_invite": (403, 200, 403),
     "webhooks:endpoint_list": (403, 200, 403),
     "webhooks:endpoint_create": (403, 200, 403),
+    "audit:entry_list": (403, 200, 403),
+    "audit:entry_export": (403, 200, 403),
 }
 
 

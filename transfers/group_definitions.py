@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from contacts.models import Consent, ContactField
 from segments import services
 from segments.graph import dependency_levels
@@ -62,12 +64,17 @@ def group_definition(group: ContactGroup) -> Definition:
 
 
 def group_definitions_export(*, groups: QuerySet[ContactGroup]) -> dict[str, Any]:
-    """The definitions file of `groups`, dependencies first (an import reads them in that order too)."""
+    """The definitions file of `groups`, dependencies first (an import reads them in that order too); noted in
+    the audit log."""
+    definitions = [group_definition(g).as_json() for g in groups_in_dependency_order(groups=groups)]
+    codes = [d["code"] for d in definitions]
+    label = f"Definitions of {len(codes)} group{'' if len(codes) == 1 else 's'}"
+    audit_record(action=AuditAction.EXPORT_RUN, label=label, changes={"format": "JSON", "groups": codes})
     return {
         "format": FORMAT,
         "version": VERSION,
         "exported_at": timezone.now().isoformat(timespec="seconds"),
-        "groups": [group_definition(g).as_json() for g in groups_in_dependency_order(groups=groups)],
+        "groups": definitions,
     }
 
 

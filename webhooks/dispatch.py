@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
-from django.db.models import Max
+from django.db import transaction
 from django.utils import timezone
 
 from segments.models import EventKind, MembershipEvent
+from segments.selectors import history_safe_upper
 from webhooks.models import Delivery, Endpoint, EventType
 
 BATCH = 100
@@ -47,30 +47,8 @@ def _kinds(endpoint: Endpoint) -> list[int]:
     return [kind for name in endpoint.events for kind in KINDS_OF.get(EventType(name), [])]
 
 
-def safe_upper() -> int | None:
-    """The highest event id below which no event can still appear, or None to wait for the next run.
-
-    TRICKY: on PostgreSQL a transaction that inserted event 5 may commit after one that inserted event 6: a
-    cursor moved past 6 would skip 5 for ever. A SHARE lock on the history table waits for the transactions
-    writing it, so the highest id read under it is final; the lock is tried for at most 200 ms (writers queue
-    behind it meanwhile) and released at once. Busy (a rebuild writing for minutes): None, the next run tries
-    again. SQLite has one writer at a time, committing its ids in order: no lock needed.
-    """
-    table = MembershipEvent._meta.db_table
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '200ms'")
-                try:
-                    with transaction.atomic():
-                        cursor.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
-                except OperationalError:
-                    return None
-        return MembershipEvent.objects.aggregate(top=Max("pk"))["top"]
-
-
 def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None = None, max_deliveries: int = 50) -> int:
-    """Create the deliveries of one endpoint's events up to id `upper` (safe_upper); returns how many."""
+    """Create the deliveries of one endpoint's events up to id `upper` (history_safe_upper); returns how many."""
     created = 0
     while created < max_deliveries:
         with transaction.atomic():
@@ -109,7 +87,7 @@ def dispatch_all(*, now: dt.datetime | None = None) -> int:
     active = list(Endpoint.objects.filter(active=True).values_list("pk", flat=True))
     if not active:
         return 0  # no endpoint: never lock the history table (its writers would wait)
-    upper = safe_upper()
+    upper = history_safe_upper()
     if upper is None:
         return 0
     return sum(endpoint_dispatch(endpoint_id=pk, upper=upper, now=now) for pk in active)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import Count, Q
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -36,11 +37,19 @@ class EndpointListView(PermissionRequiredMixin, ListView):
         ).prefetch_related("groups")
 
 
+def _endpoint_data(form: ModelForm[Any]) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in ("url", "events", "groups")}
+
+
 class EndpointCreateView(PermissionRequiredMixin, CreateView):
     permission_required = ADD
     model = Endpoint
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
+
+    def form_valid(self, form: ModelForm[Any]) -> HttpResponse:
+        self.object = services.endpoint_create(**_endpoint_data(form))
+        return redirect(self.get_success_url())
 
     def get_success_url(self) -> str:
         messages.success(self.request, "Endpoint added. Copy its signing secret now; you can show it again here.")
@@ -53,6 +62,10 @@ class EndpointUpdateView(PermissionRequiredMixin, UpdateView):
     model = Endpoint
     form_class = EndpointForm
     template_name = "webhooks/endpoint_form.html"
+
+    def form_valid(self, form: ModelForm[Any]) -> HttpResponse:
+        self.object = services.endpoint_update(endpoint=self.object, **_endpoint_data(form))
+        return redirect(self.get_success_url())
 
     def get_success_url(self) -> str:
         messages.success(self.request, "Endpoint saved.")

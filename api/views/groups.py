@@ -199,7 +199,7 @@ class GroupRebuildView(ApiGenericView):
                 code="not_condition_based",
                 status_code=status.HTTP_409_CONFLICT,
             )
-        rebuilds.group_rebuild_queue(group=group)
+        rebuilds.group_rebuild_request(group=group)
         body = rebuild_status(group)
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
 

@@ -15,10 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Case, CharField, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import Expression
 
-from campaigns.models import Campaign, Channel, ContentVariant, GroupRole, SplitArm, Unsubscribe
+from campaigns.models import MAX_RECORDED_GROUPS, Campaign, Channel, ContentVariant, GroupRole, SplitArm, Unsubscribe
 from campaigns.selectors.split import arm_expression
 from contacts.models import Consent, Contact
 from segments.models import ContactGroup, Membership
@@ -162,6 +174,15 @@ def variant_expression(*, variants: list[ContentVariant]) -> Expression:
         return Value(None, output_field=IntegerField())
     whens = [When(in_groups([v.group_id]), then=Value(v.pk)) for v in variants]
     return Case(*whens, default=Value(None), output_field=IntegerField())
+
+
+def included_groups_expression(*, include: tuple[int, ...]) -> Expression:
+    """The bit set of the included groups the contact is in: bit i for `include[i]` (Delivery.included_groups)."""
+    bits: Expression = Value(0, output_field=BigIntegerField())
+    for i, group_id in enumerate(include[:MAX_RECORDED_GROUPS]):
+        bit = Case(When(in_groups([group_id]), then=Value(1 << i)), default=Value(0), output_field=BigIntegerField())
+        bits = bits + bit  # type: ignore[operator]
+    return bits
 
 
 def campaign_variants(*, campaign: Campaign) -> list[ContentVariant]:

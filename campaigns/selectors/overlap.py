@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Case, IntegerField, Sum, Value, When
 
+from config.replica import read_connection
 from segments.models import ContactGroup, Membership
 
 MAX_GROUPS = 4
@@ -55,7 +55,7 @@ def group_overlap(*, group_ids: list[int]) -> Overlap:
         .order_by()
     )
     sql, params = per_contact.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(f"SELECT mask, COUNT(*) FROM ({sql}) AS per_contact GROUP BY mask", params)
         rows = cursor.fetchall()
     regions = tuple(

@@ -10,6 +10,7 @@ from campaigns.views.campaigns import (
 )
 from campaigns.views.preview import CampaignPreviewMessageView, CampaignPreviewView, CampaignTestSendView
 from campaigns.views.sending import CampaignSendingView, CampaignSendView
+from campaigns.views.triggers import CampaignTriggerView
 from campaigns.views.variants import CampaignSplitView, CampaignVariantDeleteView, CampaignVariantsView
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CampaignSendingView",
     "CampaignSplitView",
     "CampaignTestSendView",
+    "CampaignTriggerView",
     "CampaignUpdateView",
     "CampaignVariantDeleteView",
     "CampaignVariantsView",

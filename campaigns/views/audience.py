@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from campaigns import selectors
 from campaigns.forms import AudienceForm
-from campaigns.models import Channel
+from campaigns.models import CampaignKind, Channel
 from campaigns.selectors import AudienceSpec, Overlap
 
 
@@ -82,6 +82,7 @@ def audience_panel_view(request: HttpRequest) -> HttpResponse:
             "breakdown": selectors.audience_breakdown(spec=spec) if include else None,
             "sample": list(selectors.audience_contacts(spec=spec).order_by("pk")[:SAMPLE]) if include else [],
             "email": spec.channel == Channel.EMAIL,
+            "triggered": data.get("kind") == CampaignKind.TRIGGERED,
             "overlap": overlap,
             "diagram": diagram(overlap, set(exclude)),
             "excluded_ids": set(exclude),

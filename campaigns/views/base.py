@@ -27,7 +27,8 @@ class CampaignMixin(PermissionRequiredMixin):
         locked = self.locked_after_send and request.method == "POST" and self.has_permission()
         if locked and self.campaign.is_locked:
             state = self.campaign.get_status_display().lower()
-            messages.error(request, f"“{self.campaign.name}” is {state}: it can no longer be changed.")
+            then = "pause it to change it" if self.campaign.is_triggered else "it can no longer be changed"
+            messages.error(request, f"“{self.campaign.name}” is {state}: {then}.")
             return redirect("campaigns:campaign_sending", pk=self.campaign.pk)
         return super().dispatch(request, *args, **kwargs)
 

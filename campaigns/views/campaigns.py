@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import QuerySet
@@ -11,10 +12,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.generic import FormView, ListView, TemplateView
 
-from campaigns import selectors, services
+from campaigns import safety, selectors, services
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from campaigns.personalisation import allowed_tokens
+from campaigns.selectors.triggers import trigger_status
 from campaigns.views.base import CampaignMixin
 
 
@@ -29,6 +31,8 @@ def _service_kwargs(data: dict[str, Any]) -> dict[str, Any]:
         "preheader": data["preheader"],
         "sender": data["sender"],
         "body": data["body"],
+        "kind": data["kind"],
+        "daily_cap": data["daily_cap"],
     }
 
 
@@ -45,7 +49,8 @@ class CampaignFormMixin:
     request: HttpRequest
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_context_data(**kwargs), "tokens": allowed_tokens()}  # type: ignore[misc]
+        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        return {**context, "tokens": allowed_tokens(), "sms_opt_out": settings.SMS_OPT_OUT_TEXT}
 
 
 class CampaignCreateView(PermissionRequiredMixin, CampaignFormMixin, FormView):
@@ -79,7 +84,10 @@ class CampaignUpdateView(CampaignMixin, CampaignFormMixin, FormView):
 
 
 class CampaignDetailView(CampaignMixin, TemplateView):
-    """Overview: settings, the audience and why others are left out, who gets which variant, a sample."""
+    """Overview: settings, the audience and why others are left out, who gets which variant, a sample.
+
+    This is the campaign's audience preview: the count shown is remembered for the safety rail (campaigns.safety).
+    """
 
     permission_required = "campaigns.view_campaign"
     template_name = "campaigns/campaign_detail.html"
@@ -87,6 +95,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         breakdown, cells = selectors.audience_report(campaign=self.campaign)
+        safety.preview_record(campaign=self.campaign, count=breakdown.audience)
         variants = {v.pk: v for v in selectors.campaign_variants(campaign=self.campaign)}
         sample = selectors.audience_sample(campaign=self.campaign)
         return {
@@ -96,6 +105,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
             "cells": cells,
             "arms": selectors.campaign_arms(campaign=self.campaign),
             "sample": [(c, variants.get(c.variant_id)) for c in sample],  # type: ignore[attr-defined]
+            "trigger": trigger_status(campaign=self.campaign) if self.campaign.is_triggered else None,
         }
 
 

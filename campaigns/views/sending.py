@@ -1,5 +1,6 @@
-"""Sending tab: send now or schedule (with the audience count in the confirmation), the send's progress
-(polled while it runs; it survives a reload: everything is read from the Delivery rows) and the deliveries."""
+"""Sending tab: send now or schedule (with the audience count in the confirmation, and the safety rail's
+reasons and "I checked the audience" box when the audience is surprising), the send's progress (polled while it
+runs; it survives a reload: everything is read from the Delivery rows) and the deliveries."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView
 
-from campaigns import selectors, sending
+from campaigns import safety, selectors, sending
 from campaigns.forms import SendForm
-from campaigns.models import CampaignStatus, Delivery, DeliveryStatus
+from campaigns.models import Delivery, DeliveryStatus
+from campaigns.selectors.triggers import trigger_status
 from campaigns.views.base import CampaignMixin
 
 DELIVERIES_PER_PAGE = 50
@@ -54,9 +56,14 @@ class CampaignSendingView(CampaignMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         campaign = self.campaign
         context = {**super().get_context_data(**kwargs), **self.campaign_context(), **self.progress_context()}
-        if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-            context["audience"] = selectors.audience_breakdown(spec=selectors.audience_spec(campaign=campaign)).audience
+        if campaign.is_triggered:
+            context["trigger"] = trigger_status(campaign=campaign)
+        if campaign.is_unsent and not campaign.is_triggered:
+            audience = selectors.audience_breakdown(spec=selectors.audience_spec(campaign=campaign)).audience
+            context["audience"] = audience
             context["form"] = kwargs.get("form") or SendForm(initial={"action": "now"})
+            if campaign.is_sendable:
+                context["safety"] = kwargs.get("safety") or self.safety_context(audience)
         else:
             status = self.request.GET.get("status", "")
             rows = Delivery.objects.filter(campaign=campaign).select_related("contact").order_by("pk")
@@ -66,6 +73,12 @@ class CampaignSendingView(CampaignMixin, TemplateView):
             context["status"] = status
             context["statuses"] = DeliveryStatus.choices
         return context
+
+    def safety_context(self, audience: int) -> dict[str, Any]:
+        """The rail's reasons for this audience and the signed numbers the confirmation box sends back."""
+        warnings = safety.send_checks(campaign=self.campaign, audience_count=audience)
+        token = safety.confirmation_token(campaign=self.campaign, audience=audience, warnings=warnings)
+        return {"warnings": warnings, "audience": audience, "token": token if warnings else "", "stale": ""}
 
 
 class CampaignSendView(CampaignMixin, TemplateView):
@@ -89,10 +102,16 @@ class CampaignSendView(CampaignMixin, TemplateView):
                 messages.success(request, f"The send of “{campaign.name}” is cancelled; it is a draft again.")
             return redirect("campaigns:campaign_sending", pk=campaign.pk)
         form = SendForm(request.POST)
+        rail: dict[str, Any] | None = None
         if form.is_valid():
-            at = form.cleaned_data["at"] if form.cleaned_data["action"] == "schedule" else None
+            data = form.cleaned_data
+            at = data["at"] if data["action"] == "schedule" else None
+            confirmation = safety.Confirmation(token=data["confirm_token"] or "", count=data["confirm"])
             try:
-                campaign = sending.campaign_send(campaign=campaign, at=at)
+                campaign = safety.campaign_send_checked(campaign=campaign, at=at, confirmation=confirmation)
+            except safety.ConfirmationNeeded as exc:
+                form.add_error(None, str(exc))
+                rail = {"warnings": exc.warnings, "audience": exc.audience, "token": exc.token, "stale": exc.stale}
             except sending.SendError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -102,4 +121,4 @@ class CampaignSendView(CampaignMixin, TemplateView):
                     messages.success(request, f"“{campaign.name}” is scheduled.")
                 return redirect("campaigns:campaign_sending", pk=campaign.pk)
         view = CampaignSendingView(request=request, kwargs=self.kwargs, args=self.args)
-        return render(request, self.template_name, view.get_context_data(form=form), status=400)
+        return render(request, self.template_name, view.get_context_data(form=form, safety=rail), status=400)

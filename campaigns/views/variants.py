@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -48,6 +49,7 @@ class CampaignVariantsView(CampaignMixin, TemplateView):
             "form": form,
             "editing": editing,
             "tokens": allowed_tokens(),
+            "sms_opt_out": settings.SMS_OPT_OUT_TEXT,
         }
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

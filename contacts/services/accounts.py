@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from config.database import sql_datetime
 from contacts.models import (
     Account,
     Contact,
@@ -176,8 +177,4 @@ def _accounts_set(*, pairs: Sequence[tuple[int, int]], now: dt.datetime) -> None
         f"UPDATE {table} SET account_id = v.account_id, updated_at = %s FROM v WHERE {table}.id = v.contact_id"
     )
     with connection.cursor() as cursor:
-        # TRICKY: adapted as the ORM stores it (SQLite: naive UTC text); a raw aware datetime would be stored as
-        # "…+00:00" text, which never equals the ORM's value (an import's undo compares updated_at).
-        cursor.execute(
-            sql, [value for pair in pairs for value in pair] + [connection.ops.adapt_datetimefield_value(now)]
-        )
+        cursor.execute(sql, [value for pair in pairs for value in pair] + [sql_datetime(now)])

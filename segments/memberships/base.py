@@ -11,8 +11,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.sql.subqueries import DeleteQuery, UpdateQuery
-from django.utils import timezone
 
+from config.database import sql_datetime
 from segments.models import Cause, EventKind, Membership, MembershipEvent, Source
 
 SOURCE_FIELDS: tuple[str, ...] = tuple(s.field for s in Source)
@@ -60,9 +60,8 @@ _FIRST_SOURCE_SQL = (
 
 
 def _now() -> Any:
-    """Now, as a parameter of a hand-written statement: adapted as the ORM stores it (SQLite: naive UTC text; a
-    raw aware datetime would be stored as "…+00:00" text, which sorts and compares apart from the ORM's)."""
-    return connection.ops.adapt_datetimefield_value(timezone.now())
+    """Now, as a parameter of a hand-written statement (see config.database.sql_datetime)."""
+    return sql_datetime()
 
 
 def _changing(sql: str, params: Sequence[Any], *, kind: EventKind, source: Source | None, why: Why) -> int:

@@ -8,6 +8,7 @@ whose message starts with the path of the bad part. Evaluation happens in the da
                                                     and trees too costly to evaluate (limits.check_cost)
     matching_contacts(tree, *, now=None) -> QuerySet[Contact]   unmerged contacts matching the tree
     describe(tree) -> str                           "Country is Czechia and (…)"
+    describe_lines(tree) -> list[str]               the same as an outline, one line per node (the audit log's diff)
     explain(tree, contact, *, now=None) -> Explanation          every node's verdict for one contact
     preview(tree, *, now=None, group=None, timeout=None) -> Preview   count, reachability and the first 10
                                                     (one aggregate query), validated like `validate`
@@ -26,7 +27,7 @@ from contacts.models import Contact
 from segments.rules.analysis import Dependencies, dependencies, referenced_groups, uses_relative_dates
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
-from segments.rules.describe import describe_rule
+from segments.rules.describe import describe_outline, describe_rule
 from segments.rules.errors import CycleError, RuleError
 from segments.rules.explain import Explanation, NodeVerdict, explain_rule
 from segments.rules.limits import EvaluationTimeout, check_cost, deadline
@@ -46,6 +47,7 @@ __all__ = [
     "RuleError",
     "dependencies",
     "describe",
+    "describe_lines",
     "explain",
     "matching_contacts",
     "parse",
@@ -92,6 +94,11 @@ def matching_contacts(
 def describe(tree: Any) -> str:
     """The tree as one human sentence."""
     return describe_rule(parse(tree))
+
+
+def describe_lines(tree: Any) -> list[str]:
+    """The tree as an outline: a line per node, a group's children indented under its heading."""
+    return describe_outline(parse(tree))
 
 
 def explain(tree: Any, contact: Contact | int, *, now: dt.datetime | None = None) -> Explanation:

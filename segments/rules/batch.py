@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import BooleanField, Case, F, When
 
+from config.database import sql_datetime
 from contacts.models import Contact
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
@@ -136,7 +137,7 @@ class VerdictQuery:
             return [(row[0], tuple(bool(v) for v in row[1:])) for row in rows]
         params = list(self.params)
         for index, days in self.slots:
-            params[index] = connection.ops.adapt_datetimefield_value(utc_now - dt.timedelta(days=days))
+            params[index] = sql_datetime(utc_now - dt.timedelta(days=days))
         ids = ", ".join(["%s"] * len(contact_ids))
         sql = f"SELECT * FROM ({self.sql}) verdicts WHERE verdicts.recheck_contact IN ({ids})"
         with connection.cursor() as cursor:

@@ -207,3 +207,24 @@ def _count_phrase(op: CountOp, k: int) -> str:
         case CountOp.LT:
             return f"fewer than {_times(k)}"
     return ""
+
+
+def describe_outline(rule: Rule) -> list[str]:
+    """The rule as an outline, one line per node: a group is a heading ("All of:", "Any of:", "None of:",
+    "Not all of:") with its children indented two spaces under it; a condition is its sentence. Lines are the
+    unit the audit log compares, so a changed condition shows as one removed and one added line."""
+    lines: list[str] = []
+
+    def walk(node: Node, depth: int) -> None:
+        indent = "  " * depth
+        if isinstance(node, GroupNode):
+            any_of = node.combinator == Combinator.OR
+            heading = ("None of:" if any_of else "Not all of:") if node.negate else ("Any of:" if any_of else "All of:")
+            lines.append(indent + heading)
+            for child in node.children:
+                walk(child, depth + 1)
+        else:
+            lines.append(indent + capitalize(describe_node(node, rule)))
+
+    walk(rule.root, 0)
+    return lines

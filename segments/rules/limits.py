@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
+from config.replica import read_connection
 from segments.rules.errors import RuleError
 from segments.rules.nodes import (
     ANY_ACTIVITY,
@@ -132,11 +133,14 @@ _SQLITE_STEPS = 20_000  # virtual machine instructions between two looks at the 
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Run the block in a transaction whose statements stop after `seconds` (EvaluationTimeout)."""
+    """Run the block in a transaction whose statements stop after `seconds` (EvaluationTimeout).
+
+    On the database the block's reads use (the replica in a lagging read: config.replica)."""
+    connection = read_connection()
     vendor = connection.vendor
     if vendor == "postgresql":
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=connection.alias):
                 with connection.cursor() as cursor:
                     # TRICKY: SET LOCAL lasts until the end of the transaction (or the savepoint's
                     # rollback); reset it so an enclosing transaction keeps its own timeout.

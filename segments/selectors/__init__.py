@@ -16,6 +16,7 @@ from segments.selectors.drift import (
     Drift,
     group_drift,
 )
+from segments.selectors.events import history_last_id, history_safe_upper
 from segments.selectors.history import (
     DayFlow,
     SizeHistory,
@@ -68,6 +69,8 @@ __all__ = [
     "group_last_rebuild_changes",
     "group_recent_events",
     "group_size_history",
+    "history_last_id",
+    "history_safe_upper",
     "member_contact_ids",
     "members_page",
     "walk_is_cheap",

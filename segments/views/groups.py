@@ -125,7 +125,7 @@ class GroupRebuildView(GroupMixin, View):
         if not self.group.is_condition_based:
             messages.error(request, "Only condition-based groups can be rebuilt.")
             return redirect("segments:group_detail", pk=self.group.pk)
-        rebuilds.group_rebuild_queue(group=self.group)
+        rebuilds.group_rebuild_request(group=self.group)
         if request.headers.get("HX-Request"):
             context = rebuild_status_context(self.group.pk, reload=request.POST.get("reload") == "1")
             return render(request, GroupStatusView.template_name, context)

@@ -24,3 +24,10 @@ export function describe(count) {
   const left = count.segments ? count.segments * count.perSegment - count.units : count.perSegment;
   return `${count.units} ${what} · ${count.segments} SMS · ${left} left in this part`;
 }
+
+// The SMS as sent: the opt-out instruction on its own line at the end, unless empty or the text already says
+// STOP (the same rule as campaigns/sms.py with_opt_out).
+export function withOptOut(text, optOut) {
+  if (!optOut || !text.trim() || /\bSTOP\b/.test(text)) return text;
+  return `${text.trimEnd()}\n${optOut}`;
+}

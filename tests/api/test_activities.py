@@ -240,7 +240,7 @@ def test_an_activity_moves_the_contact_into_a_group_after_the_recheck_drain(
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_requests_with_one_key_record_once(client):
+def test_two_concurrent_requests_with_one_key_record_once(client, roles):
     from tests.api.conftest import api_for
 
     api = api_for(client, Role.ADMIN)

@@ -82,7 +82,9 @@ def test_create_a_campaign_with_a_variant_and_preview_it(signed_in, artifacts_di
     page.get_by_label("SMS").check()
     expect(page.get_by_label("Subject")).to_be_hidden()
     page.get_by_label("Body").fill("Ahoj " + "ř" * 70)
-    expect(page.locator("[data-sms-count]")).to_contain_text("75 UCS-2 units (special characters) · 2 SMS")
+    # 75 units of text and the opt-out line the server appends ("\nReply STOP to opt out": 22)
+    expect(page.locator("[data-sms-count]")).to_contain_text("97 UCS-2 units (special characters) · 2 SMS")
+    expect(page.locator("[data-sms-count]")).to_contain_text("with “Reply STOP to opt out” at the end")
     page.get_by_label("Email", exact=True).check()
     expect(page.locator("[data-sms-count]")).to_be_hidden()
 

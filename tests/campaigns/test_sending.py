@@ -154,7 +154,7 @@ def test_sms_goes_through_the_sms_backend(sync_worker, people, django_capture_on
     )
     send_now(campaign, django_capture_on_commit_callbacks)
     assert sorted((m.to, m.text) for m in LocmemBackend.outbox) == sorted(
-        (people[n].phone, f"Hi {n.capitalize()}, 20% off") for n in ("ann", "bob", "eve")
+        (people[n].phone, f"Hi {n.capitalize()}, 20% off\nReply STOP to opt out") for n in ("ann", "bob", "eve")
     )
     assert {m.sender for m in LocmemBackend.outbox} == {"SHOP"} and not mail.outbox
 

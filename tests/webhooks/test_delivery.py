@@ -250,7 +250,7 @@ def test_events_of_a_transaction_still_open_are_never_skipped(settings):
 
     from django.db import connection, connections, transaction
 
-    from webhooks.dispatch import safe_upper
+    from segments.selectors import history_safe_upper as safe_upper
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite commits one writer at a time, in id order")

@@ -9,7 +9,8 @@ with its first rows. Both ways write the same bytes (tests/transfers/test_export
     sources.py   the contact list (its filters or an Advanced filter) or a group's members → a queryset
     writers.py   CSV (Excel-safe) and XLSX (streamed, stdlib zip) bytes from rows
     copy.py      CSV on PostgreSQL: COPY of the same query, every cell rendered in SQL as writers.py would
-    service.py   export_stream(…): the three together; used by the pages, the command and bench.export
+    service.py   export_stream(…): the three together; used by the pages, the command and bench.export;
+                 export_start(…) checks a request and notes it in the audit log (the pages, the command)
 """
 
 from transfers.exports.columns import Column, UnknownColumns, column_catalogue, columns_by_keys, default_column_keys
@@ -19,6 +20,7 @@ from transfers.exports.service import (
     ExportRequest,
     export_check,
     export_filename,
+    export_start,
     export_stream,
 )
 from transfers.exports.sources import (
@@ -44,6 +46,7 @@ __all__ = [
     "default_column_keys",
     "export_check",
     "export_filename",
+    "export_start",
     "export_stream",
     "group_source",
 ]

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.replica import read_connection
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
 
 if TYPE_CHECKING:
@@ -161,11 +162,12 @@ def copy_csv_chunks(
     them, the custom ones holding their JSON value (positions and columns in `custom`).
     """
     statement, params, custom = copy_sql(request)
+    reads = read_connection()  # the replica when the export is a lagging read (config.replica)
     with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
+        transaction.atomic(using=reads.alias),
+        reads.cursor() as cursor,
         _session(cursor),
-        cursor.connection.cursor().copy(connection.ops.compose_sql(statement, params)) as copy,  # type: ignore[attr-defined]
+        cursor.connection.cursor().copy(reads.ops.compose_sql(statement, params)) as copy,  # type: ignore[attr-defined]
     ):
         lines: list[Any] = []
         while row := copy.read():  # one row per message, "\n"-terminated

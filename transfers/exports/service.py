@@ -12,10 +12,13 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
+from config.replica import read_connection
 from transfers.exports.columns import SOURCE_LABELS, SOURCE_PATHS, Column, Kind
 from transfers.exports.copy import copy_csv_chunks, copy_supported
 from transfers.exports.sources import ExportSource
@@ -67,6 +70,23 @@ def export_check(*, request: ExportRequest) -> ExportRequest:
                 "or narrow the filters."
             )
         return ExportRequest(**{**request.__dict__, "rows": rows})
+    return request
+
+
+@transaction.atomic
+def export_start(*, request: ExportRequest) -> ExportRequest:
+    """`export_check`, then note in the audit log who exports what (the download and the command call this)."""
+    request = export_check(request=request)
+    audit_record(
+        action=AuditAction.EXPORT_RUN,
+        label=request.source.description,
+        changes={
+            "format": request.format.value.upper(),
+            "columns": [column.label for column in request.columns],
+            **({"rows": request.rows} if request.rows is not None else {}),
+        },
+        summary=f"downloaded {export_filename(request=request)}",
+    )
     return request
 
 
@@ -146,8 +166,9 @@ def export_rows(*, request: ExportRequest, chunk_size: int = CHUNK_SIZE) -> Iter
     # computes the whole result when the (autocommit) transaction ends, before the first row is fetched.
     # Inside one, the cursor streams. Not on SQLite: a transaction there (BEGIN IMMEDIATE) would hold the
     # database's one write lock for the whole download.
-    streaming = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic() if streaming else nullcontext():
+    reads = read_connection()  # the replica when the export is a lagging read (config.replica)
+    streaming = reads.vendor == "postgresql" and not reads.in_atomic_block
+    with transaction.atomic(using=reads.alias) if streaming else nullcontext():
         while chunk := list(islice(rows, chunk_size)):
             if not converters and sources is None:
                 yield [list(row) for row in chunk]

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from contacts import field_settings
 from contacts.models import ContactField
+from transfers.imports.auditing import import_started_record
 from transfers.imports.mapping import CUSTOM_PREFIX, mapping_to_saved
 from transfers.imports.pipeline import ImportOptions, mapping_refusal
 from transfers.imports.reading import Table
@@ -44,14 +45,16 @@ def job_create(
     )
 
 
+@transaction.atomic
 def job_queue(*, job: ImportJob) -> None:
-    """Mark a draft job queued and run it in the worker once the current transaction commits."""
+    """Mark a draft job queued (noted in the audit log) and run it in the worker once the transaction commits."""
     from django_q.tasks import async_task
 
     if job.status != ImportStatus.DRAFT:
         return
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, phase="Waiting for the worker")
     job.status = ImportStatus.QUEUED
+    import_started_record(job=job)
     transaction.on_commit(lambda: async_task("transfers.tasks.run_import", job.pk))
 
 

@@ -29,6 +29,7 @@ from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import ContactField
 from transfers.imports import account_links, values, writing
+from transfers.imports.auditing import import_started_record
 from transfers.imports.kinds import kind_of
 from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems
 from transfers.imports.reading import FileRefused, Table, table_read
@@ -327,6 +328,8 @@ def import_execute(*, job: ImportJob) -> ImportJob:
     lines not saved. A dry run is this inside a transaction the caller rolls back (after reading the report).
     """
     options = ImportOptions.from_json(job.options)
+    if job.status == ImportStatus.DRAFT:  # run at once (`import_contacts`), not queued: job_queue noted the others
+        import_started_record(job=job)
     now = timezone.now()
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now, phase="Reading the file", error=""

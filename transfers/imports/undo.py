@@ -31,6 +31,7 @@ from contacts.roles import Role
 from segments import services as group_services
 from segments.models import Cause, GroupAccount, Membership
 from segments.rechecks import BULK_REBUILD_THRESHOLD
+from transfers.imports.auditing import import_undone_record
 from transfers.models import ImportedAccount, ImportedContact, ImportJob, ImportKind, ImportStatus
 
 logger = logging.getLogger(__name__)
@@ -264,6 +265,7 @@ def import_undo(*, job: ImportJob, user: User | None, queued: bool = False) -> U
     _accounts_created_delete(job)
     now = timezone.now()
     ImportJob.objects.filter(pk=job.pk).update(undone_at=now, undone_by_id=actor_id, undo_queued_at=None, undo_error="")
+    import_undone_record(job=job, user=user, plan=plan)
     return plan
 
 

@@ -27,8 +27,8 @@ from transfers.exports import (
     SourceError,
     advanced_filter_source,
     contact_list_source,
-    export_check,
     export_filename,
+    export_start,
     export_stream,
     group_source,
 )
@@ -72,7 +72,7 @@ class _ExportView(PermissionRequiredMixin, View):
             guard=form.cleaned_data["guard"],
         )
         try:
-            export = export_check(request=export)
+            export = export_start(request=export)
         except ExportError as exc:
             return self.page(form, source=source, error=str(exc), status=400)
         response = StreamingHttpResponse(export_stream(request=export), content_type=export.format.content_type)

@@ -29,6 +29,7 @@ from transfers.exports import (
     contact_list_source,
     default_column_keys,
     export_check,
+    export_start,
     export_stream,
     group_source,
 )
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             for column in column_catalogue(membership=membership):
                 self.stdout.write(f"{column.key}\t{column.label}")
             return
-        request = export_check(request=self._request(options, membership))
+        request = export_start(request=self._request(options, membership))
         started = time.monotonic()
         written = 0
         if options["output"] and options["output"] != "-":
