@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from django.urls import reverse
@@ -241,14 +242,24 @@ REPLICA = (
 )
 
 
-def test_an_unreachable_replica_fails_its_check(tmp_path):
+def test_an_unreachable_replica_fails_its_check():
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    bad = run_django(REPLICA, DATABASE_URL=database, DATABASE_REPLICA_URL=f"postgresql://nobody@127.0.0.1:{port}/x")
+    nowhere = f"postgresql://nobody@127.0.0.1:{port}/x"
+    bad = run_django(REPLICA, DATABASE_URL=nowhere, DATABASE_REPLICA_URL=nowhere)
     assert bad.returncode == 0, bad.stderr
     assert json.loads(bad.stdout)["status"] == "fail" and json.loads(bad.stdout)["reason"] == "OperationalError"
-    good = run_django(REPLICA, DATABASE_URL=database, DATABASE_REPLICA_URL=database)
+
+
+@pytest.mark.postgres
+def test_a_replica_that_answers_passes_its_check():
+    database = os.environ.get("DATABASE_URL", "")
+    if not database.startswith("postgres"):
+        pytest.skip("PostgreSQL only")
+    from django.db import connection
+
+    database = database.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]  # the test database
+    good = run_django(REPLICA, DATABASE_URL=database, DATABASE_REPLICA_URL=database)  # the primary as its replica
     assert good.returncode == 0, good.stderr
-    assert json.loads(good.stdout)["status"] == "ok"
+    assert json.loads(good.stdout) == {"status": "ok", "lag_seconds": 0, "in_recovery": False, "ms": ANY}
