@@ -11,10 +11,11 @@ it (campaigns.sending.freeze_audience); opens and clicks go through contacts.ser
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from typing import Any
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus, Unsubscribe
+from campaigns.models import AB_SEED_LIMIT, Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus, Unsubscribe
 from campaigns.sending import freeze_audience
 from contacts.demo import DemoContext, demo_step
 from contacts.models import ActivityType, Contact
@@ -98,7 +99,10 @@ def _campaign(spec: dict[str, Any], ctx: DemoContext) -> Campaign:
         body=_body(spec["intro"], spec["links"]),
     )
     sent = ctx.now - dt.timedelta(days=spec["days_ago"])
-    Campaign.objects.filter(pk=campaign.pk).update(created_at=sent - dt.timedelta(days=2))
+    # The A/B salt from the campaign's name (a new campaign draws a random one): the same demo, the same arms.
+    Campaign.objects.filter(pk=campaign.pk).update(
+        created_at=sent - dt.timedelta(days=2), ab_seed=zlib.crc32(spec["name"].encode()) % AB_SEED_LIMIT
+    )
     if spec.get("variant") and spec["variant"][0] in groups:
         code, subject, intro = spec["variant"]
         services.variant_save(
@@ -128,7 +132,9 @@ def _send(campaign: Campaign, spec: dict[str, Any], ctx: DemoContext) -> tuple[i
     arm_rates = {label: rate for label, _percent, _subject, rate in spec.get("arms", [])}
     failed: list[int] = []
     opted_out: list[tuple[int, dt.datetime]] = []
-    recipients = Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "contact_id", "arm")
+    recipients = (
+        Delivery.objects.filter(campaign=campaign).order_by("contact_id").values_list("pk", "contact_id", "arm")
+    )
     for delivery_id, contact_id, arm in recipients:
         if rng.random() < 0.015:
             failed.append(delivery_id)
