@@ -131,8 +131,12 @@ def _skipped(reason: str) -> dict[str, Any]:
     return {"status": SKIPPED, "reason": reason}
 
 
+DEGRADED = "degraded"
+CRITICAL = frozenset({"database"})  # checks without which the web tier cannot serve a page
+
+
 def readiness() -> dict[str, Any]:
-    """{"status": "ok" | "fail", "failed": [names], "checks": {name: {"status", …}}}."""
+    """{"status": "ok" | "degraded" | "fail", "failed": [names], "critical": [names], "checks": {name: {…}}}."""
     checks: dict[str, dict[str, Any]] = {"database": _run("database", database_probe)}
     database_up = checks["database"]["status"] == OK
     needs_database = _skipped("needs the database")
@@ -162,4 +166,8 @@ def readiness() -> dict[str, Any]:
 
     # A check skipped for a failed dependency is not listed: the dependency is, and it makes the answer 503.
     failed = [name for name, check in checks.items() if check["status"] == FAIL]
-    return {"status": FAIL if failed else OK, "failed": failed, "checks": checks}
+    # Without the primary database no page can answer; without the rest the pages still do (reads fall back
+    # to the primary, background work waits): the web tier stays in rotation, degraded.
+    critical = [name for name in failed if name in CRITICAL]
+    status = FAIL if critical else DEGRADED if failed else OK
+    return {"status": status, "failed": failed, "critical": critical, "checks": checks}

@@ -26,9 +26,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when the database, replica, broker, queue and worker are fine; 503 naming the failed checks."""
+    """503 when the web tier cannot serve (the primary database fails) — or, with `?strict=1` (for monitoring),
+    when any check fails; otherwise 200, with "status": "degraded" and the failed checks named when the replica,
+    broker, queue or worker fail (pages still answer: reads fall back to the primary, background work waits)."""
     result = readiness()
     if result["failed"]:
         reasons = "; ".join(f"{name}: {result['checks'][name].get('reason', '')}" for name in result["failed"])
-        logger.warning("not ready: %s", reasons)
-    return JsonResponse(result, status=503 if result["failed"] else 200)
+        logger.warning("not ready: %s" if result["critical"] else "degraded: %s", reasons)
+    strict = request.GET.get("strict") in ("1", "true", "yes")
+    unready = result["critical"] or (strict and result["failed"])
+    return JsonResponse(result, status=503 if unready else 200)

@@ -1,5 +1,6 @@
 """/healthz answers while the process runs; /readyz says whether the database, replica, broker, queue and worker
-are fine (200), or names the checks that failed (503). Neither needs a sign-in."""
+are fine (200), or names the checks that failed: 503 when the primary database fails (or any check, with
+?strict=1), else 200 "degraded". Neither needs a sign-in."""
 
 from __future__ import annotations
 
@@ -60,20 +61,23 @@ def test_readyz_is_ready_when_everything_answers(client, worker_alive):
     assert "replica" not in checks  # no DATABASE_REPLICA_URL
 
 
-def test_a_deep_queue_is_not_ready(client, worker_alive, settings):
+def test_a_deep_queue_is_degraded_and_not_ready_for_a_strict_monitor(client, worker_alive, settings):
     settings.READY_QUEUE_MAX = 2
     queue_tasks(3)
     queue_tasks(5, name="another-cluster")  # not this cluster's queue
     response = client.get("/readyz")
-    assert response.status_code == 503
+    assert response.status_code == 200  # pages still answer: the load balancer keeps the web tier
     body = response.json()
-    assert body["failed"] == ["queue"]
+    assert (body["status"], body["failed"], body["critical"]) == ("degraded", ["queue"], [])
+    assert client.get("/readyz?strict=1").status_code == 503
     assert body["checks"]["queue"] == {"status": "fail", "depth": 3, "max": 2, "reason": "3 tasks waiting (at most 2)"}
 
 
-def test_a_silent_worker_is_not_ready(client, settings):
+def test_a_silent_worker_is_degraded(client, settings):
     response = client.get("/readyz")
-    assert response.status_code == 503 and response.json()["failed"] == ["worker"]
+    assert response.status_code == 200 and response.json()["failed"] == ["worker"]
+    assert response.json()["status"] == "degraded"
+    assert client.get("/readyz?strict=1").status_code == 503
     assert "start `manage.py qcluster`" in response.json()["checks"]["worker"]["reason"]
 
     heartbeat_record(now=timezone.now() - dt.timedelta(seconds=settings.READY_WORKER_MAX_SILENCE + 5))
@@ -81,7 +85,8 @@ def test_a_silent_worker_is_not_ready(client, settings):
     assert body["failed"] == ["worker"] and body["checks"]["worker"]["last_beat_seconds_ago"] > 180
 
     worker_heartbeat()  # the scheduled task
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz?strict=1").status_code == 200
+    assert client.get("/readyz").json()["status"] == "ok"
 
 
 def test_with_synchronous_tasks_there_is_no_worker_to_wait_for(client, settings):
@@ -110,7 +115,7 @@ def test_a_database_error_fails_the_database_check_and_skips_what_needs_it(clien
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
-    assert body["failed"] == ["database"]
+    assert (body["status"], body["failed"], body["critical"]) == ("fail", ["database"], ["database"])
     assert body["checks"]["database"]["reason"] == "ConnectionRefusedError"
     assert "10.0.0.5" not in response.content.decode()  # the address goes to the log, not to the world
     assert body["checks"]["broker"] == {"status": "skipped", "reason": "needs the database"}
@@ -130,8 +135,10 @@ def test_a_replica_that_lags_is_not_ready(client, monkeypatch, settings, worker_
     monkeypatch.setattr(probes, "replica_probe", replica)
     assert client.get("/readyz").json()["checks"]["replica"]["lag_seconds"] == 2.5
     lag["value"] = 120.0
-    body = client.get("/readyz").json()
+    response = client.get("/readyz")
+    body = response.json()
     assert body["failed"] == ["replica"] and body["checks"]["replica"]["lag_seconds"] == 120.0
+    assert response.status_code == 200 and body["status"] == "degraded"  # reads fall back to the primary
 
 
 @pytest.mark.postgres
@@ -192,13 +199,15 @@ def test_the_redis_broker_is_pinged_and_its_queue_counted(client, settings, fake
     assert ["PING"] in fake_redis.seen and ["LLEN", "django_q:segmentation:q"] in fake_redis.seen
 
 
-def test_a_redis_broker_that_does_not_answer_is_not_ready(client, settings, worker_alive):
+def test_a_redis_broker_that_does_not_answer_leaves_the_web_tier_degraded(client, settings, worker_alive):
     pytest.importorskip("redis")
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "redis": f"redis://127.0.0.1:{port}/0"}
     response = client.get("/readyz")
+    assert response.status_code == 200 and response.json()["status"] == "degraded"  # background work waits
+    response = client.get("/readyz?strict=1")
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["broker"] and body["checks"]["broker"]["reason"] == "ConnectionError"
