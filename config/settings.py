@@ -1,8 +1,8 @@
 """Settings for the contact segmentation project: one module, configured by environment variables.
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
-the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
-SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
+the project folder), REDIS_URL (optional: django-q2 broker and the shared cache), TIME_ZONE,
+EMAIL_BACKEND / EMAIL_HOST…, SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
 """
@@ -10,6 +10,7 @@ SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEB
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -232,6 +233,26 @@ else:
     Q_CLUSTER["orm"] = "default"
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
+
+# The cache every process shares (the API's rate limits count in it): Redis when REDIS_URL is set, else the
+# database (config.cache: Django's database cache with an atomic incr; its table is made by `migrate`).
+if os.environ.get("REDIS_URL"):
+    CACHES: dict[str, dict[str, Any]] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "segments",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.DatabaseCache",
+            "LOCATION": "django_cache",
+            # Counters expire after two windows; the table holds a couple of rows per active token.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
 # Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).
