@@ -15,7 +15,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.compose import Message
-from campaigns.models import Campaign, CampaignGroup, Channel, ContentVariant, GroupRole, SplitArm, Unsubscribe
+from campaigns.events import campaign_event_record
+from campaigns.models import (
+    Campaign,
+    CampaignEventKind,
+    CampaignGroup,
+    Channel,
+    ContentVariant,
+    GroupRole,
+    SplitArm,
+    Unsubscribe,
+)
 from campaigns.personalisation import allowed_tokens, tokens_check
 from contacts.models import Consent, Contact
 from segments.models import ContactGroup
@@ -181,11 +191,19 @@ def split_set(*, campaign: Campaign, arms: Sequence[ArmInput]) -> list[SplitArm]
 
 
 @transaction.atomic
+@transaction.atomic
 def unsubscribe_record(*, contact: Contact, channel: str, campaign: Campaign | None = None) -> Unsubscribe:
-    """Record that the contact opts out of the channel (idempotent: the first time is kept)."""
-    record, _ = Unsubscribe.objects.get_or_create(
+    """Record that the contact opts out of the channel (idempotent: the first time is kept, with its event)."""
+    record, created = Unsubscribe.objects.get_or_create(
         contact=contact, channel=channel, defaults={"campaign": campaign, "unsubscribed_at": timezone.now()}
     )
+    if created:
+        campaign_event_record(
+            kind=CampaignEventKind.UNSUBSCRIBED,
+            contact_id=contact.pk,
+            campaign_id=campaign.pk if campaign else None,
+            channel=channel,
+        )
     return record
 
 

@@ -215,6 +215,8 @@ SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
 # by the minutely check, which also starts scheduled campaigns that are due.
 SEND_BATCH = int(os.environ.get("SEND_BATCH", "200"))
 SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
+# Campaign events (sent, opened, clicked, unsubscribed: the webhooks' outbox) are kept this many days.
+CAMPAIGN_EVENTS_DAYS = int(os.environ.get("CAMPAIGN_EVENTS_DAYS", "30"))
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {

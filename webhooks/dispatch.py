@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -47,8 +47,8 @@ def _kinds(endpoint: Endpoint) -> list[int]:
     return [kind for name in endpoint.events for kind in KINDS_OF.get(EventType(name), [])]
 
 
-def safe_upper() -> int | None:
-    """The highest event id below which no event can still appear, or None to wait for the next run.
+def safe_upper(model: type[models.Model] = MembershipEvent) -> int | None:
+    """The highest id of `model` (an events table) below which no row can still appear, or None to wait.
 
     TRICKY: on PostgreSQL a transaction that inserted event 5 may commit after one that inserted event 6: a
     cursor moved past 6 would skip 5 for ever. A SHARE lock on the history table waits for the transactions
@@ -56,7 +56,7 @@ def safe_upper() -> int | None:
     behind it meanwhile) and released at once. Busy (a rebuild writing for minutes): None, the next run tries
     again. SQLite has one writer at a time, committing its ids in order: no lock needed.
     """
-    table = MembershipEvent._meta.db_table
+    table = model._meta.db_table
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -66,7 +66,7 @@ def safe_upper() -> int | None:
                         cursor.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
                 except OperationalError:
                     return None
-        return MembershipEvent.objects.aggregate(top=Max("pk"))["top"]
+        return model._default_manager.aggregate(top=Max("pk"))["top"]
 
 
 def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None = None, max_deliveries: int = 50) -> int:
@@ -105,11 +105,17 @@ def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None =
 
 
 def dispatch_all(*, now: dt.datetime | None = None) -> int:
-    """Dispatch every active endpoint's new events (up to the safe upper bound); returns deliveries created."""
+    """Dispatch every active endpoint's new events (up to the safe upper bounds); returns deliveries created.
+
+    Membership events first, then campaign events (`webhooks.events`): each stream in its own order.
+    """
+    from webhooks.events import campaign_dispatch_all
+
     active = list(Endpoint.objects.filter(active=True).values_list("pk", flat=True))
     if not active:
         return 0  # no endpoint: never lock the history table (its writers would wait)
+    created = 0
     upper = safe_upper()
-    if upper is None:
-        return 0
-    return sum(endpoint_dispatch(endpoint_id=pk, upper=upper, now=now) for pk in active)
+    if upper is not None:
+        created += sum(endpoint_dispatch(endpoint_id=pk, upper=upper, now=now) for pk in active)
+    return created + campaign_dispatch_all(endpoint_ids=active, now=now)

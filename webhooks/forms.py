@@ -12,12 +12,16 @@ from webhooks.targets import TargetRefused, target_check
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https", label="URL", help_text="Where events are POSTed.")
     events = forms.MultipleChoiceField(
-        choices=EventType.choices, widget=forms.CheckboxSelectMultiple, help_text="Which membership changes to send."
+        choices=EventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Which events to send: membership changes (a contact entered or left a group, a source changed) "
+        "and campaign events (sent, opened, clicked, unsubscribed).",
     )
     groups = forms.ModelMultipleChoiceField(
         queryset=ContactGroup.objects.order_by("name"),
         required=False,
-        help_text="Leave empty for every group.",
+        help_text="Membership events of these groups only; leave empty for every group. Campaign events are "
+        "not filtered by group.",
     )
 
     class Meta:
