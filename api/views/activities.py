@@ -22,6 +22,7 @@ from api.serializers.activities import (
     ActivityBatchSerializer,
     ActivityInSerializer,
     ActivitySerializer,
+    activities_json,
 )
 from api.views.base import ApiGenericView, errors
 from campaigns.models import Campaign
@@ -164,7 +165,7 @@ class ActivityBatchView(ApiGenericView):
             if len(items) > batch_limit():
                 raise _refuse([("activities", f"At most {batch_limit():,} activities per request.", "too_many")])
             activities = _record(items, "activities")
-            body = {"recorded": len(activities), "activities": ActivitySerializer(activities, many=True).data}
+            body = {"recorded": len(activities), "activities": activities_json(activities)}
             return Response(body, status=status.HTTP_201_CREATED)
 
         return idempotent(request, run)
