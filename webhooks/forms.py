@@ -12,10 +12,12 @@ from webhooks.targets import TargetRefused, target_check
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https", label="URL", help_text="Where events are POSTed.")
     events = forms.MultipleChoiceField(
-        choices=EventType.choices,
+        choices=[
+            ("Membership", [(t.value, t.label) for t in EventType if not t.value.startswith(("campaign", "contact"))]),
+            ("Campaigns", [(t.value, t.label) for t in EventType if t.value.startswith(("campaign", "contact"))]),
+        ],
         widget=forms.CheckboxSelectMultiple,
-        help_text="Which events to send: membership changes (a contact entered or left a group, a source changed) "
-        "and campaign events (sent, opened, clicked, unsubscribed).",
+        help_text="Which events to send.",
     )
     groups = forms.ModelMultipleChoiceField(
         queryset=ContactGroup.objects.order_by("name"),

@@ -53,6 +53,10 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
+    def event_labels(self) -> list[str]:
+        """The events it wants, as people read them ("entered a group", "opened a campaign email")."""
+        return [EventType(name).label for name in self.events if name in EventType.values]
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "pending"
