@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     user.groups.set([Group.objects.get(name=Role.MARKETER.value)])
     token_row, token = token_create(user=user, name="bench.api", scope="write")
     ContactGroup.objects.filter(code=CODE).delete()
-    rule = {"type": "activity", "activity": "page_visit", "window": {"last_days": 1}}
+    rule: dict[str, Any] = {"type": "activity", "activity": "page_visit", "window": {"last_days": 1}}
     rule["where"] = [{"field": "url", "operator": "contains", "value": MARK}]
     group = group_create(
         code=CODE, name="Bench API moved", is_condition_based=True, condition=t(rule), queue_rebuild=False
@@ -369,6 +369,7 @@ def baseline(batches: list[list[dict[str, Any]]], threads: int, params: dict[str
     with psycopg.connect(**params) as conn:  # the contact ids of the emails (the API resolves them too)
         emails = sorted({i["email"].lower() for b in batches for i in b if "email" in i})
         ids = dict(conn.execute("SELECT lower(email), id FROM contacts_contact WHERE lower(email) = ANY(%s)", [emails]))
+    # The contacts' rows are locked in id order (as the service locks them): concurrent batches never deadlock.
     sql = """
         WITH ins AS (
             INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, value, campaign_id, data)
@@ -376,10 +377,14 @@ def baseline(batches: list[list[dict[str, Any]]], threads: int, params: dict[str
             FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::jsonb[])
                 AS x(c, ty, u, ti, v, d)
             RETURNING contact_id, occurred_at
+        ),
+        m AS (SELECT contact_id, max(occurred_at) AS newest FROM ins GROUP BY contact_id),
+        locked AS (
+            SELECT c.id, m.newest FROM contacts_contact c JOIN m ON c.id = m.contact_id
+            WHERE c.last_activity_at IS NULL OR c.last_activity_at < m.newest
+            ORDER BY c.id FOR NO KEY UPDATE OF c
         )
-        UPDATE contacts_contact c SET last_activity_at = m.newest
-        FROM (SELECT contact_id, max(occurred_at) AS newest FROM ins GROUP BY contact_id) m
-        WHERE c.id = m.contact_id AND (c.last_activity_at IS NULL OR c.last_activity_at < m.newest)
+        UPDATE contacts_contact c SET last_activity_at = locked.newest FROM locked WHERE c.id = locked.id
     """
     args_of = [
         (
@@ -394,15 +399,19 @@ def baseline(batches: list[list[dict[str, Any]]], threads: int, params: dict[str
     ]
     queue = list(range(len(args_of)))
     lock = threading.Lock()
+    errors: list[BaseException] = []
 
     def run() -> None:
-        with psycopg.connect(**params, autocommit=True) as conn:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    index = queue.pop(0)
-                conn.execute(sql, args_of[index])
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        index = queue.pop(0)
+                    conn.execute(sql, args_of[index])
+        except BaseException as exc:  # reported by the caller: a baseline with a failed batch is no baseline
+            errors.append(exc)
 
     workers = [threading.Thread(target=run) for _ in range(threads)]
     began = time.perf_counter()
@@ -410,6 +419,8 @@ def baseline(batches: list[list[dict[str, Any]]], threads: int, params: dict[str
         worker.start()
     for worker in workers:
         worker.join()
+    if errors:
+        raise SystemExit(f"the baseline failed: {errors[0]}")
     return time.perf_counter() - began
 
 

@@ -107,7 +107,9 @@ def _send(campaign: Campaign, spec: dict[str, Any], ctx: DemoContext) -> tuple[i
     )
     rows: list[ActivityRow] = []
     rng = ctx.rng
-    recipients = Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("contact_id", flat=True)
+    # By contact, not by delivery id: the frozen audience's INSERT … SELECT numbers its rows in whatever order
+    # PostgreSQL reads the contacts, which changes with their rows' places on disk (the same seed, other opens).
+    recipients = Delivery.objects.filter(campaign=campaign).order_by("contact_id").values_list("contact_id", flat=True)
     for contact_id in recipients:
         if rng.random() >= spec["open"]:
             continue

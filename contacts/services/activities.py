@@ -1,6 +1,5 @@
 """Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -70,18 +69,32 @@ def _activities_written(*, newest: dict[int, dt.datetime]) -> None:
     # Only rows whose value rises are written (a contact row has 16 indexes, some GIN: an update that
     # writes nothing is the cheapest). "Only where it is older" is re-checked by PostgreSQL against the
     # committed row when a concurrent transaction changed it first (READ COMMITTED re-evaluates the
-    # WHERE), so two transactions recording activities for one contact can never lower it.
+    # WHERE when the row lock had to wait), so two transactions recording activities for one contact can
+    # never lower it.
     table = connection.ops.quote_name(Contact._meta.db_table)
-    cast = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
+    rises = f"({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.newest)"
+    if connection.vendor == "postgresql":
+        # TRICKY: the rows are locked in id order first (FOR NO KEY UPDATE … ORDER BY id): two batches naming
+        # the same contacts would otherwise lock them in whatever order each join runs, and deadlock.
+        values_row = "(%s, CAST(%s AS timestamp with time zone))"
+        update = (
+            f"WITH v (contact_id, newest) AS (VALUES {{values}}), "
+            f"locked AS (SELECT {table}.id, v.newest FROM {table} JOIN v ON {table}.id = v.contact_id "
+            f"WHERE {rises} ORDER BY {table}.id FOR NO KEY UPDATE OF {table}) "
+            f"UPDATE {table} SET last_activity_at = locked.newest FROM locked WHERE {table}.id = locked.id"
+        )
+    else:  # SQLite: one writer at a time, nothing to order
+        values_row = "(%s, %s)"
+        update = (
+            f"WITH v (contact_id, newest) AS (VALUES {{values}}) "
+            f"UPDATE {table} SET last_activity_at = v.newest FROM v WHERE {table}.id = v.contact_id AND {rises}"
+        )
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for start in range(0, len(ids), ACTIVITY_BATCH):
             chunk = ids[start : start + ACTIVITY_BATCH]
-            values = ", ".join([f"(%s, {cast})"] * len(chunk))
             cursor.execute(
-                f"WITH v (contact_id, newest) AS (VALUES {values}) "
-                f"UPDATE {table} SET last_activity_at = v.newest FROM v WHERE {table}.id = v.contact_id "
-                f"AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.newest)",
+                update.format(values=", ".join([values_row] * len(chunk))),
                 [value for pk in chunk for value in (pk, adapt(newest[pk]))],
             )
     send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
