@@ -30,9 +30,7 @@ class DatabaseCache(DjangoDatabaseCache):
         quote = connection.ops.quote_name
         table = quote(self._table)  # type: ignore[attr-defined]  # set by BaseDatabaseCache, not in the stubs
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        select = (
-            f"SELECT {quote('value')}, {quote('expires')} FROM {table} WHERE {quote('cache_key')} = %s"
-        )
+        select = f"SELECT {quote('value')}, {quote('expires')} FROM {table} WHERE {quote('cache_key')} = %s"
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(select + lock, [key])
             row = cursor.fetchone()
@@ -40,9 +38,7 @@ class DatabaseCache(DjangoDatabaseCache):
                 raise ValueError(f"Key '{key}' not found.")
             value = pickle.loads(base64.b64decode(connection.ops.process_clob(row[0]).encode())) + delta
             encoded = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
-            cursor.execute(
-                f"UPDATE {table} SET {quote('value')} = %s WHERE {quote('cache_key')} = %s", [encoded, key]
-            )
+            cursor.execute(f"UPDATE {table} SET {quote('value')} = %s WHERE {quote('cache_key')} = %s", [encoded, key])
         return value
 
 
