@@ -21,7 +21,6 @@ from api.errors import flatten
 from api.serializers.common import SafeJSONObjectField, StrictSerializer
 from contacts.filters import LEAD_SCORE_LIMIT
 from contacts.models import ContactField, FieldType
-from contacts.services import ContactUpsert
 from transfers.imports.mapping import CUSTOM_PREFIX
 from transfers.imports.pipeline import ImportOptions, rows_check
 from transfers.imports.reading import Table
@@ -57,19 +56,22 @@ class BulkUpsertSerializer(StrictSerializer):
 
 @dataclass
 class BulkCheck:
-    """Every item checked: the upserts in item order (when none failed) and each item's problems."""
+    """Every item checked: the upserts in item order (when none failed) and each item's problems.
 
-    upserts: list[ContactUpsert] = field(default_factory=list)
+    `prefix` names the list in paths ("contacts" → "contacts[3].email"); "" for a request of one item ("email").
+    """
+
+    prefix: str = "contacts"
+    upserts: list[Any] = field(default_factory=list)  # ContactUpsert (an account check: AccountUpsert)
     errors: dict[int, list[dict[str, str]]] = field(default_factory=dict)
 
     def add(self, index: int, path: str, message: str, code: str = "invalid") -> None:
-        where = f"contacts[{index}]"
-        self.errors.setdefault(index, []).append(
-            {"path": f"{where}.{path}" if path else where, "message": message, "code": code}
-        )
+        where = f"{self.prefix}[{index}]" if self.prefix else ""
+        full = f"{where}.{path}" if where and path else where or path
+        self.errors.setdefault(index, []).append({"path": full, "message": message, "code": code})
 
 
-def _cell(value: Any, custom_field: ContactField | None = None) -> str:
+def json_cell(value: Any, custom_field: ContactField | None = None) -> str:
     """A JSON value as the text of an import's cell; TypeError when its JSON type cannot be one."""
     if value is None:
         return ""
@@ -109,13 +111,13 @@ def contacts_bulk_check(items: list[Any]) -> BulkCheck:
                 result.add(index, path, message, code)
             continue
         data = dict(serializer.validated_data)
-        cells = {name: _cell(data[name]) for name in (*TEXT_FIELDS, "email", "lead_score") if name in data}
+        cells = {name: json_cell(data[name]) for name in (*TEXT_FIELDS, "email", "lead_score") if name in data}
         for code, value in data.get("custom", {}).items():
             if code not in fields:
                 result.add(index, f"custom.{code}", "There is no active custom field with this code.", "unknown_field")
                 continue
             try:
-                cells[f"{CUSTOM_PREFIX}{code}"] = _cell(value, fields[code])
+                cells[f"{CUSTOM_PREFIX}{code}"] = json_cell(value, fields[code])
             except TypeError as exc:
                 result.add(index, f"custom.{code}", str(exc), "invalid_type")
         key = data["email"].strip().strip("<>").strip().lower()

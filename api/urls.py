@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api.errors import not_found_view
-from api.views import accounts, activities, contacts, contacts_bulk, groups, members, preview
+from api.views import accounts, accounts_bulk, activities, contacts, contacts_bulk, groups, members, preview
 from api.views.base import ApiViewMixin
 
 app_name = "api"
@@ -40,6 +40,8 @@ v1 = [
     path("activities/", activities.ActivityCreateView.as_view(), name="activity_create"),
     path("activities/batch/", activities.ActivityBatchView.as_view(), name="activity_batch"),
     path("accounts/", accounts.AccountListView.as_view(), name="account_list"),
+    path("accounts/upsert/", accounts_bulk.AccountUpsertView.as_view(), name="account_upsert"),
+    path("accounts/bulk/", accounts_bulk.AccountBulkUpsertView.as_view(), name="account_bulk"),
     path("accounts/<int:pk>/", accounts.AccountDetailView.as_view(), name="account_detail"),
     path("groups/", groups.GroupListView.as_view(), name="group_list"),
     path("groups/<str:code>/", groups.GroupDetailView.as_view(), name="group_detail"),

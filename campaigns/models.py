@@ -249,3 +249,33 @@ class Unsubscribe(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} – {self.channel}"
+
+
+class CampaignEventKind(models.TextChoices):
+    SENT = "sent", "sent"
+    OPENED = "opened", "opened"
+    CLICKED = "clicked", "clicked"
+    UNSUBSCRIBED = "unsubscribed", "unsubscribed"
+
+
+class CampaignEvent(models.Model):
+    """An outbox row: a campaign's message was sent, opened or clicked, or a contact unsubscribed.
+
+    Written by `campaigns.events` in the same transaction as the change it records (a delivery marked sent,
+    an email_open / email_click activity, an Unsubscribe), so none is lost or invented; read in id order by
+    the webhooks (`webhooks.events`), which de-duplicate nothing: one row, one event id.
+    """
+
+    kind = models.CharField(max_length=12, choices=CampaignEventKind.choices)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    delivery_id = models.BigIntegerField(null=True, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    url = models.CharField(max_length=2000, blank=True)  # a click's link
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["at"], name="campaign_event_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"

@@ -34,6 +34,7 @@ from django.utils.html import escape
 from audit.models import AuditAction
 from audit.services import audit_record
 from campaigns.compose import Message, message_for
+from campaigns.events import deliveries_sent_record
 from campaigns.links import unsubscribe_url
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
@@ -213,9 +214,12 @@ def _mark(delivery_ids: list[int], status: str, error: str = "", *, claimed: boo
     meanwhile) or, `claimed=False`, of a row still queued — never overwriting another worker's outcome."""
     sent_at = timezone.now() if status == DeliveryStatus.SENT else None
     current = [DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN] if claimed else [DeliveryStatus.QUEUED]
-    Delivery.objects.filter(pk__in=delivery_ids, status__in=current).update(
-        status=status, error=error[:2000], sent_at=sent_at
-    )
+    with transaction.atomic():  # a sent delivery and its `sent` event (the webhooks' outbox) commit together
+        marked = Delivery.objects.filter(pk__in=delivery_ids, status__in=current).update(
+            status=status, error=error[:2000], sent_at=sent_at
+        )
+        if marked and sent_at is not None:
+            deliveries_sent_record(delivery_ids=delivery_ids, sent_at=sent_at)
 
 
 def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> EmailMultiAlternatives:

@@ -15,8 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.compose import Message
+from campaigns.events import campaign_event_record
 from campaigns.models import (
     Campaign,
+    CampaignEventKind,
     CampaignGroup,
     CampaignKind,
     CampaignStatus,
@@ -214,11 +216,19 @@ def split_set(*, campaign: Campaign, arms: Sequence[ArmInput]) -> list[SplitArm]
 
 
 @transaction.atomic
+@transaction.atomic
 def unsubscribe_record(*, contact: Contact, channel: str, campaign: Campaign | None = None) -> Unsubscribe:
-    """Record that the contact opts out of the channel (idempotent: the first time is kept)."""
-    record, _ = Unsubscribe.objects.get_or_create(
+    """Record that the contact opts out of the channel (idempotent: the first time is kept, with its event)."""
+    record, created = Unsubscribe.objects.get_or_create(
         contact=contact, channel=channel, defaults={"campaign": campaign, "unsubscribed_at": timezone.now()}
     )
+    if created:
+        campaign_event_record(
+            kind=CampaignEventKind.UNSUBSCRIBED,
+            contact_id=contact.pk,
+            campaign_id=campaign.pk if campaign else None,
+            channel=channel,
+        )
     return record
 
 

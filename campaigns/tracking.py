@@ -18,9 +18,11 @@ from html import escape, unescape
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.urls import reverse
 
-from campaigns.models import Delivery
+from campaigns.events import campaign_event_record
+from campaigns.models import CampaignEventKind, Delivery
 from contacts import services as contact_services
 from contacts.models import ActivityType, Contact
 
@@ -96,7 +98,11 @@ def open_record(*, delivery_id: int) -> bool:
     if recipient is None:
         return False
     contact, campaign_id = recipient
-    contact_services.activity_record(contact=contact, type=ActivityType.EMAIL_OPEN, campaign_id=campaign_id)
+    with transaction.atomic():  # the activity and its webhook event (campaigns.events) commit together
+        contact_services.activity_record(contact=contact, type=ActivityType.EMAIL_OPEN, campaign_id=campaign_id)
+        campaign_event_record(
+            kind=CampaignEventKind.OPENED, contact_id=contact.pk, campaign_id=campaign_id, delivery_id=delivery_id
+        )
     return True
 
 
@@ -106,7 +112,15 @@ def click_record(*, delivery_id: int, url: str) -> bool:
     if recipient is None:
         return False
     contact, campaign_id = recipient
-    contact_services.activity_record(
-        contact=contact, type=ActivityType.EMAIL_CLICK, campaign_id=campaign_id, url=url[:2000]
-    )
+    with transaction.atomic():
+        contact_services.activity_record(
+            contact=contact, type=ActivityType.EMAIL_CLICK, campaign_id=campaign_id, url=url[:2000]
+        )
+        campaign_event_record(
+            kind=CampaignEventKind.CLICKED,
+            contact_id=contact.pk,
+            campaign_id=campaign_id,
+            delivery_id=delivery_id,
+            url=url,
+        )
     return True

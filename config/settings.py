@@ -2,10 +2,10 @@
 
 Every variable is listed in README.md ("Configuration"). DEBUG, SECRET_KEY (required when DEBUG is off),
 ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in the project folder), DATABASE_REPLICA_URL /
-REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_URL or
-EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off), CSP_REPORT_URI,
-LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT / SMS_INBOUND_SECRET
-(campaign sending),
+REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional: django-q2 broker and the shared cache),
+TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off),
+CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT /
+SMS_INBOUND_SECRET (campaign sending), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
 TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
@@ -14,6 +14,7 @@ TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's add
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -251,6 +252,8 @@ SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
 # X-SMS-Secret: SMS_INBOUND_SECRET (or X-SMS-Signature: HMAC-SHA256 of the body); unset, the endpoint refuses.
 SMS_OPT_OUT_TEXT = os.environ.get("SMS_OPT_OUT_TEXT", "Reply STOP to opt out")
 SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
+# Campaign events (sent, opened, clicked, unsubscribed: the webhooks' outbox) are kept this many days.
+CAMPAIGN_EVENTS_DAYS = int(os.environ.get("CAMPAIGN_EVENTS_DAYS", "30"))
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {
@@ -269,6 +272,26 @@ else:
     Q_CLUSTER["orm"] = "default"
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
+
+# The cache every process shares (the API's rate limits count in it): Redis when REDIS_URL is set, else the
+# database (config.cache: Django's database cache with an atomic incr; its table is made by `migrate`).
+if os.environ.get("REDIS_URL"):
+    CACHES: dict[str, dict[str, Any]] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "segments",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.DatabaseCache",
+            "LOCATION": "django_cache",
+            # Counters expire after two windows; the table holds a couple of rows per active token.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
 # Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).

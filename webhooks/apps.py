@@ -7,6 +7,10 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
+        from django_q.signals import post_execute
+
         from webhooks.schedules import schedules_register
+        from webhooks.wakeups import after_task
 
         post_migrate.connect(schedules_register, sender=self, dispatch_uid="webhooks.schedules")
+        post_execute.connect(after_task, dispatch_uid="webhooks.wakeups")

@@ -83,11 +83,17 @@ def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None =
 
 
 def dispatch_all(*, now: dt.datetime | None = None) -> int:
-    """Dispatch every active endpoint's new events (up to the safe upper bound); returns deliveries created."""
+    """Dispatch every active endpoint's new events (up to the safe upper bounds); returns deliveries created.
+
+    Membership events first, then campaign events (`webhooks.events`): each stream in its own order.
+    """
+    from webhooks.events import campaign_dispatch_all
+
     active = list(Endpoint.objects.filter(active=True).values_list("pk", flat=True))
     if not active:
         return 0  # no endpoint: never lock the history table (its writers would wait)
     upper = history_safe_upper()
-    if upper is None:
-        return 0
-    return sum(endpoint_dispatch(endpoint_id=pk, upper=upper, now=now) for pk in active)
+    created = 0
+    if upper is not None:
+        created += sum(endpoint_dispatch(endpoint_id=pk, upper=upper, now=now) for pk in active)
+    return created + campaign_dispatch_all(endpoint_ids=active, now=now)

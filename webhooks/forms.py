@@ -12,12 +12,18 @@ from webhooks.targets import TargetRefused, target_check
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https", label="URL", help_text="Where events are POSTed.")
     events = forms.MultipleChoiceField(
-        choices=EventType.choices, widget=forms.CheckboxSelectMultiple, help_text="Which membership changes to send."
+        choices=[
+            ("Membership", [(t.value, t.label) for t in EventType if not t.value.startswith(("campaign", "contact"))]),
+            ("Campaigns", [(t.value, t.label) for t in EventType if t.value.startswith(("campaign", "contact"))]),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Which events to send.",
     )
     groups = forms.ModelMultipleChoiceField(
         queryset=ContactGroup.objects.order_by("name"),
         required=False,
-        help_text="Leave empty for every group.",
+        help_text="Membership events of these groups only; leave empty for every group. Campaign events are "
+        "not filtered by group.",
     )
 
     class Meta:

@@ -18,6 +18,17 @@ class EventType(models.TextChoices):
     ENTERED = "entered", "entered a group"
     LEFT = "left", "left a group"
     SOURCE_CHANGED = "source_changed", "source added or removed"
+    CAMPAIGN_SENT = "campaign_sent", "was sent a campaign"
+    CAMPAIGN_OPENED = "campaign_opened", "opened a campaign email"
+    CAMPAIGN_CLICKED = "campaign_clicked", "clicked a link in a campaign email"
+    CONTACT_UNSUBSCRIBED = "contact_unsubscribed", "unsubscribed"
+
+
+class Stream(models.TextChoices):
+    """Where a delivery's events come from (each stream has its own ids and its own cursor per endpoint)."""
+
+    MEMBERSHIP = "membership", "membership history"
+    CAMPAIGN = "campaign", "campaign events"
 
 
 class Endpoint(models.Model):
@@ -32,6 +43,8 @@ class Endpoint(models.Model):
     disabled_reason = models.CharField(max_length=300, blank=True)
     # The last MembershipEvent id put into a delivery of this endpoint.
     cursor = models.BigIntegerField(default=0)
+    # The last campaigns.CampaignEvent id put into a delivery of this endpoint.
+    campaign_cursor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -39,6 +52,10 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    def event_labels(self) -> list[str]:
+        """The events it wants, as people read them ("entered a group", "opened a campaign email")."""
+        return [EventType(name).label for name in self.events if name in EventType.values]
 
 
 class DeliveryStatus(models.TextChoices):
@@ -49,6 +66,7 @@ class DeliveryStatus(models.TextChoices):
 
 class Delivery(models.Model):
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
+    stream = models.CharField(max_length=10, choices=Stream.choices, default=Stream.MEMBERSHIP)
     first_event_id = models.BigIntegerField()
     last_event_id = models.BigIntegerField()
     event_count = models.PositiveIntegerField()

@@ -94,6 +94,30 @@ class ActivitySerializer(serializers.ModelSerializer):
         fields = ["id", "contact", "type", "occurred_at", "url", "title", "value", "data", "campaign"]
 
 
+def activities_json(activities: list[Activity]) -> list[dict[str, Any]]:
+    """`ActivitySerializer(activities, many=True).data`, a field object per column instead of a serializer per row.
+
+    TRICKY: for a batch of 1,000 the generic serializer spent ~0.15 s in per-row bookkeeping; the values are
+    made by the very same field objects (dates in the current time zone, decimals as strings), so they are equal.
+    """
+    fields = ActivitySerializer().fields
+    occurred, value = fields["occurred_at"], fields["value"]
+    return [
+        {
+            "id": a.pk,
+            "contact": a.contact_id,
+            "type": a.type,
+            "occurred_at": occurred.to_representation(a.occurred_at),
+            "url": a.url,
+            "title": a.title,
+            "value": None if a.value is None else value.to_representation(a.value),
+            "data": a.data,
+            "campaign": a.campaign_id,
+        }
+        for a in activities
+    ]
+
+
 class ActivityBatchResultSerializer(serializers.Serializer):
     recorded = serializers.IntegerField()
     activities = ActivitySerializer(many=True)

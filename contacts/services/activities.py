@@ -1,6 +1,5 @@
 """Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +10,8 @@ from typing import Any, NamedTuple, Unpack
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
-from django.db.models.functions import Greatest
 
 from contacts.models import (
-    LAST_ACTIVITY_OR_NEVER,
     Activity,
     ActivityType,
     Contact,
@@ -63,16 +60,53 @@ def _newest_activity() -> Subquery:
     )
 
 
-def _activities_written(*, contact_ids: Iterable[int]) -> None:
-    """After activities were inserted for these contacts: raise their `last_activity_at`, note the change."""
-    ids = sorted(set(contact_ids))
-    # One UPDATE for all of them: the greater of the current value and the newest activity, never lower.
-    # TRICKY: GREATEST over the row's *current* value, not a plain "set to the newest": on PostgreSQL
-    # a concurrent writer's UPDATE of the same contact re-evaluates it against the committed row, so two
-    # transactions recording activities for one contact can never lower it (the subquery's snapshot
-    # cannot see the other's rows). Coalesced with NEVER: SQLite's MAX() is NULL if an argument is.
-    Contact.objects.filter(pk__in=ids).update(last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, _newest_activity()))
+def _activities_written(*, newest: dict[int, dt.datetime]) -> None:
+    """After activities were inserted: raise each contact's `last_activity_at` to its newest new activity
+    (contact id → that time) where it is older, then note the change."""
+    ids = sorted(newest)
+    # TRICKY: set-based from the activities just written, not a MAX over each contact's activities: the
+    # stored value already is the newest of the older ones, so the newer of the two is the newest of all.
+    # Only rows whose value rises are written (a contact row has 16 indexes, some GIN: an update that
+    # writes nothing is the cheapest). "Only where it is older" is re-checked by PostgreSQL against the
+    # committed row when a concurrent transaction changed it first (READ COMMITTED re-evaluates the
+    # WHERE when the row lock had to wait), so two transactions recording activities for one contact can
+    # never lower it.
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    rises = f"({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.newest)"
+    if connection.vendor == "postgresql":
+        # TRICKY: the rows are locked in id order first (FOR NO KEY UPDATE … ORDER BY id): two batches naming
+        # the same contacts would otherwise lock them in whatever order each join runs, and deadlock.
+        values_row = "(%s, CAST(%s AS timestamp with time zone))"
+        update = (
+            f"WITH v (contact_id, newest) AS (VALUES {{values}}), "
+            f"locked AS (SELECT {table}.id, v.newest FROM {table} JOIN v ON {table}.id = v.contact_id "
+            f"WHERE {rises} ORDER BY {table}.id FOR NO KEY UPDATE OF {table}) "
+            f"UPDATE {table} SET last_activity_at = locked.newest FROM locked WHERE {table}.id = locked.id"
+        )
+    else:  # SQLite: one writer at a time, nothing to order
+        values_row = "(%s, %s)"
+        update = (
+            f"WITH v (contact_id, newest) AS (VALUES {{values}}) "
+            f"UPDATE {table} SET last_activity_at = v.newest FROM v WHERE {table}.id = v.contact_id AND {rises}"
+        )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), ACTIVITY_BATCH):
+            chunk = ids[start : start + ACTIVITY_BATCH]
+            cursor.execute(
+                update.format(values=", ".join([values_row] * len(chunk))),
+                [value for pk in chunk for value in (pk, adapt(newest[pk]))],
+            )
     send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
+
+
+def _newest_by_contact(pairs: Iterable[tuple[int, dt.datetime]]) -> dict[int, dt.datetime]:
+    """(contact id, occurred_at) pairs → each contact's newest time."""
+    newest: dict[int, dt.datetime] = {}
+    for contact_id, at in pairs:
+        if contact_id not in newest or at > newest[contact_id]:
+            newest[contact_id] = at
+    return newest
 
 
 def _activities_write(*, activities: list[Activity]) -> list[Activity]:
@@ -80,7 +114,7 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     if not activities:
         return []
     created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
-    _activities_written(contact_ids=(activity.contact_id for activity in activities))
+    _activities_written(newest=_newest_by_contact((a.contact_id, a.occurred_at) for a in activities))
     return created
 
 
@@ -126,12 +160,13 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
     empty_data = data_field.get_db_prep_save({}, connection)
     ops = connection.ops
     types = set(ActivityType.values)
-    contact_ids: set[int] = set()
+    newest: dict[int, dt.datetime] = {}
 
     def prepared(row: ActivityRow) -> tuple[Any, ...]:
         if row.type not in types:
             raise ValidationError({"type": f"Unknown activity type “{row.type}”."})
-        contact_ids.add(row.contact_id)
+        if row.contact_id not in newest or row.occurred_at > newest[row.contact_id]:
+            newest[row.contact_id] = row.occurred_at
         return (
             row.contact_id,
             row.type,
@@ -162,5 +197,5 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
             if batch:
                 cursor.executemany(sql, batch)
                 total += len(batch)
-    _activities_written(contact_ids=contact_ids)
+    _activities_written(newest=newest)
     return total

@@ -131,6 +131,40 @@ def test_a_batch_records_every_item_in_one_go(admin_api):
     assert Contact.objects.filter(pk__in=[c.pk for c in contacts], last_activity_at__isnull=True).count() == 0
 
 
+def test_a_batch_answers_exactly_what_the_activity_serializer_says(admin_api):
+    from api.serializers.activities import ActivitySerializer
+
+    contact = ContactFactory()
+    campaign = CampaignFactory()
+    items = [
+        {"contact": contact.pk, "type": "purchase", "value": "1290.5", "occurred_at": "2026-01-02T03:04:05.678Z"},
+        {"contact": contact.pk, "type": "email_click", "campaign": campaign.pk, "url": "https://x.example/a"},
+        {"contact": contact.pk, "type": "custom", "title": "T", "data": {"k": [1, {"n": None}]}},
+    ]
+    body = post(admin_api, BATCH, {"activities": items}).json()
+    stored = list(Activity.objects.filter(contact=contact).order_by("pk"))
+    assert body["activities"] == ActivitySerializer(stored, many=True).data
+    assert body["activities"][0]["value"] == "1290.50"
+
+
+def test_a_batch_raises_last_activity_to_its_newest_and_never_lowers_it(admin_api):
+    old, fresh, anyway = ContactFactory.create_batch(3)
+    newest = timezone.now() - dt.timedelta(days=1)
+    Contact.objects.filter(pk=fresh.pk).update(last_activity_at=newest)
+    items = [
+        {"contact": old.pk, "type": "page_visit", "occurred_at": "2025-01-01T10:00:00Z"},
+        {"contact": old.pk, "type": "page_visit", "occurred_at": "2025-03-01T10:00:00.5Z"},
+        {"contact": old.pk, "type": "page_visit", "occurred_at": "2025-02-01T10:00:00Z"},
+        {"contact": fresh.pk, "type": "page_visit", "occurred_at": "2025-01-01T10:00:00Z"},  # older: kept
+        {"contact": anyway.pk, "type": "page_visit"},
+    ]
+    assert post(admin_api, BATCH, {"activities": items}).status_code == 201
+    values = dict(Contact.objects.values_list("pk", "last_activity_at"))
+    assert values[old.pk] == dt.datetime(2025, 3, 1, 10, 0, 0, 500000, tzinfo=dt.UTC)
+    assert values[fresh.pk] == newest
+    assert values[anyway.pk] == Activity.objects.get(contact=anyway).occurred_at
+
+
 def test_a_full_batch_takes_a_few_queries(admin_api, django_assert_max_num_queries):
     contacts = ContactFactory.create_batch(500)
     campaign = CampaignFactory()

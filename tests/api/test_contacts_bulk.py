@@ -149,7 +149,7 @@ def test_a_full_batch_takes_a_few_queries(admin_api, fields, django_assert_max_n
         {"email": f"user{i}@example.com", "first_name": f"N{i}", "country": "CZ", "custom": {"plan": "pro"}}
         for i in range(1000)
     ]
-    with django_assert_max_num_queries(60):
+    with django_assert_max_num_queries(68):  # (up to 8 are the rate limit counting in the database cache)
         response = admin_api.post(URL, {"contacts": items})
     assert response.status_code == 200 and response.json()["created"] == 980
     assert response.json()["updated"] == 20

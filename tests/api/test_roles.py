@@ -121,6 +121,8 @@ MATRIX = {
     ("api:activity_create", "POST"): (True, True, False),
     ("api:activity_batch", "POST"): (True, True, False),
     ("api:contact_bulk", "POST"): (True, True, True),
+    ("api:account_upsert", "POST"): (True, True, True),
+    ("api:account_bulk", "POST"): (True, True, True),
 }
 
 

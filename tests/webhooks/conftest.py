@@ -1,5 +1,6 @@
 import pytest
 
+from tests.campaigns.conftest import people, sync_worker  # noqa: F401 (the campaign events tests use them)
 from tests.webhooks.receiver import start_receiver
 
 

@@ -93,3 +93,24 @@ def test_an_admin_edits_an_endpoint(admin_client_role, settings):
     admin_client_role.post(reverse("webhooks:secret_rotate", args=[endpoint.pk]))
     endpoint.refresh_from_db()
     assert endpoint.secret != secret and endpoint.secret.startswith("whsec_")
+
+
+def test_an_admin_chooses_campaign_events_and_reads_them_by_name(admin_client_role, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    form = admin_client_role.get(reverse("webhooks:endpoint_create")).content.decode()
+    assert "Membership" in form and "Campaigns" in form and 'value="campaign_clicked"' in form
+    response = admin_client_role.post(
+        reverse("webhooks:endpoint_create"),
+        {"url": "http://127.0.0.1:9/c", "events": ["campaign_opened", "contact_unsubscribed"]},
+    )
+    endpoint = Endpoint.objects.get()
+    assert endpoint.events == ["campaign_opened", "contact_unsubscribed"]
+    page = admin_client_role.get(reverse("webhooks:endpoint_detail", args=[endpoint.pk])).content.decode()
+    assert "opened a campaign email, unsubscribed" in page
+    assert "opened a campaign email, unsubscribed" in admin_client_role.get(response.url).content.decode()
+    listing = admin_client_role.get(reverse("webhooks:endpoint_list")).content.decode()
+    assert "opened a campaign email" in listing and "campaign events" in listing
+    refused = admin_client_role.post(
+        reverse("webhooks:endpoint_create"), {"url": "http://127.0.0.1:9/d", "events": ["x"]}
+    )
+    assert refused.status_code == 200 and Endpoint.objects.count() == 1

@@ -1,0 +1,91 @@
+"""bench.api's ingest parts: the batches of activities it sends, and the hand-written SQL baseline writing them."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Any
+
+BATCH = 1000
+
+
+def make_batches(rng: random.Random, people: list[tuple[int, str]], count: int) -> list[list[dict[str, Any]]]:
+    batches = []
+    for n in range(count):
+        items = []
+        for i in range(BATCH):
+            pk, email = rng.choice(people)
+            kind = rng.choice(["page_visit", "page_visit", "page_visit", "form_submission", "purchase"])
+            item: dict[str, Any] = {"type": kind, "url": f"https://shop.example/bench-api/{n}/{i}", "title": "Bench"}
+            if kind == "purchase":
+                item["value"] = f"{rng.randint(100, 99999) / 100:.2f}"
+            if kind == "form_submission":
+                item["data"] = {"form": "bench"}
+            item["contact" if i % 2 else "email"] = pk if i % 2 else email
+            items.append(item)
+        batches.append(items)
+    return batches
+
+
+def baseline(batches: list[list[dict[str, Any]]], threads: int, params: dict[str, Any]) -> float:
+    """Seconds to write the same activities by one hand-written statement per batch, on `threads` connections."""
+    import psycopg
+
+    with psycopg.connect(**params) as conn:  # the contact ids of the emails (the API resolves them too)
+        emails = sorted({i["email"].lower() for b in batches for i in b if "email" in i})
+        ids = dict(conn.execute("SELECT lower(email), id FROM contacts_contact WHERE lower(email) = ANY(%s)", [emails]))
+    # The contacts' rows are locked in id order (as the service locks them): concurrent batches never deadlock.
+    sql = """
+        WITH ins AS (
+            INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, value, campaign_id, data)
+            SELECT c, ty, now(), u, ti, v, NULL, d
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::jsonb[])
+                AS x(c, ty, u, ti, v, d)
+            RETURNING contact_id, occurred_at
+        ),
+        m AS (SELECT contact_id, max(occurred_at) AS newest FROM ins GROUP BY contact_id),
+        locked AS (
+            SELECT c.id, m.newest FROM contacts_contact c JOIN m ON c.id = m.contact_id
+            WHERE c.last_activity_at IS NULL OR c.last_activity_at < m.newest
+            ORDER BY c.id FOR NO KEY UPDATE OF c
+        )
+        UPDATE contacts_contact c SET last_activity_at = locked.newest FROM locked WHERE c.id = locked.id
+    """
+    args_of = [
+        (
+            [i["contact"] if "contact" in i else ids[i["email"].lower()] for i in b],
+            [i["type"] for i in b],
+            [i["url"] for i in b],
+            [i["title"] for i in b],
+            [i.get("value") for i in b],
+            [json.dumps(i.get("data", {})) for i in b],
+        )
+        for b in batches
+    ]
+    queue = list(range(len(args_of)))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        index = queue.pop(0)
+                    conn.execute(sql, args_of[index])
+        except BaseException as exc:  # reported by the caller: a baseline with a failed batch is no baseline
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    began = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise SystemExit(f"the baseline failed: {errors[0]}")
+    return time.perf_counter() - began
