@@ -2,7 +2,7 @@
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
 the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
-SITE_URL / SMS_BACKEND / SEND_BATCH (campaign sending),
+SITE_URL / SMS_BACKEND / SEND_BATCH / SEND_CLAIM / SEND_RETRIES / SEND_RETRY_DELAY (campaign sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
 """
@@ -214,6 +214,12 @@ SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
 # by the minutely check, which also starts scheduled campaigns that are due.
 SEND_BATCH = int(os.environ.get("SEND_BATCH", "200"))
 SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
+# A batch claims (commits as `sending`) SEND_CLAIM deliveries at a time before sending them: a worker killed
+# mid-send leaves at most that many "Not confirmed" (never sent again). Deliveries refused with a temporary
+# error (SMTP 4xx, no connection) are retried SEND_RETRIES times, after SEND_RETRY_DELAY seconds ×4 each time.
+SEND_CLAIM = int(os.environ.get("SEND_CLAIM", "50"))
+SEND_RETRIES = int(os.environ.get("SEND_RETRIES", "3"))
+SEND_RETRY_DELAY = int(os.environ.get("SEND_RETRY_DELAY", "60"))
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {
