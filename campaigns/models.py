@@ -172,7 +172,7 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # Failed attempts so far; a queued row with retry_at waits for it (an automatic retry, campaigns.outcomes).
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
