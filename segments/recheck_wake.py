@@ -42,16 +42,22 @@ WAKE_STALE_AFTER = timedelta(seconds=60)  # a drain queued this long ago and not
 def _wake_claim() -> bool:
     """Set the pending flag unless it is set (and fresh); True when this caller set it and must queue a drain.
 
-    One statement (an upsert, so a missing row is created): while a drain is pending it writes nothing.
+    While a drain is pending (the common case in a burst) one read, which takes no lock; otherwise one
+    upsert (a missing row is created) that only one of concurrent callers wins.
     """
     table = connection.ops.quote_name(RecheckWake._meta.db_table)
     now = timezone.now()
+    stale = now - WAKE_STALE_AFTER
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pending, queued_at FROM {table} WHERE id = %s", [WAKE_ROW])
+        row = cursor.fetchone()
+        if row is not None and row[0] and row[1] is not None and row[1] >= stale:
+            return False
         cursor.execute(
             f"INSERT INTO {table} (id, pending, queued_at) VALUES (%s, %s, %s) "
             f"ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, queued_at = EXCLUDED.queued_at "
             f"WHERE NOT {table}.pending OR {table}.queued_at < %s RETURNING id",
-            [WAKE_ROW, True, now, now - WAKE_STALE_AFTER],
+            [WAKE_ROW, True, now, stale],
         )
         return cursor.fetchone() is not None
 

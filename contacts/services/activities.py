@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Unpack
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery, Value
 from django.db.models.functions import Greatest
 
 from contacts.models import (
@@ -80,6 +80,15 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     if not activities:
         return []
     created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
+    if len(activities) == 1:  # one new activity (an open, a click): the newest is the greater of the two
+        # TRICKY: no subquery needed — last_activity_at already equals the newest of the other activities,
+        # and GREATEST over the row's current value stays right under concurrent writers (see above).
+        one = activities[0]
+        Contact.objects.filter(pk=one.contact_id).update(
+            last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, Value(one.occurred_at))
+        )
+        send_contacts_changed(contact_ids=[one.contact_id], reason=ChangeReason.ACTIVITY)
+        return created
     _activities_written(contact_ids=(activity.contact_id for activity in activities))
     return created
 

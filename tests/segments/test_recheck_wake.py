@@ -72,3 +72,12 @@ def test_a_broker_failure_after_the_flag_is_set_is_healed_by_the_next_drain(
     assert len(calls) == 1 and PendingRecheck.objects.filter(contact_id=contact.pk).exists()
     rechecks.rechecks_drain()  # the 5-minute schedule
     assert not PendingRecheck.objects.exists() and not RecheckWake.objects.get().pending
+
+
+def test_the_claim_is_won_once_until_a_drain_clears_it():
+    from segments.recheck_wake import _wake_claim, _wake_clear
+
+    assert _wake_claim() is True  # the row is created
+    assert _wake_claim() is False  # a drain is pending: read only
+    _wake_clear()
+    assert _wake_claim() is True
