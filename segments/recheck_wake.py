@@ -47,17 +47,17 @@ def _wake_claim() -> bool:
     """
     table = connection.ops.quote_name(RecheckWake._meta.db_table)
     now = timezone.now()
-    stale = now - WAKE_STALE_AFTER
+    adapt = connection.ops.adapt_datetimefield_value
+    stale = adapt(now - WAKE_STALE_AFTER)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT pending, queued_at FROM {table} WHERE id = %s", [WAKE_ROW])
-        row = cursor.fetchone()
-        if row is not None and row[0] and row[1] is not None and row[1] >= stale:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s AND pending AND queued_at >= %s", [WAKE_ROW, stale])
+        if cursor.fetchone() is not None:
             return False
         cursor.execute(
             f"INSERT INTO {table} (id, pending, queued_at) VALUES (%s, %s, %s) "
             f"ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, queued_at = EXCLUDED.queued_at "
             f"WHERE NOT {table}.pending OR {table}.queued_at < %s RETURNING id",
-            [WAKE_ROW, True, now, stale],
+            [WAKE_ROW, True, adapt(now), stale],
         )
         return cursor.fetchone() is not None
 
