@@ -114,7 +114,7 @@ def deliveries_mark_unclaimed(*, ids: list[int], status: str, error: str) -> int
 @transaction.atomic
 def deliveries_retry_failed(*, campaign: Campaign) -> int:
     """Queue a campaign's failed deliveries again (only `failed`: never sent, skipped or not confirmed) and
-    resume its send; returns how many. The caller queues the worker (`sending.queue_batch`) on commit."""
+    resume its send (the worker is queued on commit); returns how many."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.FAILED):
         return 0
@@ -125,4 +125,11 @@ def deliveries_retry_failed(*, campaign: Campaign) -> int:
         Campaign.objects.filter(pk=campaign.pk).update(
             status=CampaignStatus.SENDING, send_heartbeat_at=timezone.now(), sent_at=None, send_error=""
         )
+        transaction.on_commit(lambda: _queue_batch(campaign.pk))
     return count
+
+
+def _queue_batch(campaign_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("campaigns.tasks.send_batch", campaign_id)

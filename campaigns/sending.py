@@ -342,20 +342,20 @@ def sends_recover(*, now: datetime | None = None) -> list[int]:
     cutoff = now - timedelta(seconds=settings.SEND_STALE_AFTER)
     resumed, lost = [], 0
     for campaign in Campaign.objects.filter(status=CampaignStatus.SENDING, send_heartbeat_at__lt=cutoff):
+        rows = Delivery.objects.filter(campaign_id=campaign.pk)
+        waiting = rows.filter(status=DeliveryStatus.QUEUED).exists() and not _due(campaign.pk, now).exists()
+        if waiting and not rows.filter(status=DeliveryStatus.SENDING).exists():
+            continue  # nothing in flight, only retries that are not due yet
         with transaction.atomic():
             if not Campaign.objects.filter(
                 pk=campaign.pk, status=CampaignStatus.SENDING, send_heartbeat_at=campaign.send_heartbeat_at
             ).update(send_heartbeat_at=now):
                 continue  # it beat meanwhile (or ended)
-            in_flight = Delivery.objects.filter(campaign_id=campaign.pk, status=DeliveryStatus.SENDING).update(
+            lost += rows.filter(status=DeliveryStatus.SENDING).update(
                 status=DeliveryStatus.UNKNOWN,
                 error="The worker stopped while sending this message; it may or may not have gone out, "
                 "so it is not sent again.",
             )
-            queued = Delivery.objects.filter(campaign_id=campaign.pk, status=DeliveryStatus.QUEUED)
-            if not in_flight and queued.exists() and not _due(campaign.pk, now).exists():
-                continue  # only retries that are not due yet
-            lost += in_flight
             transaction.on_commit(lambda pk=campaign.pk: _queue("campaigns.tasks.send_batch", pk))  # type: ignore[misc]
             resumed.append(campaign.pk)
     if resumed:
