@@ -25,10 +25,10 @@ from django.core import signing
 from django.urls import reverse
 
 from campaigns.compose import Message, content_for
-from campaigns.models import Campaign, Channel, ContentVariant, SplitArm
+from campaigns.models import Campaign, Channel, ContentVariant, Delivery, SplitArm
 from campaigns.personalisation import TOKEN, TokenError, contact_values, tokens_parse
 from campaigns.plaintext import _Converter, html_to_text
-from campaigns.tracking import _HREF, CLICK_SALT, OPEN_SALT, html_tracked
+from campaigns.tracking import _HREF, CLICK_SALT, OPEN_SALT, html_tracked, open_value
 from contacts.models import Contact, ContactField
 
 _LEFT, _RIGHT = "\ue000", "\ue001"  # private-use characters: a token's sentinel is _LEFT + index + _RIGHT
@@ -188,8 +188,9 @@ class Urls:
         self.unsubscribe = around("unsubscribe")
         self.open_signer = signing.Signer(salt=OPEN_SALT)
 
-    def open_url(self, delivery_id: int) -> str:
-        return f"{self.open[0]}{self.open_signer.sign(str(delivery_id))}{self.open[1]}"
+    def open_url(self, delivery_id: int, contact_id: int | None, campaign_id: int | None) -> str:
+        value = open_value(delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id)
+        return f"{self.open[0]}{self.open_signer.sign(value)}{self.open[1]}"
 
     def click_url(self, delivery_id: int, url: str) -> str:
         token = signing.dumps([delivery_id, url], salt=CLICK_SALT, compress=True)
@@ -240,10 +241,13 @@ class CompiledContent:
             )  # fmt: skip
         return Message(self.subject.render(values), self.preheader.render(values), html, text, self.variant, arm)
 
-    def html_tracked(self, *, html: str, values: dict[str, str], delivery_id: int, urls: Urls) -> str:
-        """tracking.html_tracked(html=message.html, delivery_id=…), from the plan when there is one."""
+    def html_tracked(
+        self, *, html: str, values: dict[str, str], delivery: Delivery, campaign_id: int, urls: Urls
+    ) -> str:
+        """tracking.html_tracked(html=message.html, …) of the delivery, from the plan when there is one."""
+        delivery_id, contact_id = delivery.pk, delivery.contact_id
         if self.link_plan is None:
-            return html_tracked(html=html, delivery_id=delivery_id)
+            return html_tracked(html=html, delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id)
         out = []
         slots = self.body.slots
         for part in self.link_plan:
@@ -255,7 +259,7 @@ class CompiledContent:
             else:
                 out.append(escape(urls.click_url(delivery_id, part[0])))
         pixel = (
-            f'<img src="{escape(urls.open_url(delivery_id))}" width="1" height="1" alt="" '
+            f'<img src="{escape(urls.open_url(delivery_id, contact_id, campaign_id))}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0">'
         )
         return "".join(out) + "\n" + pixel

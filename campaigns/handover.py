@@ -27,7 +27,9 @@ def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> Em
         campaign=campaign,
         address=delivery.address,
         message=message,
-        tracked=html_tracked(html=message.html, delivery_id=delivery.pk),
+        tracked=html_tracked(
+            html=message.html, delivery_id=delivery.pk, contact_id=delivery.contact_id, campaign_id=campaign.pk
+        ),
         unsubscribe=unsubscribe_url(delivery_id=delivery.pk),
     )
 
@@ -79,7 +81,9 @@ class Sender:
             except Exception as exc:
                 raise Connecting(exc) from exc
             self.open = True
-        tracked = content.html_tracked(html=message.html, values=values, delivery_id=delivery.pk, urls=self.urls)
+        tracked = content.html_tracked(
+            html=message.html, values=values, delivery=delivery, campaign_id=self.campaign.pk, urls=self.urls
+        )
         unsubscribe = (
             f"{self.urls.unsubscribe[0]}{unsubscribe_token(delivery_id=delivery.pk)}{self.urls.unsubscribe[1]}"
         )

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Unpack
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery, Value
 from django.db.models.functions import Greatest
 
@@ -79,16 +79,20 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     """Insert validated activities (one INSERT per ACTIVITY_BATCH rows) and keep their contacts current."""
     if not activities:
         return []
-    created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
     if len(activities) == 1:  # one new activity (an open, a click): the newest is the greater of the two
         # TRICKY: no subquery needed — last_activity_at already equals the newest of the other activities,
-        # and GREATEST over the row's current value stays right under concurrent writers (see above).
+        # and GREATEST over the row's current value stays right under concurrent writers (see above). A
+        # contact that is gone updates no row: refused here, before the INSERT (its foreign key is checked
+        # only at COMMIT).
         one = activities[0]
-        Contact.objects.filter(pk=one.contact_id).update(
+        if not Contact.objects.filter(pk=one.contact_id).update(
             last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, Value(one.occurred_at))
-        )
+        ):
+            raise IntegrityError(f"No contact with id {one.contact_id}.")
+        created = Activity.objects.bulk_create(activities)
         send_contacts_changed(contact_ids=[one.contact_id], reason=ChangeReason.ACTIVITY)
         return created
+    created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
     _activities_written(contact_ids=(activity.contact_id for activity in activities))
     return created
 

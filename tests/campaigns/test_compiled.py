@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaigns.compiled import CompiledContent, Urls
-from campaigns.models import Campaign, Channel
+from campaigns.models import Campaign, Channel, Delivery
 from campaigns.personalisation import render
 from campaigns.plaintext import html_to_text
 from campaigns.tracking import html_tracked
@@ -38,14 +38,15 @@ def reference(campaign, values, delivery_id):
         render(campaign.preheader, values=values),
         html,
         html_to_text(html),
-        html_tracked(html=html, delivery_id=delivery_id),
+        html_tracked(html=html, delivery_id=delivery_id, contact_id=delivery_id + 1, campaign_id=3),
     )
 
 
 def compiled(campaign, values, delivery_id):
     content = CompiledContent(campaign=campaign, variant=None, arm=None, allowed=NAMES)
     message = content.message(values)
-    tracked = content.html_tracked(html=message.html, values=values, delivery_id=delivery_id, urls=Urls())
+    delivery = Delivery(pk=delivery_id, contact_id=delivery_id + 1)
+    tracked = content.html_tracked(html=message.html, values=values, delivery=delivery, campaign_id=3, urls=Urls())
     return (message.subject, message.preheader, message.html, message.text, tracked), content
 
 
