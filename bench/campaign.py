@@ -169,6 +169,7 @@ def send_teardown() -> None:
 def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
     """(b): freeze and send the campaign to the file backend; returns the timings and checks."""
     from django.conf import settings
+    from django.db import connection
 
     from campaigns import sending
     from campaigns.models import Delivery, DeliveryStatus
@@ -182,6 +183,12 @@ def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
     start = time.perf_counter()
     recipients = sending.send_start(campaign_id=campaign.pk) or 0
     freeze_s = time.perf_counter() - start
+    from bench.pixel_load import cpu_seconds
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    cpu_py, cpu_db = time.process_time(), cpu_seconds([backend])
     start = time.perf_counter()
     batches = 0
     while True:
@@ -190,6 +197,7 @@ def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
         if not result.more:
             break
     send_s = time.perf_counter() - start
+    cpu_py, cpu_db = time.process_time() - cpu_py, cpu_seconds([backend]) - cpu_db
     counts = sending.delivery_counts(campaign_id=campaign.pk)
     written = sum(p.read_bytes().count(b"\n" + b"-" * 79 + b"\n") for p in outbox.iterdir())
     sent = counts.get(DeliveryStatus.SENT, 0)
@@ -200,7 +208,8 @@ def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
     ids = list(Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT).values_list("pk", flat=True))
     return {"campaign": campaign, "recipients": recipients, "freeze_s": freeze_s, "send_s": send_s, "sent": sent,
             "written": written, "batches": batches, "per_s": sent / send_s if send_s else 0.0, "ok": ok,
-            "delivery_ids": ids}  # fmt: skip
+            "delivery_ids": ids, "py_cpu_ms": cpu_py * 1000 / max(1, sent),
+            "db_cpu_ms": cpu_db * 1000 / max(1, sent)}  # fmt: skip
 
 
 def main() -> None:
@@ -281,9 +290,13 @@ def report(results: dict[str, Any], *, total: int, load: tuple[float, ...], batc
         print(f"    freeze {b['recipients']:,} deliveries (send_start)   {b['freeze_s']:8.2f} s")
         print(f"    send {b['sent']:,} in {b['batches']} batches              {b['send_s']:8.2f} s   "
               f"{b['per_s']:,.0f} messages/s   ({b['written']:,} in the files)")  # fmt: skip
+        cpu = b["py_cpu_ms"] + b["db_cpu_ms"]
+        print(f"    CPU per message: Python {b['py_cpu_ms']:.3f} ms + PostgreSQL {b['db_cpu_ms']:.3f} ms "
+              f"→ {1000 / cpu:,.0f} messages/s if nothing else ran (one worker)")  # fmt: skip
         print(f"    goal ≥ {SEND_GOAL:,.0f}/s: {'met' if goal else 'missed'}\n")
         fields += [f"freeze_s={b['freeze_s']:.2f}", f"send_s={b['send_s']:.2f}", f"send_per_s={b['per_s']:.0f}",
-                   f"sent={b['sent']}", f"send_checks={'ok' if b['ok'] else 'FAILED'}"]  # fmt: skip
+                   f"sent={b['sent']}", f"send_py_cpu_ms={b['py_cpu_ms']:.3f}", f"send_db_cpu_ms={b['db_cpu_ms']:.3f}",
+                   f"send_checks={'ok' if b['ok'] else 'FAILED'}"]  # fmt: skip
     if c := results.get("c"):
         goal = c["rps"] >= PIXEL_GOAL and not c["errors"]
         goals.append(goal)
@@ -291,10 +304,14 @@ def report(results: dict[str, Any], *, total: int, load: tuple[float, ...], batc
               f"{c['seconds']:.1f} s, client: {c['client']}")  # fmt: skip
         print(f"    requests {c['requests']:,}   {c['rps']:,.0f}/s   p50 {c['p50']:.1f} ms   p95 {c['p95']:.1f} ms   "
               f"p99 {c['p99']:.1f} ms   errors {c['errors']}   opens recorded {c['recorded']:,}")  # fmt: skip
+        cpu = c["app_cpu_ms"] + c["db_cpu_ms"]
+        print(f"    CPU per request: gunicorn {c['app_cpu_ms']:.2f} ms + PostgreSQL {c['db_cpu_ms']:.2f} ms "
+              f"→ {2000 / cpu:,.0f} requests/s on 2 cores if nothing else ran (the load generator aside)")  # fmt: skip
         print(f"    goal ≥ {PIXEL_GOAL:,.0f}/s: {'met' if goal else 'missed'}\n")
         fields += [f"pixel_rps={c['rps']:.0f}", f"pixel_p50_ms={c['p50']:.1f}", f"pixel_p95_ms={c['p95']:.1f}",
                    f"pixel_p99_ms={c['p99']:.1f}", f"pixel_errors={c['errors']}", f"pixel_client={c['client']}",
-                   f"opens_recorded={c['recorded']}"]  # fmt: skip
+                   f"opens_recorded={c['recorded']}", f"pixel_app_cpu_ms={c['app_cpu_ms']:.2f}",
+                   f"pixel_db_cpu_ms={c['db_cpu_ms']:.2f}"]  # fmt: skip
     fields.append(f"goals_met={sum(goals)}/{len(goals)}")
     print("RESULT campaign " + " ".join(fields))
 

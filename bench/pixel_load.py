@@ -51,6 +51,43 @@ end
 """
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux /proc; gone processes count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (gunicorn's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def backends() -> list[int]:
+    """PostgreSQL backend processes connected to this database, but this one."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def marks() -> dict[str, int]:
     """The newest re-check note and queued task now: cleanup removes the ones the run added."""
     from django.db.models import Max
@@ -157,17 +194,25 @@ def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: i
         "WHERE c.id IN (SELECT d.contact_id FROM campaigns_delivery d WHERE d.campaign_id = %s)",
         [campaign_id],
     )
-    paths = [f"/t/o/{open_token(delivery_id=pk)}.gif" for pk in delivery_ids[:PATHS]]
+    from campaigns.models import Delivery
+
+    pairs = Delivery.objects.filter(pk__in=delivery_ids[:PATHS]).values_list("pk", "contact_id")
+    paths = [f"/t/o/{open_token(delivery_id=pk, contact_id=c, campaign_id=campaign_id)}.gif" for pk, c in pairs]
     use_wrk = client == "wrk" or (client == "auto" and shutil.which("wrk") is not None)
     if client == "wrk" and shutil.which("wrk") is None:
         sys.exit("--client wrk: wrk is not installed (apt-get install -y wrk), or use --client python")
     server, port = start_server(workers=workers, threads=threads)
     try:
         _load_python(port, paths, clients=clients, seconds=1.0)  # warm-up: connections, imports, caches
+        app, db = children(server.pid), backends()
+        cpu_app, cpu_db = cpu_seconds(app), cpu_seconds(db)
         if use_wrk:
             figures = _load_wrk(port, paths, clients=clients, seconds=seconds)
         else:
             figures = _load_python(port, paths, clients=clients, seconds=seconds)
+        requests = max(1, figures["requests"])
+        figures["app_cpu_ms"] = (cpu_seconds(app) - cpu_app) * 1000 / requests
+        figures["db_cpu_ms"] = (cpu_seconds(db) - cpu_db) * 1000 / requests
     finally:
         stop_server(server)
     figures["recorded"] = Activity.objects.filter(campaign_id=campaign_id, type=ActivityType.EMAIL_OPEN).count()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, Case, When
+from django.utils import timezone
 
 from contacts.models import Contact, ContactField
 from segments.graph import dependency_levels, with_readers
@@ -68,6 +69,7 @@ KINDS_BY_REASON: dict[str, frozenset[str]] = {
 }
 CATALOG_ROW = 1  # the pk of the one RuleCatalogVersion row
 DRAIN_BATCH = 500
+FEW_NOTES = 60  # up to this many notes are written by one hand-written INSERT (no model instances)
 # Past this many contacts in one change, rebuilding the affected groups (set-based, in the database)
 # is cheaper than re-checking contact by contact.
 BULK_REBUILD_THRESHOLD = 5_000
@@ -88,6 +90,16 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = Fa
     if bulk or len(ids) > BULK_REBUILD_THRESHOLD:
         PendingGroupRefresh.objects.create(kinds=sorted(kinds))
         noted = 0
+    elif len(ids) * len(kinds) <= FEW_NOTES:  # one contact's change (an open, an edit): hand-written, cheap
+        notes = [(cid, kind) for cid in sorted(ids) for kind in sorted(kinds)]
+        at = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(PendingRecheck._meta.db_table)} (contact_id, kind, queued_at) "
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(notes))} ON CONFLICT DO NOTHING",
+                [v for cid, kind in notes for v in (cid, kind, at)],
+            )
+        noted = len(notes)
     else:
         rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
         PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
