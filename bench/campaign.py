@@ -166,24 +166,12 @@ def send_teardown() -> None:
     ContactGroup.objects.filter(code__startswith=PREFIX).delete()
 
 
-def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
-    """(b): freeze and send the campaign to the file backend; returns the timings and checks."""
-    from django.conf import settings
+def _send_here(campaign_id: int, *, batch: int) -> tuple[float, float, float, int]:
+    """send_batch in this process until nothing is queued: (seconds, Python CPU s, PostgreSQL CPU s, batches)."""
     from django.db import connection
 
-    from campaigns import sending
-    from campaigns.models import Delivery, DeliveryStatus
-
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    settings.EMAIL_FILE_PATH = str(outbox)
-    settings.SITE_URL = "http://127.0.0.1:8000"
-    campaign = send_setup(n)
-    sending._queue = lambda func, pk: None  # type: ignore[assignment]  # the batches are run here, in turn
-    sending.campaign_send(campaign=campaign)
-    start = time.perf_counter()
-    recipients = sending.send_start(campaign_id=campaign.pk) or 0
-    freeze_s = time.perf_counter() - start
     from bench.pixel_load import cpu_seconds
+    from campaigns import sending
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -192,12 +180,68 @@ def send(*, n: int, batch: int, outbox: Path) -> dict[str, Any]:
     start = time.perf_counter()
     batches = 0
     while True:
-        result = sending.send_batch(campaign_id=campaign.pk, limit=batch)
+        result = sending.send_batch(campaign_id=campaign_id, limit=batch)
         batches += 1
         if not result.more:
             break
-    send_s = time.perf_counter() - start
-    cpu_py, cpu_db = time.process_time() - cpu_py, cpu_seconds([backend]) - cpu_db
+    return time.perf_counter() - start, time.process_time() - cpu_py, cpu_seconds([backend]) - cpu_db, batches
+
+
+def _send_parallel(campaign_id: int, *, workers: int, batch: int, outbox: Path) -> tuple[float, float, float]:
+    """`workers` processes (bench.send_worker), each sending its part; started together once set up."""
+    import json
+    import subprocess
+
+    from django.conf import settings
+
+    go = outbox.parent / f"{outbox.name}.go"
+    env = {**os.environ, "EMAIL_BACKEND": settings.EMAIL_BACKEND, "EMAIL_FILE_PATH": str(outbox),
+           "SITE_URL": settings.SITE_URL, "DATABASE_URL": _database_url()}  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.send_worker", str(campaign_id), str(k), str(workers), str(batch), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        for k in range(workers)
+    ]
+    time.sleep(3)  # Django set up in each
+    go.touch()
+    outs = [json.loads(p.communicate(timeout=3600)[0].strip().splitlines()[-1]) for p in procs]
+    go.unlink()
+    seconds = max(o["end"] for o in outs) - min(o["start"] for o in outs)
+    return seconds, sum(o["cpu"] for o in outs), sum(o["db"] for o in outs)
+
+
+def _database_url() -> str:
+    from bench.pixel_load import _database_url as url
+
+    return url()
+
+
+def send(*, n: int, batch: int, outbox: Path, workers: int = 1) -> dict[str, Any]:
+    """(b): freeze and send the campaign to the file backend; returns the timings and checks."""
+    from django.conf import settings
+
+    from campaigns import sending
+    from campaigns.models import Delivery, DeliveryStatus
+
+    settings.EMAIL_BACKEND = os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(outbox)
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    campaign = send_setup(n)
+    sending._queue = lambda func, pk: None  # type: ignore[assignment]  # the batches are run here, in turn
+    sending.campaign_send(campaign=campaign)
+    start = time.perf_counter()
+    recipients = sending.send_start(campaign_id=campaign.pk) or 0
+    freeze_s = time.perf_counter() - start
+    if workers > 1:
+        send_s, cpu_py, cpu_db = _send_parallel(campaign.pk, workers=workers, batch=batch, outbox=outbox)
+        batches = 0
+    else:
+        send_s, cpu_py, cpu_db, batches = _send_here(campaign.pk, batch=batch)
     counts = sending.delivery_counts(campaign_id=campaign.pk)
     written = sum(p.read_bytes().count(b"\n" + b"-" * 79 + b"\n") for p in outbox.iterdir())
     sent = counts.get(DeliveryStatus.SENT, 0)
@@ -219,6 +263,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="(a) timed runs of each query (default 3)")
     parser.add_argument("--send", type=int, default=20_000, help="(b) deliveries to send (default 20,000)")
     parser.add_argument("--batch", type=int, help="(b) deliveries per send_batch (default settings.SEND_BATCH)")
+    parser.add_argument("--send-workers", type=int, default=1,
+                        help="(b) processes sending side by side, each its part (SEND_WORKERS; default 1)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0, help="(c) duration of the load (default 20)")
     parser.add_argument("--clients", type=int, default=16, help="(c) concurrent clients (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="(c) gunicorn worker processes (default 2)")
@@ -250,7 +296,7 @@ def main() -> None:
     try:
         if "b" in parts:
             print(f"(b) sending {args.send:,} …", flush=True)
-            results["b"] = send(n=args.send, batch=batch, outbox=outbox)
+            results["b"] = send(n=args.send, batch=batch, outbox=outbox, workers=args.send_workers)
         if "c" in parts:
             print(f"(c) open pixel, {args.clients} clients for {args.seconds:.0f} s …", flush=True)
             results["c"] = pixel_load.run(
@@ -286,15 +332,17 @@ def report(results: dict[str, Any], *, total: int, load: tuple[float, ...], batc
     if b := results.get("b"):
         goal = b["per_s"] >= SEND_GOAL and b["ok"]
         goals.append(goal)
-        print(f"(b) send to the file backend (batches of {batch})")
+        print(f"(b) send to the file backend (batches of {batch}, {args.send_workers} worker process(es))")
         print(f"    freeze {b['recipients']:,} deliveries (send_start)   {b['freeze_s']:8.2f} s")
-        print(f"    send {b['sent']:,} in {b['batches']} batches              {b['send_s']:8.2f} s   "
+        print(f"    send {b['sent']:,} ({b['batches'] or 'parallel'} batches)           {b['send_s']:8.2f} s   "
               f"{b['per_s']:,.0f} messages/s   ({b['written']:,} in the files)")  # fmt: skip
         cpu = b["py_cpu_ms"] + b["db_cpu_ms"]
         print(f"    CPU per message: Python {b['py_cpu_ms']:.3f} ms + PostgreSQL {b['db_cpu_ms']:.3f} ms "
-              f"→ {1000 / cpu:,.0f} messages/s if nothing else ran (one worker)")  # fmt: skip
+              f"→ {1000 * args.send_workers / cpu:,.0f} messages/s if nothing else ran "
+              f"({args.send_workers} worker(s), PostgreSQL's share included)")  # fmt: skip
         print(f"    goal ≥ {SEND_GOAL:,.0f}/s: {'met' if goal else 'missed'}\n")
-        fields += [f"freeze_s={b['freeze_s']:.2f}", f"send_s={b['send_s']:.2f}", f"send_per_s={b['per_s']:.0f}",
+        fields += [f"send_workers={args.send_workers}",
+                   f"freeze_s={b['freeze_s']:.2f}", f"send_s={b['send_s']:.2f}", f"send_per_s={b['per_s']:.0f}",
                    f"sent={b['sent']}", f"send_py_cpu_ms={b['py_cpu_ms']:.3f}", f"send_db_cpu_ms={b['db_cpu_ms']:.3f}",
                    f"send_checks={'ok' if b['ok'] else 'FAILED'}"]  # fmt: skip
     if c := results.get("c"):

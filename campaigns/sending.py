@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from campaigns.compiled import CompiledContent
@@ -159,13 +159,27 @@ def send_start(*, campaign_id: int, now: datetime | None = None) -> int | None:
         campaign = Campaign.objects.get(pk=campaign_id)
         count = freeze_audience(campaign=campaign)
         Campaign.objects.filter(pk=campaign_id).update(recipients=count)
-        transaction.on_commit(lambda: _queue("campaigns.tasks.send_batch", campaign_id))
+        transaction.on_commit(lambda: _queue_chains(campaign_id))
     return count
 
 
-def queue_batch(*, campaign_id: int) -> None:
-    """Queue the campaign's next batch in the worker."""
-    _queue("campaigns.tasks.send_batch", campaign_id)
+def queue_batch(*, campaign_id: int, part: int | None = None, parts: int = 1) -> None:
+    """Queue the campaign's next batch in the worker (of one part of its deliveries: `send_batch`)."""
+    if part is None:
+        _queue("campaigns.tasks.send_batch", campaign_id)
+    else:
+        from django_q.tasks import async_task
+
+        async_task("campaigns.tasks.send_batch", campaign_id, part, parts)
+
+
+def _queue_chains(campaign_id: int) -> None:
+    """Start the send: SEND_WORKERS chains of batches, each sending its part of the deliveries (id mod n)."""
+    parts = max(1, settings.SEND_WORKERS)
+    if parts == 1:
+        _queue("campaigns.tasks.send_batch", campaign_id)
+    for part in range(parts if parts > 1 else 0):
+        queue_batch(campaign_id=campaign_id, part=part, parts=parts)
 
 
 def _queue(func: str, campaign_id: int) -> None:
@@ -187,8 +201,11 @@ class BatchResult:
     unknown: int = 0  # the connection broke while sending them: not confirmed, never sent again
 
 
-def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
+def send_batch(*, campaign_id: int, limit: int | None = None, part: int | None = None, parts: int = 1) -> BatchResult:
     """Send the next `limit` (SEND_BATCH) due deliveries of a sending campaign; finish it when none are left.
+
+    `part` of `parts`: only the deliveries whose id mod `parts` is `part` (SEND_WORKERS chains of batches
+    run side by side on disjoint rows; the claims would keep them apart anyway).
 
     Content is compiled once per (variant, arm) (campaigns.compiled). The deliveries are claimed SEND_CLAIM
     at a time (one UPDATE committed before any of them is sent), sent one by one through one connection,
@@ -201,7 +218,9 @@ def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
     beat = timezone.now()
     Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
     deliveries = list(
-        _due(campaign_id, beat).select_related("contact__account").order_by("pk")[: limit or settings.SEND_BATCH]
+        _due(campaign_id, beat, part, parts)
+        .select_related("contact__account")
+        .order_by("pk")[: limit or settings.SEND_BATCH]
     )
     if not deliveries:
         campaign_send_finish(campaign_id=campaign_id)
@@ -253,17 +272,20 @@ def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
                 Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
     finally:
         sender.close()
-    result.more = _due(campaign_id, timezone.now()).exists()
+    result.more = _due(campaign_id, timezone.now(), part, parts).exists()
     if not result.more:
         campaign_send_finish(campaign_id=campaign_id)
     return result
 
 
-def _due(campaign_id: int, now: datetime) -> QuerySet[Delivery]:
+def _due(campaign_id: int, now: datetime, part: int | None = None, parts: int = 1) -> QuerySet[Delivery]:
     """The campaign's queued deliveries that may be sent now (not waiting for an automatic retry)."""
-    return Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).filter(
+    rows = Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     )
+    if part is not None and parts > 1:
+        rows = rows.alias(_part=Mod("id", parts)).filter(_part=part)
+    return rows
 
 
 def _send_one(

@@ -2,7 +2,7 @@
 
 DEBUG, SECRET_KEY (required when DEBUG is off), ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in
 the project folder), REDIS_URL (optional django-q2 broker), TIME_ZONE, EMAIL_BACKEND / EMAIL_HOST…,
-SITE_URL / SMS_BACKEND / SEND_BATCH / SEND_CLAIM / SEND_RETRIES / SEND_RETRY_DELAY (campaign sending),
+SITE_URL / SMS_BACKEND / SEND_BATCH / SEND_CLAIM / SEND_WORKERS / SEND_RETRIES / SEND_RETRY_DELAY (sending),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below).
 """
@@ -218,6 +218,8 @@ SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
 # mid-send leaves at most that many "Not confirmed" (never sent again). Deliveries refused with a temporary
 # error (SMTP 4xx, no connection) are retried SEND_RETRIES times, after SEND_RETRY_DELAY seconds ×4 each time.
 SEND_CLAIM = int(os.environ.get("SEND_CLAIM", "50"))
+# Chains of batches a send runs side by side (each on its own part of the deliveries); up to Q_WORKERS is useful.
+SEND_WORKERS = int(os.environ.get("SEND_WORKERS", "1"))
 SEND_RETRIES = int(os.environ.get("SEND_RETRIES", "3"))
 SEND_RETRY_DELAY = int(os.environ.get("SEND_RETRY_DELAY", "60"))
 

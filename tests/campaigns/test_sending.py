@@ -226,3 +226,32 @@ def test_the_minutely_check_is_scheduled_and_starts_and_resumes(sync_worker, peo
 
     assert Schedule.objects.filter(name="campaigns.sends_tick", func="campaigns.tasks.sends_tick", minutes=1).exists()
     assert tasks.sends_tick() == {"started": [], "resumed": []}
+
+
+def test_two_chains_send_disjoint_parts_and_everyone_once(
+    sync_worker, people, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.SEND_WORKERS, settings.SEND_BATCH = 2, 2
+    campaign = email_campaign(people)
+    monkeypatch.setattr(sending, "_queue", lambda func, pk: None)  # send_start by hand; the chains run at once
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.campaign_send(campaign=campaign)
+    sending.send_start(campaign_id=campaign.pk)
+    first = sending.send_batch(campaign_id=campaign.pk, part=0, parts=2)
+    assert {Delivery.objects.get(address=m.to[0]).pk % 2 for m in mail.outbox} == {0}  # its own part only
+    while first.more:
+        first = sending.send_batch(campaign_id=campaign.pk, part=0, parts=2)
+    assert Campaign.objects.get().status == CampaignStatus.SENDING  # the other part is still queued
+    while sending.send_batch(campaign_id=campaign.pk, part=1, parts=2).more:
+        pass
+    assert Campaign.objects.get().status == CampaignStatus.SENT
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(Delivery.objects.values_list("address", flat=True))
+
+
+def test_send_start_queues_one_chain_per_send_worker(sync_worker, people, settings, django_capture_on_commit_callbacks):
+    settings.SEND_WORKERS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.campaign_send(campaign=email_campaign(people))  # the sync worker runs both chains
+    assert Campaign.objects.get().status == CampaignStatus.SENT
+    assert Counter(m.to[0] for m in mail.outbox) == Counter(Delivery.objects.values_list("address", flat=True))
