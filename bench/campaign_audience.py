@@ -69,8 +69,8 @@ def audience_setup() -> tuple[Any, dict[str, Any], Any]:
     from contacts.models import Consent
     from segments.models import ContactGroup
 
+    Campaign.objects.filter(name__startswith=PREFIX).delete()  # first: a campaign protects its groups
     ContactGroup.objects.filter(code__startswith=PREFIX).delete()
-    Campaign.objects.filter(name__startswith=PREFIX).delete()
     groups = {}
     for suffix, where in GROUPS.items():
         group = ContactGroup.objects.create(code=PREFIX + suffix, name=f"{PREFIX}{suffix}")

@@ -79,7 +79,13 @@ def has_address(channel: str) -> Q:
 def unsubscribed(channel: str) -> Q:
     """The contact, or a contact merged into it, opted out of the channel."""
     own = Exists(Unsubscribe.objects.filter(channel=channel, contact=OuterRef("pk")))
-    merged = Exists(Unsubscribe.objects.filter(channel=channel, contact__merged_into=OuterRef("pk")))
+    # TRICKY: "merged_into IS NOT NULL" is implied but spelled out: PostgreSQL then reads the few merged contacts
+    # through their index and hashes them (tens of ms at 1M contacts), not one probe per opt-out (≈ 230 ms).
+    merged = Exists(
+        Unsubscribe.objects.filter(
+            channel=channel, contact__merged_into=OuterRef("pk"), contact__merged_into__isnull=False
+        )
+    )
     return Q(own) | Q(merged)
 
 
