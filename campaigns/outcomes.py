@@ -49,8 +49,22 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_DELAY * 4 ** (attempt - 1))
 
 
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+def error_text(exc: BaseException, *, connecting: bool = False) -> str:
+    """The reason shown on the Sending tab: the mail server's own reply where there is one."""
+
+    def reply(code: int, message: bytes | str) -> str:
+        text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+        return f"{code} {text}".strip()
+
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        text = "Refused by the mail server: " + "; ".join(reply(c, m) for c, m in exc.recipients.values())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        text = f"Refused by the mail server: {reply(exc.smtp_code, exc.smtp_error)}"
+    elif connecting:
+        text = f"Could not connect to the mail server: {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:2000]
 
 
 def deliveries_claim(*, ids: list[int]) -> list[int]:

@@ -299,7 +299,7 @@ def _send_one(
     try:
         accepted = sender.send(content=content, delivery=delivery, message=message, values=values)
     except Connecting as exc:
-        outcome, error = outcome_of(exc.exc, connecting=True), error_text(exc.exc)
+        outcome, error = outcome_of(exc.exc, connecting=True), error_text(exc.exc, connecting=True)
     except Exception as exc:  # refused, or the connection broke: reopen for the next message
         outcome, error = outcome_of(exc), error_text(exc)
         sender.close()
