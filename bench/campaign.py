@@ -268,7 +268,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="(c) duration of the load (default 20)")
     parser.add_argument("--clients", type=int, default=16, help="(c) concurrent clients (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="(c) gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="(c) threads per worker (gthread; default 4)")
+    parser.add_argument("--threads", type=int, default=8, help="(c) threads per worker (gthread; default 8)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="(c) load generator: wrk if installed (auto), or the Python client")  # fmt: skip
     parser.add_argument("--only", default="a,b,c", help="parts to run, e.g. b,c (c needs b's deliveries)")
