@@ -178,7 +178,8 @@ def _queue_chains(campaign_id: int) -> None:
     parts = max(1, settings.SEND_WORKERS)
     if parts == 1:
         _queue("campaigns.tasks.send_batch", campaign_id)
-    for part in range(parts if parts > 1 else 0):
+        return
+    for part in range(parts):
         queue_batch(campaign_id=campaign_id, part=part, parts=parts)
 
 
@@ -265,11 +266,11 @@ def send_batch(*, campaign_id: int, limit: int | None = None, part: int | None =
             for delivery, content in chunk:
                 if delivery.pk in won:
                     _send_one(sender, delivery, content, fields, sent, result)
+                if timezone.now() - beat > HEARTBEAT_EVERY:  # a slow server must not look like a dead worker
+                    beat = timezone.now()
+                    Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
             deliveries_mark_sent(ids=sent)
             result.sent += len(sent)
-            if timezone.now() - beat > HEARTBEAT_EVERY:
-                beat = timezone.now()
-                Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
     finally:
         sender.close()
     result.more = _due(campaign_id, timezone.now(), part, parts).exists()
