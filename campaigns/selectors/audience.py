@@ -139,12 +139,12 @@ def reason_joins(*, spec: AudienceSpec) -> tuple[dict[str, FilteredRelation], Ex
         whens.append(When(**{f"{name}__id__isnull": False}, then=Value(f"group:{group_id}")))
     whens.append(When(~has_address(spec.channel), then=Value(NO_ADDRESS)))
     joins["_opted_out"] = FilteredRelation("unsubscribes", condition=Q(unsubscribes__channel=spec.channel))
-    merged = Exists(
-        Unsubscribe.objects.filter(
-            channel=spec.channel, contact__merged_into=OuterRef("pk"), contact__merged_into__isnull=False
-        )
+    # TRICKY: an uncorrelated IN (not EXISTS): PostgreSQL may evaluate it in parallel workers, which then
+    # count per reason themselves; a correlated sub-select keeps all 650k rows for the leader to sort.
+    merged = Unsubscribe.objects.filter(channel=spec.channel, contact__merged_into__isnull=False).values(
+        "contact__merged_into"
     )
-    whens.append(When(Q(_opted_out__id__isnull=False) | Q(merged), then=Value(UNSUBSCRIBED)))
+    whens.append(When(Q(_opted_out__id__isnull=False) | Q(pk__in=merged), then=Value(UNSUBSCRIBED)))
     if spec.consent_id is not None:
         joins["_agreed"] = FilteredRelation(
             "consents", condition=Q(consents__consent_id=spec.consent_id, consents__revoked_at__isnull=True)
