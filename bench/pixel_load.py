@@ -64,6 +64,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def _own_and_children_cpu() -> float:
+    """CPU seconds of this process and its finished children (wrk): what the load generator used."""
+    import resource
+
+    own, done = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + done.ru_utime + done.ru_stime
+
+
 def children(pid: int) -> list[int]:
     """The direct children of a process (gunicorn's workers)."""
     found = []
@@ -209,11 +217,13 @@ def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: i
         _load_python(port, paths, clients=clients, seconds=1.0)  # warm-up: connections, imports, caches
         app, db = children(server.pid), backends()
         cpu_app, cpu_db = cpu_seconds(app), cpu_seconds(db)
+        client_cpu = _own_and_children_cpu()
         if use_wrk:
             figures = _load_wrk(port, paths, clients=clients, seconds=seconds)
         else:
             figures = _load_python(port, paths, clients=clients, seconds=seconds)
         requests = max(1, figures["requests"])
+        figures["client_cpu_ms"] = (_own_and_children_cpu() - client_cpu) * 1000 / requests
         figures["app_cpu_ms"] = (cpu_seconds(app) - cpu_app) * 1000 / requests
         figures["db_cpu_ms"] = (cpu_seconds(db) - cpu_db) * 1000 / requests
     finally:
