@@ -58,8 +58,8 @@ class CampaignEmail(EmailMultiAlternatives):
     header lines folded by FOLDING.
     """
 
-    def message(self) -> Any:
-        msg = super().message()
+    def message(self, *args: Any, **kwargs: Any) -> Any:
+        msg = super().message(*args, **kwargs)
         msg.policy = FOLDING
         texts = [self.body, *(str(content) for content, _ in self.alternatives)]
         counter = 0

@@ -188,8 +188,8 @@ def _breakdown(*, spec: AudienceSpec, rows: dict[str, int]) -> Breakdown:
 
 def audience_breakdown(*, spec: AudienceSpec) -> Breakdown:
     """Candidates, audience and every reason's count, in one grouped query."""
-    rows = dict(with_reason(spec=spec).values("reason").annotate(n=Count("pk")).order_by().values_list("reason", "n"))
-    return _breakdown(spec=spec, rows=rows)
+    rows = with_reason(spec=spec).values("reason").annotate(n=Count("pk")).order_by()  # type: ignore[misc]
+    return _breakdown(spec=spec, rows=dict(rows.values_list("reason", "n")))
 
 
 # --- who gets what -------------------------------------------------------------------------------
