@@ -76,12 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second (default 20)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the queue to drain")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads making the changes (one makes ~90 a second here; more reach --rate 200)")
-    parser.add_argument("--keep-groups", action="store_true",
-                        help="leave the groups in place at the end (for a later --reuse-groups run)")
-    parser.add_argument("--reuse-groups", action="store_true",
-                        help="use the groups a --keep-groups run left (re-built first, as the nightly run does)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads making the changes (one makes ~90 a second here; more reach --rate 200)",
+    )
+    parser.add_argument(
+        "--keep-groups",
+        action="store_true",
+        help="leave the groups in place at the end (for a later --reuse-groups run)",
+    )
+    parser.add_argument(
+        "--reuse-groups",
+        action="store_true",
+        help="use the groups a --keep-groups run left (re-built first, as the nightly run does)",
+    )
     args = parser.parse_args(argv)
     setup_django()
     require_postgresql("bench.freshness")
@@ -133,8 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             for child in rule.node.get("children", []):  # bench.recheck's codes → this benchmark's
                 if child["type"] == "membership":
                     child["group"] = child["group"].replace(RECHECK_PREFIX, CODE_PREFIX)
-            group = group_create(code=f"{CODE_PREFIX}{i:03d}", name=f"bench.freshness {i:03d}",
-                                 is_condition_based=True, condition=t(rule.node), queue_rebuild=False)
+            group = group_create(
+                code=f"{CODE_PREFIX}{i:03d}",
+                name=f"bench.freshness {i:03d}",
+                is_condition_based=True,
+                condition=t(rule.node),
+                queue_rebuild=False,
+            )
             group_rebuild(group=group)
             ids.append(group.pk)
             groups.append(group)
@@ -144,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT min(id), max(id) FROM contacts_contact")
             low, high = cursor.fetchone()
-            cursor.execute("SELECT id FROM contacts_contact WHERE merged_into_id IS NULL AND id = ANY(%s)",
-                           [[rng.randint(low, high) for _ in range(args.changes * 2 + 10)]])
+            cursor.execute(
+                "SELECT id FROM contacts_contact WHERE merged_into_id IS NULL AND id = ANY(%s)",
+                [[rng.randint(low, high) for _ in range(args.changes * 2 + 10)]],
+            )
             pool = [row[0] for row in cursor.fetchall()]
         rng.shuffle(pool)
         targets = pool[: args.changes]
@@ -168,14 +185,19 @@ def main(argv: list[str] | None = None) -> int:
             contact = Contact.objects.get(pk=cid)
             kind = rng.choice(["field", "custom", "activity", "consent", "account"])
             if kind == "field":
-                services.contact_update(contact=contact, country=rng.choice(["CZ", "DE", "SK", "US"]),
-                                        lead_score=rng.randint(0, 100))
+                services.contact_update(
+                    contact=contact, country=rng.choice(["CZ", "DE", "SK", "US"]), lead_score=rng.randint(0, 100)
+                )
             elif kind == "custom":
                 plan = rng.choice(["free", "starter", "pro", "enterprise"])
                 services.contact_update(contact=contact, custom={"plan": plan})
             elif kind == "activity":
-                services.activity_record(contact=contact, type="page_visit", url=rng.choice(["/pricing", "/blog/x"]),
-                                         occurred_at=timezone.now())
+                services.activity_record(
+                    contact=contact,
+                    type="page_visit",
+                    url=rng.choice(["/pricing", "/blog/x"]),
+                    occurred_at=timezone.now(),
+                )
             elif kind == "consent":
                 consent = rng.choice(consents)
                 if rng.random() < 0.5:
@@ -273,19 +295,28 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  DRIFT in {group.code}: {among_changed} changed contacts have the wrong condition membership")
             drift += among_changed
             window_moves += total - among_changed
-        print(f"  verified {len(groups)} groups against their full rule sets in {time.perf_counter() - verified:.1f} s"
-              f" ({window_moves} memberships moved across a relative window since the build or the last re-check)")
+        print(
+            f"  verified {len(groups)} groups against their full rule sets in {time.perf_counter() - verified:.1f} s"
+            f" ({window_moves} memberships moved across a relative window since the build or the last re-check)"
+        )
 
         p50, p99 = percentile(delays, 50), percentile(delays, 99)
         met = p99 < GOAL_P99_S and not drift and status == 0
         print()
         print(f"{'changes':>8}{'made in s':>11}{'p50 s':>8}{'p99 s':>8}{'max s':>8}{'drift':>7}  goal")
-        print(f"{len(delays):8,}{made_in:11.1f}{p50:8.2f}{p99:8.2f}{max(delays):8.2f}{drift:7}  "
-              f"{'ok' if met else 'MISSED'} (p99 < {GOAL_P99_S:.0f} s, 0 drift)")
+        print(
+            f"{len(delays):8,}{made_in:11.1f}{p50:8.2f}{p99:8.2f}{max(delays):8.2f}{drift:7}  "
+            f"{'ok' if met else 'MISSED'} (p99 < {GOAL_P99_S:.0f} s, 0 drift)"
+        )
         print("    kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds_made.items())))
         result = {
-            "changes": len(delays), "p50_s": f"{p50:.2f}", "p99_s": f"{p99:.2f}", "max_s": f"{max(delays):.2f}",
-            "mean_s": f"{statistics.mean(delays):.2f}", "drift": drift, "window_moves": window_moves,
+            "changes": len(delays),
+            "p50_s": f"{p50:.2f}",
+            "p99_s": f"{p99:.2f}",
+            "max_s": f"{max(delays):.2f}",
+            "mean_s": f"{statistics.mean(delays):.2f}",
+            "drift": drift,
+            "window_moves": window_moves,
             "goal_met": "yes" if met else "NO",
         }
         if drift:

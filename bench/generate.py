@@ -43,14 +43,73 @@ S = {
     name: n
     for n, name in enumerate(
         [
-            "acc_country", "acc_w1", "acc_w2", "acc_suffix", "acc_industry", "acc_emp1", "acc_emp2", "acc_null",
-            "acc_created", "profile", "created", "merged", "has_account", "account", "in_acc_country", "country",
-            "female", "first", "last", "names", "has_email", "free_domain", "phone_yes", "phone", "city_yes", "city",
-            "job_yes", "job", "score", "hot_bonus", "plan_yes", "plan", "int_yes", "int1", "int2", "int3", "int4",
-            "int5", "int6", "lang_yes", "lang_en", "bday_yes", "bday", "cust_yes", "cust", "budget_yes", "budget1",
-            "budget2", "web_yes", "sec_yes", "sec_n", "mobile_yes", "mobile", "fav_yes", "fav", "legacy_yes",
-            "legacy", "act_n", "act_type", "act_variant", "act_time", "hot_n", "hot_time", "consent",
-            "agreed", "revoked", "revoked_at",
+            "acc_country",
+            "acc_w1",
+            "acc_w2",
+            "acc_suffix",
+            "acc_industry",
+            "acc_emp1",
+            "acc_emp2",
+            "acc_null",
+            "acc_created",
+            "profile",
+            "created",
+            "merged",
+            "has_account",
+            "account",
+            "in_acc_country",
+            "country",
+            "female",
+            "first",
+            "last",
+            "names",
+            "has_email",
+            "free_domain",
+            "phone_yes",
+            "phone",
+            "city_yes",
+            "city",
+            "job_yes",
+            "job",
+            "score",
+            "hot_bonus",
+            "plan_yes",
+            "plan",
+            "int_yes",
+            "int1",
+            "int2",
+            "int3",
+            "int4",
+            "int5",
+            "int6",
+            "lang_yes",
+            "lang_en",
+            "bday_yes",
+            "bday",
+            "cust_yes",
+            "cust",
+            "budget_yes",
+            "budget1",
+            "budget2",
+            "web_yes",
+            "sec_yes",
+            "sec_n",
+            "mobile_yes",
+            "mobile",
+            "fav_yes",
+            "fav",
+            "legacy_yes",
+            "legacy",
+            "act_n",
+            "act_type",
+            "act_variant",
+            "act_time",
+            "hot_n",
+            "hot_time",
+            "consent",
+            "agreed",
+            "revoked",
+            "revoked_at",
         ],
         start=101,
     )
@@ -206,8 +265,9 @@ def create_lookups(cursor: Any) -> dict[str, int]:
         prefix = data.phone_format.split("#", 1)[0]
         country_rows.append((code, prefix, data.phone_format.count("#"), data.language, list(data.company_suffixes)))
         for female, names in ((False, data.male_first), (True, data.female_first)):
-            first_rows += [(code, female, i, names[i % len(names)], ascii_slug(names[i % len(names)])) for i in
-                           range(FIRST_LEN)]
+            first_rows += [
+                (code, female, i, names[i % len(names)], ascii_slug(names[i % len(names)])) for i in range(FIRST_LEN)
+            ]
             last_rows += [
                 (code, female, i, pair[female], ascii_slug(pair[female]))
                 for i in range(LAST_LEN)
@@ -242,8 +302,9 @@ def create_lookups(cursor: Any) -> dict[str, int]:
     rows = [(kind, i, p, t, v, Jsonb(d)) for kind, rows in variants.items() for i, (p, t, v, d) in enumerate(rows)]
     rows.append(("page_visit", -1, "/pricing", "Pricing", None, Jsonb({})))  # the hot contacts' visits
     cursor.executemany("INSERT INTO bench_variant VALUES (%s, %s, %s, %s, %s, %s)", rows)
-    cursor.execute("ANALYZE bench_country_pick, bench_country, bench_first, bench_last, bench_city, "
-                   "bench_type_pick, bench_variant")
+    cursor.execute(
+        "ANALYZE bench_country_pick, bench_country, bench_first, bench_last, bench_city, bench_type_pick, bench_variant"
+    )
     return {kind: len(rows) for kind, rows in variants.items()}
 
 
@@ -289,16 +350,16 @@ def insert_accounts(cursor: Any, accounts: int) -> None:
         cursor,
         f"""
         INSERT INTO contacts_account (id, name, domain, industry, country, employees, created_at)
-        SELECT a, w1 || ' ' || w2 || ' ' || k.suffixes[1 + {R(a, 'acc_suffix')} % array_length(k.suffixes, 1)],
+        SELECT a, w1 || ' ' || w2 || ' ' || k.suffixes[1 + {R(a, "acc_suffix")} % array_length(k.suffixes, 1)],
                lower(w1 || '-' || w2) || '-' || a || '.example',
-               {pick(INDUSTRIES, a, 'acc_industry')},
+               {pick(INDUSTRIES, a, "acc_industry")},
                p.country,
-               CASE WHEN {R(a, 'acc_null')} % 100 < 8 THEN NULL
-                    ELSE least(50000, greatest(1, floor(exp(3.6 + 1.5 * {std_normal(a, 'acc_emp1', 'acc_emp2')}))))
+               CASE WHEN {R(a, "acc_null")} % 100 < 8 THEN NULL
+                    ELSE least(50000, greatest(1, floor(exp(3.6 + 1.5 * {std_normal(a, "acc_emp1", "acc_emp2")}))))
                END,
-               %(now)s::timestamptz - interval '1 day' * (30 + {U(a, 'acc_created')} * 1470)
+               %(now)s::timestamptz - interval '1 day' * (30 + {U(a, "acc_created")} * 1470)
         FROM (SELECT a, {w1} AS w1, {w2} AS w2 FROM generate_series(1, %(accounts)s) a) g
-        JOIN bench_country_pick p ON p.bucket = {R(a, 'acc_country')} % 100
+        JOIN bench_country_pick p ON p.bucket = {R(a, "acc_country")} % 100
         JOIN bench_country k ON k.country = p.country
         """,
         {"accounts": accounts, "now": NOW},
@@ -328,82 +389,82 @@ def insert_contacts(cursor: Any, contacts: int, accounts: int) -> None:
         INSERT INTO contacts_contact (id, email, first_name, last_name, phone, country, city, job_title, lead_score,
                                       account_id, merged_into_id, custom, last_activity_at, created_at, updated_at)
         SELECT b.i,
-               CASE WHEN {R(i, 'has_email')} % 100 < 5 THEN NULL
+               CASE WHEN {R(i, "has_email")} % 100 < 5 THEN NULL
                     WHEN NOT {has_names} THEN 'user' || b.i || '@' || coalesce(a.domain, {free_domain})
                     WHEN NOT {has_last} THEN f.slug || b.i || '@' || coalesce(a.domain, {free_domain})
                     ELSE f.slug || '.' || l.slug || b.i || '@' || coalesce(a.domain, {free_domain})
                END,
                CASE WHEN {has_names} THEN f.name ELSE '' END,
                CASE WHEN {has_last} THEN l.name ELSE '' END,
-               CASE WHEN {R(i, 'phone_yes')} % 100 < 60
-                    THEN k.phone_prefix || lpad(({R(i, 'phone')} % (10 ^ k.phone_digits)::bigint)::text,
+               CASE WHEN {R(i, "phone_yes")} % 100 < 60
+                    THEN k.phone_prefix || lpad(({R(i, "phone")} % (10 ^ k.phone_digits)::bigint)::text,
                                                 k.phone_digits, '0')
                     ELSE '' END,
                b.country,
-               CASE WHEN {R(i, 'city_yes')} % 100 < 90 THEN ci.name ELSE '' END,
-               CASE WHEN {R(i, 'job_yes')} % 100 < 85 THEN {pick(JOB_TITLES, i, 'job')} ELSE '' END,
-               least(100, floor(-ln(1.0 - {U(i, 'score')}) * 14)::int
-                          + CASE WHEN {is_hot(i)} THEN 25 + {R(i, 'hot_bonus')} % 36 ELSE 0 END),
+               CASE WHEN {R(i, "city_yes")} % 100 < 90 THEN ci.name ELSE '' END,
+               CASE WHEN {R(i, "job_yes")} % 100 < 85 THEN {pick(JOB_TITLES, i, "job")} ELSE '' END,
+               least(100, floor(-ln(1.0 - {U(i, "score")}) * 14)::int
+                          + CASE WHEN {is_hot(i)} THEN 25 + {R(i, "hot_bonus")} % 36 ELSE 0 END),
                b.account_id,
                CASE WHEN {is_merged(i)} THEN b.i - 1 END,
                jsonb_strip_nulls(jsonb_build_object(
                    'plan', b.plan,
-                   'interests', CASE WHEN {R(i, 'int_yes')} % 100 < 75
+                   'interests', CASE WHEN {R(i, "int_yes")} % 100 < 75
                                 THEN nullif(to_jsonb(array_remove(ARRAY[{interests}]::text[], NULL)), '[]') END,
-                   'preferred_language', CASE WHEN {R(i, 'lang_yes')} % 100 < 70 THEN
-                       CASE WHEN {R(i, 'lang_en')} % 100 < 85 THEN k.language ELSE 'en' END END,
-                   'birthday', CASE WHEN {R(i, 'bday_yes')} % 100 < 45
-                       THEN to_char(date '1960-01-01' + ({R(i, 'bday')} % 15695)::int, 'YYYY-MM-DD') END,
-                   'is_customer', CASE WHEN {R(i, 'cust_yes')} % 100 < 80
-                       THEN to_jsonb(b.plan IN ('starter', 'pro', 'enterprise') AND {R(i, 'cust')} % 100 < 85) END,
-                   'annual_budget', CASE WHEN {R(i, 'budget_yes')} % 100 < 40 THEN to_jsonb({budget}) END,
-                   'website', CASE WHEN a.id IS NOT NULL AND {R(i, 'web_yes')} % 100 < 70
+                   'preferred_language', CASE WHEN {R(i, "lang_yes")} % 100 < 70 THEN
+                       CASE WHEN {R(i, "lang_en")} % 100 < 85 THEN k.language ELSE 'en' END END,
+                   'birthday', CASE WHEN {R(i, "bday_yes")} % 100 < 45
+                       THEN to_char(date '1960-01-01' + ({R(i, "bday")} % 15695)::int, 'YYYY-MM-DD') END,
+                   'is_customer', CASE WHEN {R(i, "cust_yes")} % 100 < 80
+                       THEN to_jsonb(b.plan IN ('starter', 'pro', 'enterprise') AND {R(i, "cust")} % 100 < 85) END,
+                   'annual_budget', CASE WHEN {R(i, "budget_yes")} % 100 < 40 THEN to_jsonb({budget}) END,
+                   'website', CASE WHEN a.id IS NOT NULL AND {R(i, "web_yes")} % 100 < 70
                        THEN 'https://www.' || a.domain END,
-                   'secondary_email', CASE WHEN {has_names} AND {R(i, 'sec_yes')} % 100 < 15
-                       THEN f.slug || '.' || l.slug || (1 + {R(i, 'sec_n')} % 99) || '@' || {free_domain} END,
-                   'mobile', CASE WHEN {R(i, 'mobile_yes')} % 100 < 45
-                       THEN k.phone_prefix || lpad(({R(i, 'mobile')} % (10 ^ k.phone_digits)::bigint)::text,
+                   'secondary_email', CASE WHEN {has_names} AND {R(i, "sec_yes")} % 100 < 15
+                       THEN f.slug || '.' || l.slug || (1 + {R(i, "sec_n")} % 99) || '@' || {free_domain} END,
+                   'mobile', CASE WHEN {R(i, "mobile_yes")} % 100 < 45
+                       THEN k.phone_prefix || lpad(({R(i, "mobile")} % (10 ^ k.phone_digits)::bigint)::text,
                                                    k.phone_digits, '0') END,
-                   'favourite_product', CASE WHEN {R(i, 'fav_yes')} % 100 < 30
-                       THEN {pick(FAVOURITE_PRODUCTS, i, 'fav')} END,
-                   'legacy_source', CASE WHEN {R(i, 'legacy_yes')} % 100 < 20
-                       THEN {pick(LEGACY_SOURCES, i, 'legacy')} END
+                   'favourite_product', CASE WHEN {R(i, "fav_yes")} % 100 < 30
+                       THEN {pick(FAVOURITE_PRODUCTS, i, "fav")} END,
+                   'legacy_source', CASE WHEN {R(i, "legacy_yes")} % 100 < 20
+                       THEN {pick(LEGACY_SOURCES, i, "legacy")} END
                )),
-               {generated_last_activity(i, 'b.act_n', 'b.created')},
+               {generated_last_activity(i, "b.act_n", "b.created")},
                b.created,
                b.created
         FROM (
             SELECT g.i, g.account_id, g.female, g.act_n, g.created,
-                   CASE WHEN g.account_id IS NOT NULL AND {R('g.i', 'in_acc_country')} % 100 < 85
+                   CASE WHEN g.account_id IS NOT NULL AND {R("g.i", "in_acc_country")} % 100 < 85
                         THEN acc.country ELSE p.country END AS country,
-                   CASE WHEN {R('g.i', 'plan_yes')} % 100 < 90 THEN
+                   CASE WHEN {R("g.i", "plan_yes")} % 100 < 90 THEN
                        CASE WHEN coalesce(acc.employees, 0) > 500
                             THEN (ARRAY['free', 'starter', 'pro', 'enterprise'])[
-                                 CASE WHEN {R('g.i', 'plan')} % 100 < 25 THEN 1 WHEN {R('g.i', 'plan')} % 100 < 50
-                                 THEN 2 WHEN {R('g.i', 'plan')} % 100 < 80 THEN 3 ELSE 4 END]
+                                 CASE WHEN {R("g.i", "plan")} % 100 < 25 THEN 1 WHEN {R("g.i", "plan")} % 100 < 50
+                                 THEN 2 WHEN {R("g.i", "plan")} % 100 < 80 THEN 3 ELSE 4 END]
                             ELSE (ARRAY['free', 'starter', 'pro', 'enterprise'])[
-                                 CASE WHEN {R('g.i', 'plan')} % 100 < 45 THEN 1 WHEN {R('g.i', 'plan')} % 100 < 73
-                                 THEN 2 WHEN {R('g.i', 'plan')} % 100 < 92 THEN 3 ELSE 4 END]
+                                 CASE WHEN {R("g.i", "plan")} % 100 < 45 THEN 1 WHEN {R("g.i", "plan")} % 100 < 73
+                                 THEN 2 WHEN {R("g.i", "plan")} % 100 < 92 THEN 3 ELSE 4 END]
                        END
                    END AS plan
             FROM (
                 SELECT i,
-                       CASE WHEN {R('i', 'has_account')} % 100 < 80 THEN 1 + {R('i', 'account')} % %(accounts)s
+                       CASE WHEN {R("i", "has_account")} % 100 < 80 THEN 1 + {R("i", "account")} % %(accounts)s
                        END AS account_id,
-                       {R('i', 'female')} % 2 = 1 AS female,
-                       {activity_count('i')} AS act_n,
-                       {created_at('i')} AS created
+                       {R("i", "female")} % 2 = 1 AS female,
+                       {activity_count("i")} AS act_n,
+                       {created_at("i")} AS created
                 FROM generate_series(1, %(contacts)s) i
                 OFFSET 0  -- a fence: compute these once per contact, however often they are used above
             ) g
             LEFT JOIN contacts_account acc ON acc.id = g.account_id
-            JOIN bench_country_pick p ON p.bucket = {R('g.i', 'country')} % 100
+            JOIN bench_country_pick p ON p.bucket = {R("g.i", "country")} % 100
         ) b
         LEFT JOIN contacts_account a ON a.id = b.account_id
         JOIN bench_country k ON k.country = b.country
-        JOIN bench_first f ON f.country = b.country AND f.female = b.female AND f.idx = {R(i, 'first')} % {FIRST_LEN}
-        JOIN bench_last l ON l.country = b.country AND l.female = b.female AND l.idx = {R(i, 'last')} % {LAST_LEN}
-        JOIN bench_city ci ON ci.country = b.country AND ci.idx = {R(i, 'city')} % {CITY_LEN}
+        JOIN bench_first f ON f.country = b.country AND f.female = b.female AND f.idx = {R(i, "first")} % {FIRST_LEN}
+        JOIN bench_last l ON l.country = b.country AND l.female = b.female AND l.idx = {R(i, "last")} % {LAST_LEN}
+        JOIN bench_city ci ON ci.country = b.country AND ci.idx = {R(i, "city")} % {CITY_LEN}
         """,
         {"contacts": contacts, "accounts": accounts, "now": NOW},
     )
@@ -432,24 +493,24 @@ def insert_activities(cursor: Any, contacts: int) -> None:
         FROM (
             -- Narrow rows sorted by time; the wide columns are joined on afterwards (the join keeps the order).
             SELECT * FROM (
-                SELECT {key} AS k, cc.c, t.type, {R(key, 'act_variant')} % t.variants AS variant,
-                       {activity_time('cc.start', 'cc.finish', key, 'j', 'cc.n')} AS occurred_at
+                SELECT {key} AS k, cc.c, t.type, {R(key, "act_variant")} % t.variants AS variant,
+                       {activity_time("cc.start", "cc.finish", key, "j", "cc.n")} AS occurred_at
                 FROM (
                     SELECT c, n, start, finish FROM (
-                        SELECT c, {activity_count('c')} AS n, {activity_start('c')} AS start,
-                               {activity_end('c')} AS finish
+                        SELECT c, {activity_count("c")} AS n, {activity_start("c")} AS start,
+                               {activity_end("c")} AS finish
                         FROM generate_series(1, %(contacts)s) c
                         OFFSET 0  -- a fence: compute the contact-level values once per contact
                     ) q WHERE n > 0
                 ) cc
                 CROSS JOIN LATERAL generate_series(1, cc.n) j
-                JOIN bench_type_pick t ON t.bucket = {R(key, 'act_type')} % 100
+                JOIN bench_type_pick t ON t.bucket = {R(key, "act_type")} % 100
                 UNION ALL
                 -- "Hot" contacts: in the market, 3-6 pricing page visits in the last four weeks.
-                SELECT {hot_k}, c, 'page_visit', -1, {hot_time(U(hot_k, 'hot_time'))}
+                SELECT {hot_k}, c, 'page_visit', -1, {hot_time(U(hot_k, "hot_time"))}
                 FROM generate_series(1, %(contacts)s) c
-                CROSS JOIN LATERAL generate_series(1, {hot_count('c')}) j
-                WHERE {is_hot('c')} AND NOT {is_merged('c')}
+                CROSS JOIN LATERAL generate_series(1, {hot_count("c")}) j
+                WHERE {is_hot("c")} AND NOT {is_merged("c")}
             ) u
             ORDER BY occurred_at, k
         ) s
@@ -466,18 +527,18 @@ def insert_consents(cursor: Any, consent_ids: dict[str, int]) -> None:
         f"""
         INSERT INTO contacts_contactconsent (contact_id, consent_id, agreed_at, revoked_at)
         SELECT x.contact_id, x.consent_id, x.agreed_at,
-               CASE WHEN {R('x.k', 'revoked')} % 100 < 12
-                    THEN x.agreed_at + (%(now)s::timestamptz - x.agreed_at) * {U('x.k', 'revoked_at')} END
+               CASE WHEN {R("x.k", "revoked")} % 100 < 12
+                    THEN x.agreed_at + (%(now)s::timestamptz - x.agreed_at) * {U("x.k", "revoked_at")} END
         FROM (
             SELECT c.id AS contact_id, k.consent_id, {key} AS k,
-                   c.created_at + (%(now)s::timestamptz - c.created_at) * {U(key, 'agreed')} AS agreed_at
+                   c.created_at + (%(now)s::timestamptz - c.created_at) * {U(key, "agreed")} AS agreed_at
             FROM contacts_contact c
             CROSS JOIN (VALUES (1, %(newsletter)s::bigint, 60, true, false),
                                (2, %(sms)s::bigint, 35, false, true),
                                (3, %(product_updates)s::bigint, 40, true, false))
                  AS k(n, consent_id, percent, needs_email, needs_phone)
             WHERE c.merged_into_id IS NULL
-              AND {R(key, 'consent')} % 100 < k.percent
+              AND {R(key, "consent")} % 100 < k.percent
               AND (NOT k.needs_email OR c.email IS NOT NULL)
               AND (NOT k.needs_phone OR c.phone <> '' OR c.custom ? 'mobile')
         ) x
@@ -553,8 +614,10 @@ def restore_statements(statements: list[tuple[int, str]], timings: list, workers
                         if not queue or errors:
                             return
                         position, statement = queue.pop(0)
-                    name = statement.split(" ON ")[0].split()[-1] if statement.startswith("CREATE") else (
-                        statement.split('"')[1]
+                    name = (
+                        statement.split(" ON ")[0].split()[-1]
+                        if statement.startswith("CREATE")
+                        else (statement.split('"')[1])
                     )
                     with timed(f"  {name}"[:46], timings):
                         conn.execute(statement)

@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=100, help="condition-based groups (default 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-baseline", action="store_true", help="time only the product")
-    parser.add_argument("--skip-first-baseline", action="store_true",
-                        help="no timed baseline first build: the lean tables get a copy of the product's members")
+    parser.add_argument(
+        "--skip-first-baseline",
+        action="store_true",
+        help="no timed baseline first build: the lean tables get a copy of the product's members",
+    )
     args = parser.parse_args(argv)
     setup_django()
     require_postgresql("bench.nightly")
@@ -99,13 +102,22 @@ def main(argv: list[str] | None = None) -> int:
         for child in rule.node.get("children", []):
             if child["type"] == "membership":
                 child["group"] = child["group"].replace(RECHECK_PREFIX, CODE_PREFIX)
-        group = group_create(code=f"{CODE_PREFIX}{i:03d}", name=f"bench.nightly {i:03d}", is_condition_based=True,
-                             condition=t(rule.node), scheduled_rebuild=True, queue_rebuild=False)
+        group = group_create(
+            code=f"{CODE_PREFIX}{i:03d}",
+            name=f"bench.nightly {i:03d}",
+            is_condition_based=True,
+            condition=t(rule.node),
+            scheduled_rebuild=True,
+            queue_rebuild=False,
+        )
         ids.append(group.pk)
         groups.append(group)
     # Only this benchmark's groups are scheduled while it runs.
-    others = list(ContactGroup.objects.filter(scheduled_rebuild=True).exclude(code__startswith=CODE_PREFIX)
-                  .values_list("pk", flat=True))
+    others = list(
+        ContactGroup.objects.filter(scheduled_rebuild=True)
+        .exclude(code__startswith=CODE_PREFIX)
+        .values_list("pk", flat=True)
+    )
     ContactGroup.objects.filter(pk__in=others).update(scheduled_rebuild=False)
     create_lean_tables()
     params = {"now": now}
@@ -131,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         for group in groups:
             mine = "SELECT contact_id FROM segments_membership WHERE group_id = %s"
             other = f"SELECT contact_id FROM {LEAN_MEMBERS} WHERE group_id = %s"
-            diff = scalar(f"SELECT count(*) FROM (({mine} EXCEPT {other}) UNION ALL ({other} EXCEPT {mine})) d",
-                          [group.pk] * 4)
+            diff = scalar(
+                f"SELECT count(*) FROM (({mine} EXCEPT {other}) UNION ALL ({other} EXCEPT {mine})) d", [group.pk] * 4
+            )
             if diff:
                 wrong += 1
                 print(f"  MISMATCH after {phase}: {group.code} differs from the baseline in {diff:,} contacts")
@@ -152,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {phase}: product {product:.1f} s", flush=True)
             base = float("nan")
             if first and args.skip_first_baseline and not args.skip_baseline:
-                execute(f"INSERT INTO {LEAN_MEMBERS} SELECT group_id, contact_id, via_manual, via_account, "
-                        "via_condition, added_at FROM segments_membership WHERE group_id = ANY(%(ids)s)", {"ids": ids})
+                execute(
+                    f"INSERT INTO {LEAN_MEMBERS} SELECT group_id, contact_id, via_manual, via_account, "
+                    "via_condition, added_at FROM segments_membership WHERE group_id = ANY(%(ids)s)",
+                    {"ids": ids},
+                )
                 execute(f"ANALYZE {LEAN_MEMBERS}")
             elif not args.skip_baseline:
                 base = run_baseline(first)
@@ -161,16 +177,19 @@ def main(argv: list[str] | None = None) -> int:
                 compare(phase)
             rows.append((phase, product, base))
             key = "first" if first else "nightly"
-            result.update({f"{key}_s": f"{product:.1f}", f"{key}_lean_s": f"{base:.1f}",
-                           f"{key}_ratio": f"{product / base:.2f}"})
+            result.update(
+                {f"{key}_s": f"{product:.1f}", f"{key}_lean_s": f"{base:.1f}", f"{key}_ratio": f"{product / base:.2f}"}
+            )
         members = scalar("SELECT sum(member_count) FROM segments_contactgroup WHERE code LIKE %s", [CODE_PREFIX + "%"])
         print()
         print(f"{'phase':<20}{'product s':>11}{'lean s':>9}{'ratio':>7}  goal (< {GOAL_S:.0f} s)")
         for phase, product, base in rows:
             goal = "" if phase == "first build" else ("ok" if product < GOAL_S else "MISSED")
             print(f"{phase:<20}{product:>11.1f}{base:>9.1f}{product / base:>7.2f}  {goal}")
-        print(f"    {len(groups)} groups, {members:,} memberships in all; members equal the baseline's: "
-              f"{'not checked' if args.skip_baseline else 'yes'}")
+        print(
+            f"    {len(groups)} groups, {members:,} memberships in all; members equal the baseline's: "
+            f"{'not checked' if args.skip_baseline else 'yes'}"
+        )
         result["groups"] = len(groups)
         result["memberships"] = members
         result["goal_met"] = "yes" if rows[-1][1] < GOAL_S else "no"

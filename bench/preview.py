@@ -272,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     for o in outcomes:
         k = o.case.key
         result.update(
-            {f"{k}_ms": f"{o.orm:.1f}", f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}",
-             f"{k}_count": o.orm_count}
+            {
+                f"{k}_ms": f"{o.orm:.1f}",
+                f"{k}_sql_ms": f"{o.base:.1f}",
+                f"{k}_ratio": f"{o.ratio:.2f}",
+                f"{k}_count": o.orm_count,
+            }
         )
     result["goals_met"] = f"{sum(o.goal_met for o in outcomes)}/{len(outcomes)}"
     result["counts_equal"] = "yes" if not mismatched else "NO"

@@ -135,8 +135,11 @@ def diff_sqls(case: Case) -> list[str]:
     """The expert re-build of a condition-only group: delete the leavers, insert the joiners."""
     leavers = f"""DELETE FROM segments_membership m WHERE m.group_id = %(gid)s
                   AND NOT EXISTS (SELECT 1 FROM ({case.ids_sql}) r WHERE r.id = m.contact_id)"""
-    joiners = MEMBER_INSERT + f"""SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r
+    joiners = (
+        MEMBER_INSERT
+        + f"""SELECT %(gid)s, r.id, false, false, true, %(now)s FROM ({case.ids_sql}) r
         WHERE NOT EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = %(gid)s AND m.contact_id = r.id)"""
+    )
     return [with_events(leavers, LEFT), with_events(joiners, ENTERED)]
 
 
@@ -189,14 +192,18 @@ class Outcome(Medians):
 
     def row(self) -> str:
         orm = f"{self.orm:9.1f}" if not self.timed_out else f"{'>' + format(self.orm / 1000, '.0f') + ' s':>9}"
-        return (f"({self.case.key}) {self.case.label[:48]:<49}{self.phase:<13}{orm}{self.base:9.1f}{self.ratio:7.2f}"
-                f"{self.lean:9.1f}{self.lean_ratio:7.2f}{self.members:10,}{self.added:9,}{self.removed:9,}  "
-                f"{'ok' if self.goal_met else 'MISSED'} (≤{RATIO_GOAL}×) "
-                f"{'ok' if self.lean_goal_met else 'MISSED'} (≤{LEAN_GOALS[self.phase]}× lean)")
+        return (
+            f"({self.case.key}) {self.case.label[:48]:<49}{self.phase:<13}{orm}{self.base:9.1f}{self.ratio:7.2f}"
+            f"{self.lean:9.1f}{self.lean_ratio:7.2f}{self.members:10,}{self.added:9,}{self.removed:9,}  "
+            f"{'ok' if self.goal_met else 'MISSED'} (≤{RATIO_GOAL}×) "
+            f"{'ok' if self.lean_goal_met else 'MISSED'} (≤{LEAN_GOALS[self.phase]}× lean)"
+        )
 
 
-HEADER = (f"{'group':<53}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'lean ms':>9}{'ratio':>7}"
-          f"{'members':>10}{'added':>9}{'removed':>9}  goals")
+HEADER = (
+    f"{'group':<53}{'phase':<13}{'ORM ms':>9}{'SQL ms':>9}{'ratio':>7}{'lean ms':>9}{'ratio':>7}"
+    f"{'members':>10}{'added':>9}{'removed':>9}  goals"
+)
 
 
 def scalar(sql: str, params: Any = None) -> Any:
@@ -232,19 +239,28 @@ def change_data(*, run: int, now: dt.datetime) -> int:
     pick = f"(hashint8extended(c.id, {900 + run}) & 1048575) %% 1000 < {CHANGE_PERCENT * 10}"
     part = f"(hashint8extended(c.id, {950 + run}) & 1048575) %% 3"
     with transaction.atomic():
-        execute(f"""INSERT INTO {UNDO_TABLE} SELECT c.id, c.country, c.lead_score, c.last_activity_at, c.updated_at
+        execute(
+            f"""INSERT INTO {UNDO_TABLE} SELECT c.id, c.country, c.lead_score, c.last_activity_at, c.updated_at
                     FROM contacts_contact c WHERE c.merged_into_id IS NULL AND {pick}
-                    ON CONFLICT (id) DO NOTHING""", {"now": now})
-        n = execute(f"""UPDATE contacts_contact c SET updated_at = %(now)s,
+                    ON CONFLICT (id) DO NOTHING""",
+            {"now": now},
+        )
+        n = execute(
+            f"""UPDATE contacts_contact c SET updated_at = %(now)s,
             country = CASE WHEN {part} = 0 THEN (CASE WHEN c.country = 'CZ' THEN 'SK' ELSE 'CZ' END) ELSE c.country END,
             lead_score = CASE WHEN {part} = 1 THEN (CASE WHEN c.lead_score >= 50 THEN 10 ELSE 75 END)
                               ELSE c.lead_score END,
             last_activity_at = CASE WHEN {part} = 2 THEN %(now)s - interval '1 hour' ELSE c.last_activity_at END
-            WHERE c.merged_into_id IS NULL AND {pick}""", {"now": now})
-        execute(f"""INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, data)
+            WHERE c.merged_into_id IS NULL AND {pick}""",
+            {"now": now},
+        )
+        execute(
+            f"""INSERT INTO contacts_activity (contact_id, type, occurred_at, url, title, data)
             SELECT c.id, 'page_visit', %(now)s - make_interval(days => k, hours => 1), '/pricing', %(marker)s, '{{}}'
             FROM contacts_contact c CROSS JOIN generate_series(1, 3) k
-            WHERE c.merged_into_id IS NULL AND {pick} AND {part} = 2""", {"now": now, "marker": MARKER})
+            WHERE c.merged_into_id IS NULL AND {pick} AND {part} = 2""",
+            {"now": now, "marker": MARKER},
+        )
     execute("ANALYZE contacts_contact")
     execute("ANALYZE contacts_activity")
     # TRICKY: right after a first build the statistics say a new group has ~1 member, and both the
@@ -300,8 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         for side in ("orm", "sql"):
             tree = case.tree if side == "orm" else t(CZ)  # the baseline group's condition is never evaluated
             made.append(
-                group_create(code=f"{CODE_PREFIX}{case.key}_{side}", name=f"bench.rebuild ({case.key}) {side}",
-                             is_condition_based=True, condition=tree, queue_rebuild=False)
+                group_create(
+                    code=f"{CODE_PREFIX}{case.key}_{side}",
+                    name=f"bench.rebuild ({case.key}) {side}",
+                    is_condition_based=True,
+                    condition=tree,
+                    queue_rebuild=False,
+                )
             )
         groups[case.key] = (made[0], made[1])
     params["ref"] = groups["a"][1].pk  # the baseline of (c) reads the baseline's (a)
@@ -311,8 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     ballast = group_create(code=f"{CODE_PREFIX}ballast", name="bench.rebuild ballast", queue_rebuild=False)
     create_lean_tables()
     for insert in (MEMBER_INSERT, lean(MEMBER_INSERT)):
-        execute(insert + "SELECT %(gid)s, c.id, true, false, false, %(now)s FROM contacts_contact c "
-                "WHERE c.merged_into_id IS NULL AND c.id %% 10 = 0", {"gid": ballast.pk, "now": now})
+        execute(
+            insert + "SELECT %(gid)s, c.id, true, false, false, %(now)s FROM contacts_contact c "
+            "WHERE c.merged_into_id IS NULL AND c.id %% 10 = 0",
+            {"gid": ballast.pk, "now": now},
+        )
     execute("ANALYZE segments_membership")
     execute(f"ANALYZE {LEAN_MEMBERS}")
 
@@ -329,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
                 if "statement timeout" not in str(exc):
                     raise
                 o.orm_ms.append(args.timeout * 1000.0)
-                statements = [q["sql"] for q in captured.captured_queries
-                              if q["sql"].split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+                statements = [
+                    q["sql"]
+                    for q in captured.captured_queries
+                    if q["sql"].split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")
+                ]
                 o.timed_out = statements[-1]
                 execute("SET statement_timeout = 0")
                 print(f"  ({o.case.key}) {o.phase}: the ORM's rebuild hit the {args.timeout} s statement timeout")
@@ -345,8 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         orm_g, sql_g = groups[case.key]
         with transaction.atomic():
             execute("DELETE FROM segments_membership WHERE group_id = %s", [orm_g.pk])
-            execute(MEMBER_INSERT + "SELECT %(orm)s, contact_id, false, false, true, %(now)s "
-                    "FROM segments_membership WHERE group_id = %(sql)s", {"orm": orm_g.pk, "sql": sql_g.pk, "now": now})
+            execute(
+                MEMBER_INSERT + "SELECT %(orm)s, contact_id, false, false, true, %(now)s "
+                "FROM segments_membership WHERE group_id = %(sql)s",
+                {"orm": orm_g.pk, "sql": sql_g.pk, "now": now},
+            )
 
     def run_sql(sqls: list[str], gid: int) -> float:
         started = time.perf_counter()
@@ -362,20 +392,28 @@ def main(argv: list[str] | None = None) -> int:
         orm_g, sql_g = groups[case.key]
         extra, missing = differences(orm_g.pk, sql_g.pk)
         if extra or missing:
-            print(f"\nMEMBERSHIP MISMATCH in ({case.key}) {case.label}, {phase}: "
-                  f"{extra:,} only in the ORM's group, {missing:,} only in the baseline's")
+            print(
+                f"\nMEMBERSHIP MISMATCH in ({case.key}) {case.label}, {phase}: "
+                f"{extra:,} only in the ORM's group, {missing:,} only in the baseline's"
+            )
             raise SystemExit(1)
         mine = "SELECT contact_id FROM segments_membership WHERE group_id = %s"
         other = f"SELECT contact_id FROM {LEAN_MEMBERS} WHERE group_id = %s"
-        lean_diff = scalar(f"SELECT count(*) FROM (({mine} EXCEPT {other}) UNION ALL ({other} EXCEPT {mine})) d",
-                           [sql_g.pk, sql_g.pk, sql_g.pk, sql_g.pk])
+        lean_diff = scalar(
+            f"SELECT count(*) FROM (({mine} EXCEPT {other}) UNION ALL ({other} EXCEPT {mine})) d",
+            [sql_g.pk, sql_g.pk, sql_g.pk, sql_g.pk],
+        )
         events = "SELECT count(*) FROM {} WHERE group_id = %s"
-        counts = (scalar(events.format("segments_membershipevent"), [orm_g.pk]),
-                  scalar(events.format("segments_membershipevent"), [sql_g.pk]),
-                  scalar(events.format(LEAN_EVENTS), [sql_g.pk]))
+        counts = (
+            scalar(events.format("segments_membershipevent"), [orm_g.pk]),
+            scalar(events.format("segments_membershipevent"), [sql_g.pk]),
+            scalar(events.format(LEAN_EVENTS), [sql_g.pk]),
+        )
         if lean_diff or len(set(counts)) != 1:
-            print(f"\nMISMATCH in ({case.key}) {case.label}, {phase}: lean members differ by {lean_diff:,}; "
-                  f"history rows (ORM, SQL, lean) = {counts}")
+            print(
+                f"\nMISMATCH in ({case.key}) {case.label}, {phase}: lean members differ by {lean_diff:,}; "
+                f"history rows (ORM, SQL, lean) = {counts}"
+            )
             raise SystemExit(1)
 
     def reset(case: Case) -> None:
@@ -403,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             orm_g, sql_g = groups[case.key]
             for run in range(args.runs):
                 reset(case)
-                for side in (("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm")):
+                for side in ("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm"):
                     if side == "orm":
                         run_orm(o, orm_g)
                     elif side == "sql":
@@ -421,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             for case in selected:  # (a) first: (c) reads its members
                 o = rebuilds[case.key]
                 orm_g, sql_g = groups[case.key]
-                for side in (("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm")):
+                for side in ("orm", "sql", "lean") if run % 2 == 0 else ("lean", "sql", "orm"):
                     if side == "orm":
                         run_orm(o, orm_g)
                     elif side == "sql":
@@ -449,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"\n--- ({o.case.key}) {o.phase}: the ORM's queries (last run) ---")
                     print(o.queries)
                 print(f"--- ({o.case.key}) {o.phase}: EXPLAIN ANALYZE of the baseline (rolled back) ---")
-                for sql in ([first_build_sql(o.case)] if o.phase == "first build" else diff_sqls(o.case)):
+                for sql in [first_build_sql(o.case)] if o.phase == "first build" else diff_sqls(o.case):
                     try:
                         with transaction.atomic():
                             if o.phase == "first build":  # as it ran: into an empty group
@@ -463,8 +501,15 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             k = f"{o.case.key}_{'first' if o.phase == 'first build' else 'rebuild'}"
             orm_ms = f"{o.orm:.1f}" if not o.timed_out else f">{o.orm:.0f}"
-            result.update({f"{k}_ms": orm_ms, f"{k}_sql_ms": f"{o.base:.1f}", f"{k}_ratio": f"{o.ratio:.2f}",
-                           f"{k}_lean_ms": f"{o.lean:.1f}", f"{k}_lean_ratio": f"{o.lean_ratio:.2f}"})
+            result.update(
+                {
+                    f"{k}_ms": orm_ms,
+                    f"{k}_sql_ms": f"{o.base:.1f}",
+                    f"{k}_ratio": f"{o.ratio:.2f}",
+                    f"{k}_lean_ms": f"{o.lean:.1f}",
+                    f"{k}_lean_ratio": f"{o.lean_ratio:.2f}",
+                }
+            )
         for key in ("a", "b", "c"):
             match = [o for o in outcomes if o.case.key == key]
             if match:

@@ -121,9 +121,9 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
                 "window": {"last_days": days},
             },
             f"""(SELECT count(*) FROM contacts_activity a WHERE a.contact_id = c.id AND a.type = 'page_visit'
-                 AND a.url ILIKE {q('%' + url + '%').replace('%', '%%')} AND {window(days)}) >= {k}""",
+                 AND a.url ILIKE {q("%" + url + "%").replace("%", "%%")} AND {window(days)}) >= {k}""",
             f"""c.id IN (SELECT a.contact_id FROM contacts_activity a WHERE a.type = 'page_visit'
-                 AND a.url ILIKE {q('%' + url + '%').replace('%', '%%')} AND {window(days)}
+                 AND a.url ILIKE {q("%" + url + "%").replace("%", "%%")} AND {window(days)}
                  GROUP BY a.contact_id HAVING count(*) >= {k})""",
         )
 
@@ -138,8 +138,12 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
     def silent_rule() -> Rule:
         days = rng.choice([30, 90, 365])
         return Rule(
-            {"type": "activity", "activity": "any", "count": {"operator": "eq", "value": 0},
-             "window": {"last_days": days}},
+            {
+                "type": "activity",
+                "activity": "any",
+                "count": {"operator": "eq", "value": 0},
+                "window": {"last_days": days},
+            },
             f"NOT EXISTS (SELECT 1 FROM contacts_activity a WHERE a.contact_id = c.id AND {window(days)})",
         )
 
@@ -155,8 +159,18 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
         )
 
     simple = [
-        field_rule, score_rule, plan_rule, interests_rule, language_rule, customer_rule, budget_rule,
-        account_rule, visits_rule, event_rule, silent_rule, consent_rule,
+        field_rule,
+        score_rule,
+        plan_rule,
+        interests_rule,
+        language_rule,
+        customer_rule,
+        budget_rule,
+        account_rule,
+        visits_rule,
+        event_rule,
+        silent_rule,
+        consent_rule,
     ]
     rules: list[Rule] = []
     for i in range(count):
@@ -166,18 +180,29 @@ def make_rules(count: int, rng: random.Random) -> list[Rule]:
         elif kind in (12, 13):  # AND / OR of two simple rules
             one, two = rng.choice(simple)(), rng.choice(simple)()
             op = "and" if kind == 12 else "or"
-            rules.append(Rule({"type": "group", "combinator": op, "children": [one.node, two.node]},
-                              f"(({one.sql}) {op.upper()} ({two.sql}))",
-                              f"(({one.bulk}) {op.upper()} ({two.bulk}))"))
+            rules.append(
+                Rule(
+                    {"type": "group", "combinator": op, "children": [one.node, two.node]},
+                    f"(({one.sql}) {op.upper()} ({two.sql}))",
+                    f"(({one.bulk}) {op.upper()} ({two.bulk}))",
+                )
+            )
         elif i >= 16:  # membership of an earlier group (its index; the code and id are filled in later)
             ref = rng.randrange(0, i - 1)
             other = rng.choice(simple)()
-            rules.append(Rule({"type": "group", "combinator": "and", "children": [
-                {"type": "membership", "group": ref, "operator": "is_member"}, other.node]},
-                f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
-                f"AND m.contact_id = c.id) AND ({other.sql}))",
-                f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
-                f"AND m.contact_id = c.id) AND ({other.bulk}))"))
+            rules.append(
+                Rule(
+                    {
+                        "type": "group",
+                        "combinator": "and",
+                        "children": [{"type": "membership", "group": ref, "operator": "is_member"}, other.node],
+                    },
+                    f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
+                    f"AND m.contact_id = c.id) AND ({other.sql}))",
+                    f"(EXISTS (SELECT 1 FROM segments_membership m WHERE m.group_id = {{gid{ref}}} "
+                    f"AND m.contact_id = c.id) AND ({other.bulk}))",
+                )
+            )
         else:
             rules.append(rng.choice(simple)())
     return rules
@@ -199,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recheck", description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, help="generate this many contacts first if the database has fewer")
     parser.add_argument("--groups", type=int, default=100, help="condition-based groups to create (default 100)")
-    parser.add_argument("--runs", type=int, default=100,
-                        help="runs, one random contact each, every other one timed (default 100)")
+    parser.add_argument(
+        "--runs", type=int, default=100, help="runs, one random contact each, every other one timed (default 100)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed for the rules and the contacts")
     args = parser.parse_args(argv)
     setup_django()
@@ -234,8 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, rule in enumerate(rules):
             resolve(rules[: i + 1], ids)
-            group = group_create(code=f"{CODE_PREFIX}{i:03d}", name=f"bench.recheck {i:03d}",
-                                 is_condition_based=True, condition=t(rule.node), queue_rebuild=False)
+            group = group_create(
+                code=f"{CODE_PREFIX}{i:03d}",
+                name=f"bench.recheck {i:03d}",
+                is_condition_based=True,
+                condition=t(rule.node),
+                queue_rebuild=False,
+            )
             ids.append(group.pk)
         resolve(rules, ids)
         flags_sql = ",\n".join(f"({r.sql})" for r in rules)
@@ -309,14 +340,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ms = orm(cid)
             members = set(
-                Membership.objects.filter(contact_id=cid, group_id__in=ids, via_condition=True)
-                .values_list("group_id", flat=True)
+                Membership.objects.filter(contact_id=cid, group_id__in=ids, via_condition=True).values_list(
+                    "group_id", flat=True
+                )
             )
             s_ms, s_yes = run_separate(cid)
             c_ms, c_yes = run_combined(cid)
             if not members == s_yes == c_yes:
-                print(f"\nVERDICT MISMATCH for contact {cid}: only the re-check: {sorted(members - c_yes)}, "
-                      f"only the baseline: {sorted(c_yes - members)}; separate ≠ combined: {s_yes != c_yes}")
+                print(
+                    f"\nVERDICT MISMATCH for contact {cid}: only the re-check: {sorted(members - c_yes)}, "
+                    f"only the baseline: {sorted(c_yes - members)}; separate ≠ combined: {s_yes != c_yes}"
+                )
                 for gid in sorted(members ^ c_yes):
                     print(f"  group {gid}: {rules[ids.index(gid)].node}")
                 raise SystemExit(1)
@@ -337,27 +371,44 @@ def main(argv: list[str] | None = None) -> int:
         met = orm_med < GOAL_MS
         print()
         print(f"{'re-check of one contact, all kinds changed':<52}{'median ms':>10}{'p90 ms':>8}{'queries':>9}  goal")
-        print(f"{'segments.rechecks.contacts_recheck (end to end)':<52}{orm_med:10.1f}{p90:8.1f}"
-              f"{statistics.median(queries):9.0f}  {'ok' if met else 'MISSED'} (<{GOAL_MS:.0f} ms)")
-        print(f"{f'baseline: {len(rules)} separate hand-written queries':<52}{statistics.median(sep_ms):10.1f}"
-              f"{statistics.quantiles(sep_ms, n=10)[-1] if len(sep_ms) > 1 else sep_med:8.1f}{len(rules):9}")
-        print(f"{'baseline: one combined hand-written query':<52}{comb_med:10.1f}"
-              f"{statistics.quantiles(comb_ms, n=10)[-1] if len(comb_ms) > 1 else comb_med:8.1f}{1:9}")
-        print(f"    of the re-check's {orm_med:.1f} ms, {statistics.median(in_db):.1f} ms (median) are spent executing "
-              f"its {statistics.median(queries):.0f} statements; the rest is Python (parsing, compiling, ORM)")
-        print(f"    evaluating the rules (one query per dependency level, Python included) takes "
-              f"{statistics.median(eval_ms):.1f} ms of it; the rest is choosing and locking the groups, reading "
-              f"and writing memberships and counts, and the commit")
-        print(f"    groups matched per contact: median {statistics.median(matched):.0f}, max {max(matched)}; "
-              f"verdicts equal the baselines' for all {len(picked)} contacts")
+        print(
+            f"{'segments.rechecks.contacts_recheck (end to end)':<52}{orm_med:10.1f}{p90:8.1f}"
+            f"{statistics.median(queries):9.0f}  {'ok' if met else 'MISSED'} (<{GOAL_MS:.0f} ms)"
+        )
+        print(
+            f"{f'baseline: {len(rules)} separate hand-written queries':<52}{statistics.median(sep_ms):10.1f}"
+            f"{statistics.quantiles(sep_ms, n=10)[-1] if len(sep_ms) > 1 else sep_med:8.1f}{len(rules):9}"
+        )
+        print(
+            f"{'baseline: one combined hand-written query':<52}{comb_med:10.1f}"
+            f"{statistics.quantiles(comb_ms, n=10)[-1] if len(comb_ms) > 1 else comb_med:8.1f}{1:9}"
+        )
+        print(
+            f"    of the re-check's {orm_med:.1f} ms, {statistics.median(in_db):.1f} ms (median) are spent executing "
+            f"its {statistics.median(queries):.0f} statements; the rest is Python (parsing, compiling, ORM)"
+        )
+        print(
+            f"    evaluating the rules (one query per dependency level, Python included) takes "
+            f"{statistics.median(eval_ms):.1f} ms of it; the rest is choosing and locking the groups, reading "
+            f"and writing memberships and counts, and the commit"
+        )
+        print(
+            f"    groups matched per contact: median {statistics.median(matched):.0f}, max {max(matched)}; "
+            f"verdicts equal the baselines' for all {len(picked)} contacts"
+        )
         result = {
-            "recheck_ms": f"{orm_med:.1f}", "recheck_p90_ms": f"{p90:.1f}",
-            "separate_ms": f"{sep_med:.1f}", "combined_ms": f"{comb_med:.1f}",
-            "ratio_separate": f"{orm_med / sep_med:.2f}", "ratio_combined": f"{orm_med / comb_med:.2f}",
-            "queries": f"{statistics.median(queries):.0f}", "sql_ms": f"{statistics.median(in_db):.1f}",
+            "recheck_ms": f"{orm_med:.1f}",
+            "recheck_p90_ms": f"{p90:.1f}",
+            "separate_ms": f"{sep_med:.1f}",
+            "combined_ms": f"{comb_med:.1f}",
+            "ratio_separate": f"{orm_med / sep_med:.2f}",
+            "ratio_combined": f"{orm_med / comb_med:.2f}",
+            "queries": f"{statistics.median(queries):.0f}",
+            "sql_ms": f"{statistics.median(in_db):.1f}",
             "evaluate_ms": f"{statistics.median(eval_ms):.1f}",
             "groups": len(rules),
-            "goal_met": "yes" if met else "NO", "verdicts_equal": "yes",
+            "goal_met": "yes" if met else "NO",
+            "verdicts_equal": "yes",
         }
     except SystemExit as exc:
         status = int(exc.code or 1)

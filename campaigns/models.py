@@ -204,7 +204,8 @@ class Delivery(models.Model):
     """One contact's message of a sent campaign, frozen when the send starts (the audit trail).
 
     Written set-based by campaigns.sending (one INSERT … SELECT of the audience); its status moves
-    queued → sending → sent | failed, or queued → skipped, or sending → unknown after a crash.
+    queued → sending → sent | failed | unknown, or sending → queued (a temporary refusal, retried later),
+    or queued → skipped, or sending → unknown after a crash; failed → queued when a person retries.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
@@ -222,13 +223,17 @@ class Delivery(models.Model):
     # i-th included group (by position; the first MAX_RECORDED_GROUPS only). NULL: not recorded (frozen before
     # this column existed). The report's "by included group" reads it (campaigns.selectors.report).
     included_groups = models.BigIntegerField(null=True, blank=True)
+    # Failed attempts so far; a queued row with retry_at waits for it (an automatic retry, campaigns.outcomes).
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "deliveries"
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="delivery_campaign_contact")]
         indexes = [
-            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+            # (campaign, status, id): a batch reads the next queued rows in id order straight from the index.
+            models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_status_id"),
             models.Index(fields=["campaign", "created_at"], name="delivery_campaign_created"),  # a day's count
         ]
 

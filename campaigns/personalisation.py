@@ -11,7 +11,7 @@ Rendering substitutes values from a dict of plain strings built from the contact
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -102,29 +102,42 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def contact_values(contact: Contact, *, fields: Iterable[ContactField] | None = None) -> dict[str, str]:
-    """The sandbox: every allowed token's value for one contact, as plain strings ("" when empty)."""
-    account = contact.account
-    values = {
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "full_name": contact.full_name,
-        "email": _text(contact.email),
-        "phone": contact.phone,
-        "city": contact.city,
-        "country": _text(getattr(contact.country, "name", contact.country)) if contact.country else "",
-        "job_title": contact.job_title,
-        "lead_score": _text(contact.lead_score),
-        "account.name": account.name if account else "",
-        "account.domain": account.domain if account else "",
-        "account.industry": account.industry if account else "",
-        "account.country": _text(getattr(account.country, "name", account.country))
-        if account and account.country
-        else "",
-    }
+def _country_name(country: Any) -> str:
+    return _text(getattr(country, "name", country)) if country else ""
+
+
+# Each built-in token's value for one contact (plain strings, "" when empty).
+_CONTACT_VALUES: dict[str, Callable[[Contact], str]] = {
+    "first_name": lambda c: c.first_name,
+    "last_name": lambda c: c.last_name,
+    "full_name": lambda c: c.full_name,
+    "email": lambda c: _text(c.email),
+    "phone": lambda c: c.phone,
+    "city": lambda c: c.city,
+    "country": lambda c: _country_name(c.country),
+    "job_title": lambda c: c.job_title,
+    "lead_score": lambda c: _text(c.lead_score),
+    "account.name": lambda c: c.account.name if c.account else "",
+    "account.domain": lambda c: c.account.domain if c.account else "",
+    "account.industry": lambda c: c.account.industry if c.account else "",
+    "account.country": lambda c: _country_name(c.account.country) if c.account else "",
+}
+
+
+def contact_values(
+    contact: Contact, *, fields: Iterable[ContactField] | None = None, names: Iterable[str] | None = None
+) -> dict[str, str]:
+    """The sandbox: every allowed token's value for one contact, as plain strings ("" when empty).
+
+    `names`: only these tokens (a sender renders many messages from templates using a few of them).
+    """
+    wanted = None if names is None else set(names)
+    values = {name: value(contact) for name, value in _CONTACT_VALUES.items() if wanted is None or name in wanted}
     custom = contact.custom if isinstance(contact.custom, dict) else {}
     for field in ContactField.objects.active() if fields is None else fields:
-        values[f"{CUSTOM_PREFIX}{field.code}"] = display_value(field=field, value=custom.get(field.code))
+        name = f"{CUSTOM_PREFIX}{field.code}"
+        if wanted is None or name in wanted:
+            values[name] = display_value(field=field, value=custom.get(field.code))
     return values
 
 

@@ -1,19 +1,24 @@
 """Sending a campaign: freeze the audience into Delivery rows, send them in batches, resume after a crash.
 
-Invariant — nobody is sent a campaign twice. A delivery is claimed by ONE conditional UPDATE
-(queued → sending, committed on its own) before its message is handed to the backend, and marked
-sent right after the backend accepts it. Two workers never both win a claim, and a row is never
-claimed twice. When a worker dies, the rows it left in `sending` (at most the one message in flight)
-are marked `unknown` by the recovery and NOT sent again: that contact got the message once or not at
-all (the backend may or may not have accepted it before the kill). So the guarantee is at most once
-per contact, and exactly once for everyone but a crashed worker's in-flight message, which is
-reported on the campaign's Sending tab.
+Invariant — nobody is sent a campaign twice. Deliveries are claimed by ONE conditional UPDATE
+(queued → sending, committed on its own) before any of their messages is handed to the backend: a
+chunk of up to SEND_CLAIM (50) rows at a time, then sent one by one, and the accepted ones are marked
+sent with one UPDATE when the chunk is done. Two workers never both win a claim, and a row is never
+claimed twice. When a worker dies, the rows it left in `sending` — at most one chunk: the messages
+the backend had already accepted and those not yet tried — are marked `unknown` ("Not confirmed") by
+the recovery and NOT sent again: each of those contacts got the message once or not at all. So the
+guarantee is at most once per contact, and exactly once for everyone but a crashed worker's last
+chunk, which is reported on the campaign's Sending tab. (SEND_CLAIM=1 gives the old one-row window
+at the price of two commits per message.) A delivery goes back to `queued` only when its message
+certainly did not go out (campaigns.outcomes: a temporary SMTP refusal or no connection), to be
+retried after a delay a bounded number of times.
 
 Flow: `campaign_send` (now or at a time) → `send_start` freezes the audience with one INSERT … SELECT
 in one transaction and queues `campaigns.tasks.send_batch` → each batch sends up to SEND_BATCH
-deliveries through one email connection (or the SMS backend) and queues the next → the last marks
-the campaign sent. The minutely `sends_tick` starts scheduled campaigns that are due and resumes
-sends whose worker went silent (no heartbeat for SEND_STALE_AFTER seconds).
+deliveries through one email connection (or the SMS backend), content compiled once per variant and
+arm (campaigns.compiled), and queues the next → the last marks the campaign sent. The minutely
+`sends_tick` starts scheduled campaigns that are due and resumes sends whose worker went silent (no
+heartbeat for SEND_STALE_AFTER seconds) or whose retries are due.
 """
 
 from __future__ import annotations
@@ -24,19 +29,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
-from django.utils.html import escape
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from campaigns.compose import Message, message_for
-from campaigns.events import deliveries_sent_record
-from campaigns.links import unsubscribe_url
+from campaigns.compiled import CompiledContent
+from campaigns.handover import Connecting, Sender
+from campaigns.handover import email_for as email_for  # sending.email_for, as before
 from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, DeliveryStatus
+from campaigns.outcomes import (
+    Outcome,
+    deliveries_claim,
+    deliveries_mark_sent,
+    deliveries_mark_unclaimed,
+    delivery_mark,
+    error_text,
+    outcome_of,
+)
 from campaigns.personalisation import TokenError, allowed_tokens, tokens_check
 from campaigns.selectors.audience import (
     assigned_audience,
@@ -45,8 +57,6 @@ from campaigns.selectors.audience import (
     included_groups_expression,
     unsubscribed,
 )
-from campaigns.sms_backends import SmsMessage, sms_backend
-from campaigns.tracking import html_tracked
 from contacts.models import Contact, ContactField
 
 logger = logging.getLogger(__name__)
@@ -144,9 +154,19 @@ def freeze_audience(*, campaign: Campaign) -> int:
             _status=Value(DeliveryStatus.QUEUED.value),
             _error=Value(""),
             _groups=included_groups_expression(include=audience_spec(campaign=campaign).include),
+            _attempts=Value(0),
         )
         .values_list(
-            "_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error", "_groups"
+            "_campaign",
+            "_contact",
+            "_channel",
+            "_address",
+            "_variant",
+            "_arm",
+            "_status",
+            "_error",
+            "_groups",
+            "_attempts",
         )
     )
     select, params = rows.query.sql_with_params()
@@ -154,7 +174,7 @@ def freeze_audience(*, campaign: Campaign) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error, "
-            f"included_groups) {select}",
+            f"included_groups, attempts) {select}",
             params,
         )
         return cursor.rowcount
@@ -175,13 +195,28 @@ def send_start(*, campaign_id: int, now: datetime | None = None) -> int | None:
         campaign = Campaign.objects.get(pk=campaign_id)
         count = freeze_audience(campaign=campaign)
         Campaign.objects.filter(pk=campaign_id).update(recipients=count)
-        transaction.on_commit(lambda: _queue("campaigns.tasks.send_batch", campaign_id))
+        transaction.on_commit(lambda: _queue_chains(campaign_id))
     return count
 
 
-def queue_batch(*, campaign_id: int) -> None:
-    """Queue the campaign's next batch in the worker."""
-    _queue("campaigns.tasks.send_batch", campaign_id)
+def queue_batch(*, campaign_id: int, part: int | None = None, parts: int = 1) -> None:
+    """Queue the campaign's next batch in the worker (of one part of its deliveries: `send_batch`)."""
+    if part is None:
+        _queue("campaigns.tasks.send_batch", campaign_id)
+    else:
+        from django_q.tasks import async_task
+
+        async_task("campaigns.tasks.send_batch", campaign_id, part, parts)
+
+
+def _queue_chains(campaign_id: int) -> None:
+    """Start the send: SEND_WORKERS chains of batches, each sending its part of the deliveries (id mod n)."""
+    parts = max(1, settings.SEND_WORKERS)
+    if parts == 1:
+        _queue("campaigns.tasks.send_batch", campaign_id)
+        return
+    for part in range(parts):
+        queue_batch(campaign_id=campaign_id, part=part, parts=parts)
 
 
 def _queue(func: str, campaign_id: int) -> None:
@@ -199,58 +234,21 @@ class BatchResult:
     failed: int = 0
     skipped: int = 0
     more: bool = False
+    retrying: int = 0  # sent back to the queue after a temporary refusal, to be retried later
+    unknown: int = 0  # the connection broke while sending them: not confirmed, never sent again
 
 
-def _claim(delivery_id: int) -> bool:
-    """queued → sending, committed before the message goes out; False when someone else has it."""
-    with transaction.atomic():
-        return bool(Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.QUEUED).update(
-            status=DeliveryStatus.SENDING
-        ))  # fmt: skip
+def send_batch(*, campaign_id: int, limit: int | None = None, part: int | None = None, parts: int = 1) -> BatchResult:
+    """Send the next `limit` (SEND_BATCH) due deliveries of a sending campaign; finish it when none are left.
 
+    `part` of `parts`: only the deliveries whose id mod `parts` is `part` (SEND_WORKERS chains of batches
+    run side by side on disjoint rows; the claims would keep them apart anyway).
 
-def _mark(delivery_ids: list[int], status: str, error: str = "", *, claimed: bool = True) -> None:
-    """Record the outcome: of a claimed row (sending, or unknown if a recovery judged this worker dead
-    meanwhile) or, `claimed=False`, of a row still queued — never overwriting another worker's outcome."""
-    sent_at = timezone.now() if status == DeliveryStatus.SENT else None
-    current = [DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN] if claimed else [DeliveryStatus.QUEUED]
-    with transaction.atomic():  # a sent delivery and its `sent` event (the webhooks' outbox) commit together
-        marked = Delivery.objects.filter(pk__in=delivery_ids, status__in=current).update(
-            status=status, error=error[:2000], sent_at=sent_at
-        )
-        if marked and sent_at is not None:
-            deliveries_sent_record(delivery_ids=delivery_ids, sent_at=sent_at)
-
-
-def email_for(*, campaign: Campaign, delivery: Delivery, message: Message) -> EmailMultiAlternatives:
-    """The email of one delivery: both parts, the unsubscribe link in each and the RFC 8058 headers; the
-    HTML's links go through the click redirect and it carries the open pixel (campaigns.tracking)."""
-    url = unsubscribe_url(delivery_id=delivery.pk)
-    preheader = (
-        f'<div style="display:none;max-height:0;overflow:hidden">{escape(message.preheader)}</div>\n'
-        if message.preheader
-        else ""
-    )
-    html = (
-        f"{preheader}{html_tracked(html=message.html, delivery_id=delivery.pk)}\n"
-        '<p style="font-size:12px;color:#6c757d">Do not want these emails? '
-        f'<a href="{escape(url)}">Unsubscribe</a>.</p>'
-    )
-    text = f"{message.text}\n\n--\nUnsubscribe: {url}\n"
-    email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=text,
-        from_email=campaign.sender or settings.DEFAULT_FROM_EMAIL,
-        to=[delivery.address],
-        headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-    )
-    email.attach_alternative(html, "text/html")
-    return email
-
-
-def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
-    """Send the next `limit` (SEND_BATCH) queued deliveries of a sending campaign (or an active triggered one,
-    which is never finished: campaigns.triggers); finish it when none are left."""
+    An active triggered campaign is sent the same way and never finished (campaigns.triggers).
+    Content is compiled once per (variant, arm) (campaigns.compiled). The deliveries are claimed SEND_CLAIM
+    at a time (one UPDATE committed before any of them is sent), sent one by one through one connection,
+    and the accepted ones recorded with one UPDATE per chunk.
+    """
     result = BatchResult()
     sendable = [CampaignStatus.SENDING, CampaignStatus.ACTIVE]
     campaign = Campaign.objects.filter(pk=campaign_id, status__in=sendable).first()
@@ -258,85 +256,104 @@ def send_batch(*, campaign_id: int, limit: int | None = None) -> BatchResult:
         return result
     beat = timezone.now()
     Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
-    limit = limit or settings.SEND_BATCH
-    ids = list(
-        Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
+    deliveries = list(
+        _due(campaign_id, beat, part, parts)
+        .select_related("contact__account")
+        .order_by("pk")[: limit or settings.SEND_BATCH]
     )
-    if not ids:
+    if not deliveries:
         campaign_send_finish(campaign_id=campaign_id)
         return result
-    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("contact__account").order_by("pk"))
     contact_ids = [d.contact_id for d in deliveries if d.contact_id]
     gone = set(
         Contact.objects.filter(pk__in=contact_ids).filter(unsubscribed(campaign.channel)).values_list("pk", flat=True)
     )
     skipped = [d.pk for d in deliveries if d.contact is None or d.contact_id in gone]
-    if skipped:
-        _mark(skipped, DeliveryStatus.SKIPPED, "Unsubscribed or deleted after the send started.", claimed=False)
-        result.skipped = len(skipped)
+    result.skipped = deliveries_mark_unclaimed(
+        ids=skipped, status=DeliveryStatus.SKIPPED, error="Unsubscribed or deleted after the send started."
+    )
     variants = {v.pk: v for v in campaign.variants.all()}
     arms = {a.label: a for a in campaign.arms.all()}
     fields = list(ContactField.objects.active())
-    email_connection = get_connection() if campaign.channel == Channel.EMAIL else None
-    sms = sms_backend() if campaign.channel == Channel.SMS else None
+    allowed = allowed_tokens()
+    compiled: dict[tuple[int | None, str], CompiledContent] = {}
+    todo: list[tuple[Delivery, CompiledContent]] = []
+    broken: dict[str, list[int]] = {}
+    for delivery in deliveries:
+        if delivery.pk in skipped:
+            continue
+        key = (delivery.variant_id, delivery.arm)
+        if key not in compiled:
+            compiled[key] = CompiledContent(
+                campaign=campaign, variant=variants.get(delivery.variant_id or 0), arm=arms.get(delivery.arm),
+                allowed=allowed,
+            )  # fmt: skip
+        content = compiled[key]
+        if content.error is not None:
+            broken.setdefault(str(content.error), []).append(delivery.pk)
+        else:
+            todo.append((delivery, content))
+    for error, ids in broken.items():
+        result.failed += deliveries_mark_unclaimed(ids=ids, status=DeliveryStatus.FAILED, error=error)
+    sender = Sender(campaign)
     try:
-        for delivery in deliveries:
-            if delivery.pk in skipped:
-                continue
-            assert delivery.contact is not None
-            try:
-                message = message_for(
-                    campaign=campaign,
-                    contact=delivery.contact,
-                    variant=variants.get(delivery.variant_id) if delivery.variant_id else None,
-                    arm=arms.get(delivery.arm),
-                    fields=fields,
-                )
-            except TokenError as exc:
-                _mark([delivery.pk], DeliveryStatus.FAILED, str(exc), claimed=False)
-                result.failed += 1
-                continue
-            if not _claim(delivery.pk):
-                continue
-            try:
-                if email_connection is not None:
-                    accepted = email_connection.send_messages(
-                        [email_for(campaign=campaign, delivery=delivery, message=message)]
-                    )
-                else:
-                    assert sms is not None
-                    accepted = sms.send_messages([SmsMessage(campaign.sender, delivery.address, message.text)])
-            except Exception as exc:  # refused, or the connection broke: reopen for the next message
-                _mark([delivery.pk], DeliveryStatus.FAILED, f"{type(exc).__name__}: {exc}")
-                result.failed += 1
-                if email_connection is not None:
-                    _close_quietly(email_connection)
-                continue
-            if accepted:
-                _mark([delivery.pk], DeliveryStatus.SENT)
-                result.sent += 1
-            else:
-                _mark([delivery.pk], DeliveryStatus.FAILED, "The backend did not accept the message.")
-                result.failed += 1
-            if timezone.now() - beat > HEARTBEAT_EVERY:
-                beat = timezone.now()
-                Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
+        for start in range(0, len(todo), settings.SEND_CLAIM):
+            chunk = todo[start : start + settings.SEND_CLAIM]
+            won = set(deliveries_claim(ids=[d.pk for d, _ in chunk]))
+            sent: list[int] = []
+            for delivery, content in chunk:
+                if delivery.pk in won:
+                    _send_one(sender, delivery, content, fields, sent, result)
+                if timezone.now() - beat > HEARTBEAT_EVERY:  # a slow server must not look like a dead worker
+                    beat = timezone.now()
+                    Campaign.objects.filter(pk=campaign_id).update(send_heartbeat_at=beat)
+            deliveries_mark_sent(ids=sent)
+            result.sent += len(sent)
     finally:
-        if email_connection is not None:
-            _close_quietly(email_connection)
-    result.more = Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).exists()
+        sender.close()
+    result.more = _due(campaign_id, timezone.now(), part, parts).exists()
     if not result.more:
         campaign_send_finish(campaign_id=campaign_id)
     return result
 
 
-def _close_quietly(email_connection: object) -> None:
+def _due(campaign_id: int, now: datetime, part: int | None = None, parts: int = 1) -> QuerySet[Delivery]:
+    """The campaign's queued deliveries that may be sent now (not waiting for an automatic retry)."""
+    rows = Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).filter(
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    )
+    if part is not None and parts > 1:
+        rows = rows.alias(_part=Mod("id", parts)).filter(_part=part)
+    return rows
+
+
+def _send_one(
+    sender: Sender, delivery: Delivery, content: CompiledContent, fields: list[ContactField], sent: list[int],
+    result: BatchResult,
+) -> None:  # fmt: skip
+    """Render and send one claimed delivery; a failure is recorded at once, a success added to `sent`."""
+    assert delivery.contact is not None
+    values = content.values(delivery.contact, fields)
+    message = content.message(values)
     try:
-        email_connection.close()  # type: ignore[attr-defined]
-    except Exception:
-        logger.debug("closing the email connection failed", exc_info=True)
+        accepted = sender.send(content=content, delivery=delivery, message=message, values=values)
+    except Connecting as exc:
+        outcome, error = outcome_of(exc.exc, connecting=True), error_text(exc.exc, connecting=True)
+    except Exception as exc:  # refused, or the connection broke: reopen for the next message
+        outcome, error = outcome_of(exc), error_text(exc)
+        sender.close()
+    else:
+        if accepted:
+            sent.append(delivery.pk)
+            return
+        outcome, error = Outcome.FAILED, "The backend did not accept the message."
+    status = delivery_mark(delivery_id=delivery.pk, outcome=outcome, error=error, attempts=delivery.attempts)
+    if status == DeliveryStatus.QUEUED:
+        result.retrying += 1
+    elif status == DeliveryStatus.UNKNOWN:
+        result.unknown += 1
+    else:
+        result.failed += 1
 
 
 def campaign_send_finish(*, campaign_id: int) -> bool:
@@ -383,17 +400,22 @@ def sends_start_due(*, now: datetime | None = None) -> list[int]:
 
 def sends_recover(*, now: datetime | None = None) -> list[int]:
     """Resume every sending campaign whose worker went silent: its in-flight rows become `unknown`
-    (never sent again), the rest is queued again. Returns the campaign ids."""
+    (never sent again) and a batch is queued for the rest — the deliveries that are due, automatic
+    retries included (a send waiting only for retries not yet due is left alone). Returns the campaign ids."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SEND_STALE_AFTER)
-    resumed = []
+    resumed, lost = [], 0
     for campaign in Campaign.objects.filter(status=CampaignStatus.SENDING, send_heartbeat_at__lt=cutoff):
+        rows = Delivery.objects.filter(campaign_id=campaign.pk)
+        waiting = rows.filter(status=DeliveryStatus.QUEUED).exists() and not _due(campaign.pk, now).exists()
+        if waiting and not rows.filter(status=DeliveryStatus.SENDING).exists():
+            continue  # nothing in flight, only retries that are not due yet
         with transaction.atomic():
             if not Campaign.objects.filter(
                 pk=campaign.pk, status=CampaignStatus.SENDING, send_heartbeat_at=campaign.send_heartbeat_at
             ).update(send_heartbeat_at=now):
                 continue  # it beat meanwhile (or ended)
-            Delivery.objects.filter(campaign_id=campaign.pk, status=DeliveryStatus.SENDING).update(
+            lost += rows.filter(status=DeliveryStatus.SENDING).update(
                 status=DeliveryStatus.UNKNOWN,
                 error="The worker stopped while sending this message; it may or may not have gone out, "
                 "so it is not sent again.",
@@ -401,5 +423,5 @@ def sends_recover(*, now: datetime | None = None) -> list[int]:
             transaction.on_commit(lambda pk=campaign.pk: _queue("campaigns.tasks.send_batch", pk))  # type: ignore[misc]
             resumed.append(campaign.pk)
     if resumed:
-        logger.warning("interrupted sends resumed: campaigns %s", resumed)
+        logger.warning("sends resumed: campaigns %s (%s deliveries not confirmed)", resumed, lost)
     return resumed

@@ -10,11 +10,11 @@ def send_start(campaign_id: int) -> int | None:
     return sending.send_start(campaign_id=campaign_id)
 
 
-def send_batch(campaign_id: int) -> dict:
-    """Send one batch of a sending campaign, then queue the next while deliveries are left."""
-    result = sending.send_batch(campaign_id=campaign_id)
+def send_batch(campaign_id: int, part: int | None = None, parts: int = 1) -> dict:
+    """Send one batch of a sending campaign (of one part of its deliveries), then queue the next while any are left."""
+    result = sending.send_batch(campaign_id=campaign_id, part=part, parts=parts)
     if result.more:
-        sending.queue_batch(campaign_id=campaign_id)
+        sending.queue_batch(campaign_id=campaign_id, part=part, parts=parts)
     return {"campaign_id": campaign_id, "sent": result.sent, "failed": result.failed, "skipped": result.skipped}
 
 

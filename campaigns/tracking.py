@@ -1,6 +1,8 @@
 """Open and click tracking of sent emails: signed tokens, link rewriting, recording as activities.
 
-- The open pixel `/t/o/<token>.gif`: the token is `<delivery id>:<signature>` (salt "campaigns.open").
+- The open pixel `/t/o/<token>.gif`: the token is `<delivery id>.<contact id>.<campaign id>:<signature>`
+  (salt "campaigns.open"), so an open is recorded without reading the delivery; tokens of emails sent
+  before they carried the ids (`<delivery id>:<signature>`) still work, with one read of the delivery.
 - A click `/t/c/<token>/`: the token signs the pair (delivery id, original URL) (salt "campaigns.click"),
   so only links the sender put in that message redirect — no open redirect, no enumeration; a forged or
   tampered token (another delivery, another URL) is refused and records nothing.
@@ -33,16 +35,36 @@ CLICK_SALT = "campaigns.click"
 _HREF = re.compile(r"""(?P<pre>\bhref\s*=\s*)(?P<q>["'])(?P<url>https?://[^"'<>\s]+)(?P=q)""", re.IGNORECASE)
 
 
-def open_token(*, delivery_id: int) -> str:
-    return signing.Signer(salt=OPEN_SALT).sign(str(delivery_id))
+def open_value(*, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> str:
+    """What a pixel token signs: the delivery, with its contact and campaign when both are given."""
+    if contact_id is None or campaign_id is None:
+        return str(delivery_id)
+    return f"{delivery_id}.{contact_id}.{campaign_id}"
+
+
+def open_token(*, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> str:
+    value = open_value(delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id)
+    return signing.Signer(salt=OPEN_SALT).sign(value)
+
+
+def open_target(*, token: str) -> tuple[int, int | None, int | None] | None:
+    """(delivery, contact, campaign) a pixel token names (contact and campaign None in an older token);
+    None when it is forged, tampered with or malformed."""
+    try:
+        parts = [int(p) for p in signing.Signer(salt=OPEN_SALT).unsign(token).split(".")]
+    except (signing.BadSignature, ValueError):
+        return None
+    if len(parts) == 1:
+        return parts[0], None, None
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    return None
 
 
 def open_delivery_id(*, token: str) -> int | None:
     """The delivery a pixel token names; None when it is forged or tampered with."""
-    try:
-        return int(signing.Signer(salt=OPEN_SALT).unsign(token))
-    except (signing.BadSignature, ValueError):
-        return None
+    target = open_target(token=token)
+    return None if target is None else target[0]
 
 
 def click_token(*, delivery_id: int, url: str) -> str:
@@ -60,15 +82,16 @@ def click_target(*, token: str) -> tuple[int, str] | None:
     return delivery_id, url
 
 
-def open_url(*, delivery_id: int) -> str:
-    return settings.SITE_URL + reverse("track_open", args=[open_token(delivery_id=delivery_id)])
+def open_url(*, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> str:
+    token = open_token(delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id)
+    return settings.SITE_URL + reverse("track_open", args=[token])
 
 
 def click_url(*, delivery_id: int, url: str) -> str:
     return settings.SITE_URL + reverse("track_click", args=[click_token(delivery_id=delivery_id, url=url)])
 
 
-def html_tracked(*, html: str, delivery_id: int) -> str:
+def html_tracked(*, html: str, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> str:
     """The HTML with each http(s) link sent through the click redirect and the open pixel appended."""
 
     def rewrite(match: re.Match[str]) -> str:
@@ -76,7 +99,8 @@ def html_tracked(*, html: str, delivery_id: int) -> str:
         return f"{match['pre']}{match['q']}{escape(tracked)}{match['q']}"
 
     pixel = (
-        f'<img src="{escape(open_url(delivery_id=delivery_id))}" width="1" height="1" alt="" '
+        f'<img src="{escape(open_url(delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id))}" '
+        'width="1" height="1" alt="" '
         'style="display:block;width:1px;height:1px;border:0">'
     )
     return _HREF.sub(rewrite, html) + "\n" + pixel
@@ -92,12 +116,18 @@ def _recipient(delivery_id: int) -> tuple[Contact, int] | None:
     return Contact(pk=row[0]), row[1]
 
 
-def open_record(*, delivery_id: int) -> bool:
-    """Record an email_open activity with the campaign; False when the delivery or its contact is gone."""
-    recipient = _recipient(delivery_id)
-    if recipient is None:
+def open_record(*, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> bool:
+    """Record an email_open activity with the campaign; False when the delivery or its contact is gone.
+
+    With the contact and campaign (a signed token carries them) nothing is read first: a contact deleted
+    since makes the write fail with IntegrityError (its foreign key), which the caller ignores.
+    """
+    if contact_id is not None and campaign_id is not None:
+        contact = Contact(pk=contact_id)
+    elif (recipient := _recipient(delivery_id)) is not None:
+        contact, campaign_id = recipient
+    else:
         return False
-    contact, campaign_id = recipient
     with transaction.atomic():  # the activity and its webhook event (campaigns.events) commit together
         contact_services.activity_record(contact=contact, type=ActivityType.EMAIL_OPEN, campaign_id=campaign_id)
         campaign_event_record(

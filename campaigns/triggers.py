@@ -40,7 +40,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignKind, CampaignStatus, Channel, Delivery, DeliveryStatus
-from campaigns.selectors.audience import OK, assigned_audience, audience_spec, candidates, reason_expression
+from campaigns.selectors.audience import OK, assigned_audience, audience_spec, with_reason
 from campaigns.selectors.triggers import deliveries_today
 from campaigns.sending import SendError, send_check
 from segments.models import Cause, EventKind, MembershipEvent
@@ -176,12 +176,7 @@ def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: Tri
             .values_list("pk", "contact_id", "at")[:CHUNK]
         )
         ids = list({contact_id for _, contact_id, _ in events})
-        reasons = dict(
-            candidates(spec=spec)
-            .filter(pk__in=ids)
-            .annotate(reason=reason_expression(spec=spec))
-            .values_list("pk", "reason")
-        )
+        reasons = dict(with_reason(spec=spec).filter(pk__in=ids).values_list("pk", "reason"))  # type: ignore[misc]
         sent = Delivery.objects.filter(campaign_id=campaign_id)
         seen: set[int | None] = set(sent.filter(contact_id__in=ids).values_list("contact_id", flat=True))
         # a contact merged into one of them got it: the same person

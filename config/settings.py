@@ -5,7 +5,8 @@ ALLOWED_HOSTS, STATIC_ROOT, DATABASE_URL (default: SQLite in the project folder)
 REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional: django-q2 broker and the shared cache),
 TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off),
 CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT /
-SMS_INBOUND_SECRET (campaign sending), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
+SMS_INBOUND_SECRET / SEND_CLAIM / SEND_WORKERS / SEND_RETRIES / SEND_RETRY_DELAY
+(campaign sending), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
 TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
@@ -254,6 +255,14 @@ SMS_OPT_OUT_TEXT = os.environ.get("SMS_OPT_OUT_TEXT", "Reply STOP to opt out")
 SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
 # Campaign events (sent, opened, clicked, unsubscribed: the webhooks' outbox) are kept this many days.
 CAMPAIGN_EVENTS_DAYS = int(os.environ.get("CAMPAIGN_EVENTS_DAYS", "30"))
+# A batch claims (commits as `sending`) SEND_CLAIM deliveries at a time before sending them: a worker killed
+# mid-send leaves at most that many "Not confirmed" (never sent again). Deliveries refused with a temporary
+# error (SMTP 4xx, no connection) are retried SEND_RETRIES times, after SEND_RETRY_DELAY seconds ×4 each time.
+SEND_CLAIM = int(os.environ.get("SEND_CLAIM", "50"))
+# Chains of batches a send runs side by side (each on its own part of the deliveries); up to Q_WORKERS is useful.
+SEND_WORKERS = int(os.environ.get("SEND_WORKERS", "1"))
+SEND_RETRIES = int(os.environ.get("SEND_RETRIES", "3"))
+SEND_RETRY_DELAY = int(os.environ.get("SEND_RETRY_DELAY", "60"))
 
 # django-q2: the ORM broker by default (nothing else to install); Redis when REDIS_URL is set.
 Q_CLUSTER: dict = {

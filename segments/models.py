@@ -334,6 +334,21 @@ class RuleCatalogVersion(models.Model):
         return f"rule catalog version {self.version}"
 
 
+class RecheckWake(models.Model):
+    """One row: a re-check drain is queued and has not started yet (`pending`, since `queued_at`).
+
+    Coalesces wake-ups (segments.rechecks): a committed change queues a drain only when none is pending,
+    and a drain clears the flag, committed, before it reads the notes, so a change committed before the
+    flag was seen set is read by that drain. A flag older than WAKE_STALE_AFTER (a lost task) is set again.
+    """
+
+    pending = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "re-check drain pending" if self.pending else "no re-check drain pending"
+
+
 class PendingGroupRefresh(models.Model):
     """A change to too many contacts to re-check one by one: the groups reading `kinds` are rebuilt instead.
 

@@ -4,7 +4,9 @@ Invariant: a change to contacts and the note that it needs a re-check commit tog
 `contacts_changed` signal is sent inside the changing transaction, and its receiver here writes one
 PendingRecheck row per (contact, kind of change) — or, for a change to more than
 BULK_REBUILD_THRESHOLD contacts, one PendingGroupRefresh row — in that same transaction; only the
-worker's wake-up waits for the commit (a lost wake-up is covered by the 5-minute schedule). A worker
+worker's wake-up waits for the commit (a lost wake-up is covered by the 5-minute schedule), and is
+queued only when no drain is already waiting to start (RecheckWake: a burst of thousands of changes a
+second — opens of a sent campaign — queues one drain, not one per change). A worker
 drains the rows in batches and re-evaluates only the groups whose rules read that kind of data,
 writing through `segments.memberships` under the groups' locks. A burst of changes to one contact thus
 costs one re-check, and a bulk write one batched refresh, never one task per row.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, Case, When
+from django.utils import timezone
 
 from contacts.models import Contact, ContactField
 from segments.graph import dependency_levels, with_readers
@@ -42,6 +45,7 @@ from segments.models import (
     RuleCatalogVersion,
     Source,
 )
+from segments.recheck_wake import _wake_clear, _wake_worker
 from segments.rules.batch import VerdictQuery
 from segments.rules.clock import Clock
 from segments.rules.compiler import rule_q
@@ -65,10 +69,10 @@ KINDS_BY_REASON: dict[str, frozenset[str]] = {
 }
 CATALOG_ROW = 1  # the pk of the one RuleCatalogVersion row
 DRAIN_BATCH = 500
+FEW_NOTES = 60  # up to this many notes are written by one hand-written INSERT (no model instances)
 # Past this many contacts in one change, rebuilding the affected groups (set-based, in the database)
 # is cheaper than re-checking contact by contact.
 BULK_REBUILD_THRESHOLD = 5_000
-DRAIN_TASK = "segments.tasks.drain_rechecks"
 
 
 def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = False) -> int:
@@ -86,6 +90,16 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = Fa
     if bulk or len(ids) > BULK_REBUILD_THRESHOLD:
         PendingGroupRefresh.objects.create(kinds=sorted(kinds))
         noted = 0
+    elif len(ids) * len(kinds) <= FEW_NOTES:  # one contact's change (an open, an edit): hand-written, cheap
+        notes = [(cid, kind) for cid in sorted(ids) for kind in sorted(kinds)]
+        at = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(PendingRecheck._meta.db_table)} (contact_id, kind, queued_at) "
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(notes))} ON CONFLICT DO NOTHING",
+                [v for cid, kind in notes for v in (cid, kind, at)],
+            )
+        noted = len(notes)
     else:
         rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
         PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
@@ -94,21 +108,12 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = Fa
     return noted
 
 
-def _wake_worker() -> None:
-    """Queue a drain (after the commit). A failure here loses nothing: the rows are committed."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task(DRAIN_TASK)
-    except Exception:  # the broker is down: the 5-minute schedule drains the rows
-        logger.exception("could not queue a re-check drain; the scheduled drain will pick the changes up")
-
-
 def rechecks_drain(*, batch: int = DRAIN_BATCH, now: datetime | None = None) -> int:
     """Refresh groups after bulk changes, then re-check every pending contact, a batch at a time.
 
     Returns how many contacts were re-checked.
     """
+    _wake_clear()
     groups_refresh_pending()
     done = 0
     while True:

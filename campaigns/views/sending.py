@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView
 
-from campaigns import safety, selectors, sending
+from campaigns import outcomes, safety, selectors, sending
 from campaigns.forms import SendForm
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.selectors.triggers import trigger_status
@@ -32,6 +32,11 @@ def progress(campaign_id: int, recipients: int) -> dict[str, Any]:
         "failed": failed,
         "skipped": counts.get(DeliveryStatus.SKIPPED, 0),
         "unknown": counts.get(DeliveryStatus.UNKNOWN, 0),
+        "retrying": Delivery.objects.filter(
+            campaign_id=campaign_id, status=DeliveryStatus.QUEUED, retry_at__isnull=False
+        ).count()
+        if counts.get(DeliveryStatus.QUEUED)
+        else 0,
         "remaining": remaining,
         "percent": round(100 * done / recipients) if recipients else 100,
     }
@@ -82,7 +87,8 @@ class CampaignSendingView(CampaignMixin, TemplateView):
 
 
 class CampaignSendView(CampaignMixin, TemplateView):
-    """POST action=now | action=schedule&at=…: start or schedule the send; POST action=cancel: unschedule."""
+    """POST action=now | action=schedule&at=…: start or schedule the send; POST action=cancel: unschedule;
+    POST action=retry: send the failed deliveries again (never the sent, skipped or not confirmed ones)."""
 
     permission_required = "campaigns.change_campaign"
     template_name = "campaigns/campaign_sending.html"
@@ -93,6 +99,13 @@ class CampaignSendView(CampaignMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         campaign = self.campaign
+        if request.POST.get("action") == "retry":
+            count = outcomes.deliveries_retry_failed(campaign=campaign)
+            if count:
+                messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
+            else:
+                messages.info(request, "No failed deliveries to retry.")
+            return redirect("campaigns:campaign_sending", pk=campaign.pk)
         if request.POST.get("action") == "cancel":
             try:
                 sending.campaign_send_cancel(campaign=campaign)

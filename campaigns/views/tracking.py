@@ -1,8 +1,10 @@
 """Tracking endpoints of sent emails (no sign-in): the open pixel /t/o/<token>.gif and the click redirect
 /t/c/<token>/. A forged or tampered token is a 404 and records nothing (campaigns.tracking signs them).
 
-The pixel stays cheap under load: one signature check, one indexed read of the delivery, one INSERT
-through contacts.services.activity_record (which also raises last_activity_at and notes the re-check).
+The pixel stays cheap under load: one signature check (the token names the delivery, contact and
+campaign), then one transaction through contacts.services.activity_record: the INSERT of the open, the
+contact's last_activity_at raised, the re-check noted — and a drain of the re-checks queued only when
+none is pending (segments.recheck_wake). An older token (delivery id only) costs one read of the delivery.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRA
 @login_not_required
 @require_GET
 def open_view(request: HttpRequest, token: str) -> HttpResponse:
-    delivery_id = tracking.open_delivery_id(token=token)
-    if delivery_id is None:
+    target = tracking.open_target(token=token)
+    if target is None:
         raise Http404("Not found.")
+    delivery_id, contact_id, campaign_id = target
     try:
-        tracking.open_record(delivery_id=delivery_id)
+        tracking.open_record(delivery_id=delivery_id, contact_id=contact_id, campaign_id=campaign_id)
     except IntegrityError:  # the contact was deleted at this very moment: nothing to record
         logger.info("open of delivery %s not recorded: its contact is gone", delivery_id)
     response = HttpResponse(PIXEL, content_type="image/gif")

@@ -8,10 +8,13 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Unpack
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, OuterRef, Subquery, Value
+from django.db.models.functions import Greatest
 
 from contacts.models import (
+    LAST_ACTIVITY_OR_NEVER,
+    NEVER,
     Activity,
     ActivityType,
     Contact,
@@ -113,9 +116,50 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     """Insert validated activities (one INSERT per ACTIVITY_BATCH rows) and keep their contacts current."""
     if not activities:
         return []
+    if len(activities) == 1:  # one new activity (an open, a click): the newest is the greater of the two
+        _activity_write_one(activity=activities[0])
+        send_contacts_changed(contact_ids=[activities[0].contact_id], reason=ChangeReason.ACTIVITY)
+        return activities
     created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
     _activities_written(newest=_newest_by_contact((a.contact_id, a.occurred_at) for a in activities))
     return created
+
+
+def _activity_write_one(*, activity: Activity) -> None:
+    """Insert one activity and raise its contact's last_activity_at (sets activity.pk); IntegrityError when the
+    contact is gone (checked here: its foreign key is checked only at COMMIT).
+
+    TRICKY: no subquery for the newest time — last_activity_at already equals the newest of the contact's
+    other activities, so the new newest is the greater of it and this one, and GREATEST over the row's
+    current value stays right under concurrent writers (see _activities_written). On PostgreSQL one
+    hand-written statement does both (the hot path of the open pixel); elsewhere two ORM statements.
+    """
+    if connection.vendor != "postgresql":
+        if not Contact.objects.filter(pk=activity.contact_id).update(
+            last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, Value(activity.occurred_at))
+        ):
+            raise IntegrityError(f"No contact with id {activity.contact_id}.")
+        Activity.objects.bulk_create([activity])
+        return
+    ops, qn = connection.ops, connection.ops.quote_name
+    fields = {f.name: f for f in Activity._meta.concrete_fields}
+    at = ops.adapt_datetimefield_value(activity.occurred_at)
+    value = None if activity.value is None else fields["value"].get_db_prep_save(activity.value, connection)
+    data = fields["data"].get_db_prep_save(activity.data, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH c AS (UPDATE {qn(Contact._meta.db_table)} SET last_activity_at = "
+            f"GREATEST(COALESCE(last_activity_at, %s), %s) WHERE id = %s RETURNING id) "
+            f"INSERT INTO {qn(Activity._meta.db_table)} (contact_id, type, occurred_at, url, title, value, "
+            f"campaign_id, data) SELECT c.id, %s, %s, %s, %s, %s, %s, %s FROM c RETURNING id",
+            [ops.adapt_datetimefield_value(NEVER), at, activity.contact_id, activity.type, at, activity.url,
+             activity.title, value, activity.campaign_id, data],
+        )  # fmt: skip
+        row = cursor.fetchone()
+    if row is None:
+        raise IntegrityError(f"No contact with id {activity.contact_id}.")
+    activity.pk = row[0]
+    activity._state.adding = False
 
 
 @transaction.atomic

@@ -159,3 +159,19 @@ def test_an_unsubscribe_of_a_merged_contact_counts_for_its_parent():
 def test_no_included_group_means_nobody():
     ContactGroupFactory(code="g")
     assert selectors.audience_breakdown(spec=AudienceSpec(channel=Channel.EMAIL, include=())).audience == 0
+
+
+def test_the_audience_reads_consent_as_the_rule_engine_does():
+    newsletter, other = ConsentFactory(code="newsletter"), ConsentFactory(code="other")
+    group = ContactGroupFactory(code="all")
+    people = {name: ContactFactory(email=f"{name}@example.com") for name in ("agreed", "revoked", "other", "none")}
+    ContactConsent.objects.create(contact=people["agreed"], consent=newsletter)
+    ContactConsent.objects.create(contact=people["revoked"], consent=newsletter, revoked_at="2026-01-01T00:00Z")
+    ContactConsent.objects.create(contact=people["other"], consent=other)
+    Membership.objects.bulk_create([Membership(group=group, contact=c, via_manual=True) for c in people.values()])
+    spec = AudienceSpec(channel=Channel.EMAIL, include=(group.pk,), consent_id=newsletter.pk)
+    reached = set(selectors.audience_contacts(spec=spec).values_list("pk", flat=True))
+    from campaigns.selectors.audience import consent_agreed
+
+    assert reached == set(Contact.objects.filter(consent_agreed("newsletter")).values_list("pk", flat=True))
+    assert reached == {people["agreed"].pk}

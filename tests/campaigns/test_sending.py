@@ -118,18 +118,22 @@ class DyingBackend(LocmemEmailBackend):
         return super().send_messages(messages)
 
 
+@pytest.mark.parametrize("claim", [1, 50], ids=["claim-1", "claim-50"])
 @pytest.mark.parametrize("delivered_then_killed", [True, False], ids=["killed-after-accept", "killed-before-accept"])
 def test_a_worker_killed_mid_send_resumes_without_sending_anyone_twice(
-    sync_worker, people, settings, django_capture_on_commit_callbacks, delivered_then_killed
+    sync_worker, people, settings, django_capture_on_commit_callbacks, delivered_then_killed, claim
 ):
     settings.SEND_BATCH = 2
+    settings.SEND_CLAIM = claim  # rows claimed (committed `sending`) at once: a kill leaves up to this many
     settings.EMAIL_BACKEND = "tests.campaigns.test_sending.DyingBackend"
     DyingBackend.accept_before_death, DyingBackend.delivered_then_killed = 3, delivered_then_killed
     campaign = email_campaign(people)
     with pytest.raises(WorkerKilled), django_capture_on_commit_callbacks(execute=True):
         sending.campaign_send(campaign=campaign)  # dies in the second batch, on its second message
-    # what a kill leaves: 3 sent, one row claimed ('sending'), the rest queued, the campaign 'sending'
-    assert Counter(Delivery.objects.values_list("status", flat=True)) == {"sent": 3, "sending": 1, "queued": 1}
+    # what a kill leaves: the claimed rows ('sending': one, or the whole second batch of two when claimed
+    # together, its first message accepted but not yet recorded), the rest queued, the campaign 'sending'
+    left = {"sent": 3, "sending": 1, "queued": 1} if claim == 1 else {"sent": 2, "sending": 2, "queued": 1}
+    assert Counter(Delivery.objects.values_list("status", flat=True)) == left
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.SENDING
 
@@ -142,10 +146,11 @@ def test_a_worker_killed_mid_send_resumes_without_sending_anyone_twice(
     assert campaign.status == CampaignStatus.SENT
     received = Counter(m.to[0] for m in mail.outbox)
     assert max(received.values()) == 1  # nobody twice
-    in_flight = Delivery.objects.get(status=DeliveryStatus.UNKNOWN)  # reported, not re-sent
-    assert "not sent again" in in_flight.error
+    unconfirmed = list(Delivery.objects.filter(status=DeliveryStatus.UNKNOWN))  # reported, not re-sent
+    assert len(unconfirmed) == left["sending"] and all("not sent again" in d.error for d in unconfirmed)
+    dying = Delivery.objects.order_by("pk")[3]  # the message the worker died on
     everyone = set(Delivery.objects.values_list("address", flat=True))
-    assert set(received) == (everyone if delivered_then_killed else everyone - {in_flight.address})
+    assert set(received) == (everyone if delivered_then_killed else everyone - {dying.address})
 
 
 def test_sms_goes_through_the_sms_backend(sync_worker, people, django_capture_on_commit_callbacks):
@@ -221,3 +226,32 @@ def test_the_minutely_check_is_scheduled_and_starts_and_resumes(sync_worker, peo
 
     assert Schedule.objects.filter(name="campaigns.sends_tick", func="campaigns.tasks.sends_tick", minutes=1).exists()
     assert tasks.sends_tick() == {"started": [], "resumed": []}
+
+
+def test_two_chains_send_disjoint_parts_and_everyone_once(
+    sync_worker, people, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.SEND_WORKERS, settings.SEND_BATCH = 2, 2
+    campaign = email_campaign(people)
+    monkeypatch.setattr(sending, "_queue", lambda func, pk: None)  # send_start by hand; the chains run at once
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.campaign_send(campaign=campaign)
+    sending.send_start(campaign_id=campaign.pk)
+    first = sending.send_batch(campaign_id=campaign.pk, part=0, parts=2)
+    assert {Delivery.objects.get(address=m.to[0]).pk % 2 for m in mail.outbox} == {0}  # its own part only
+    while first.more:
+        first = sending.send_batch(campaign_id=campaign.pk, part=0, parts=2)
+    assert Campaign.objects.get().status == CampaignStatus.SENDING  # the other part is still queued
+    while sending.send_batch(campaign_id=campaign.pk, part=1, parts=2).more:
+        pass
+    assert Campaign.objects.get().status == CampaignStatus.SENT
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(Delivery.objects.values_list("address", flat=True))
+
+
+def test_send_start_queues_one_chain_per_send_worker(sync_worker, people, settings, django_capture_on_commit_callbacks):
+    settings.SEND_WORKERS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.campaign_send(campaign=email_campaign(people))  # the sync worker runs both chains
+    assert Campaign.objects.get().status == CampaignStatus.SENT
+    assert Counter(m.to[0] for m in mail.outbox) == Counter(Delivery.objects.values_list("address", flat=True))

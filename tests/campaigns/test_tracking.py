@@ -12,7 +12,7 @@ from django.core import mail, signing
 
 from campaigns import sending, tracking
 from campaigns.models import Delivery
-from contacts.models import Activity
+from contacts.models import Activity, ActivityType
 from segments import rechecks
 from segments.models import Membership
 from tests.campaigns.conftest import email_campaign
@@ -58,7 +58,22 @@ def test_sent_html_tracks_links_and_opens_but_not_the_unsubscribe_link(sent, peo
         delivery.pk,
         "https://shop.example.com/spring?a=1&b=2",
     )
-    assert tracking.open_delivery_id(token=pixel(ann).split("/")[3].removesuffix(".gif")) == delivery.pk
+    token = pixel(ann).split("/")[3].removesuffix(".gif")
+    assert tracking.open_delivery_id(token=token) == delivery.pk
+    assert tracking.open_target(token=token) == (delivery.pk, people["ann"].pk, campaign.pk)
+
+
+def test_a_pixel_of_an_email_sent_before_tokens_named_the_contact_still_records_the_open(
+    sent, people, client, django_capture_on_commit_callbacks
+):
+    campaign, _ = sent
+    delivery = Delivery.objects.get(campaign=campaign, contact=people["ann"])
+    old = tracking.open_token(delivery_id=delivery.pk)  # `<delivery id>:<signature>`
+    assert tracking.open_target(token=old) == (delivery.pk, None, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(f"/t/o/{old}.gif").status_code == 200
+    opened = Activity.objects.get(contact=people["ann"], type=ActivityType.EMAIL_OPEN)
+    assert opened.campaign_id == campaign.pk
 
 
 def test_a_click_redirects_to_the_original_link_and_records_it(
@@ -112,14 +127,17 @@ def test_forged_or_tampered_tokens_and_links_not_in_the_message_are_refused(sent
     campaign, html = sent
     ann_pixel = pixel(html["ann@example.com"])
     token = ann_pixel.split("/")[3].removesuffix(".gif")
-    delivery_id, signature = token.split(":")
+    value, signature = token.split(":")
+    delivery_id, contact_id, campaign_id = value.split(".")  # the token names the delivery, contact and campaign
     other = Delivery.objects.get(campaign=campaign, contact=people["bob"]).pk
     click = links(html["ann@example.com"])[0]
     click_token = click.split("/")[3]
     refused = [
         "/t/o/nonsense.gif",
         f"/t/o/{other}:{signature}.gif",  # another delivery with ann's signature
-        f"/t/o/{delivery_id}:{signature[:-1]}x.gif",
+        f"/t/o/{delivery_id}.{people['bob'].pk}.{campaign_id}:{signature}.gif",  # another contact
+        f"/t/o/{delivery_id}:{signature}.gif",  # the ids left out
+        f"/t/o/{value}:{signature[:-1]}x.gif",
         f"/t/o/{tracking.open_token(delivery_id=int(delivery_id)).replace(':', '%3A')}x.gif",
         "/t/c/nonsense/",
         f"/t/c/{click_token[:-2]}xy/",  # the signature tampered with
