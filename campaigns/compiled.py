@@ -28,6 +28,7 @@ from campaigns.compose import Message, content_for
 from campaigns.models import Campaign, Channel, ContentVariant, Delivery, SplitArm
 from campaigns.personalisation import TOKEN, TokenError, contact_values, tokens_parse
 from campaigns.plaintext import _Converter, html_to_text
+from campaigns.sms import with_opt_out
 from campaigns.tracking import _HREF, CLICK_SALT, OPEN_SALT, html_tracked, open_value
 from contacts.models import Contact, ContactField
 
@@ -226,7 +227,8 @@ class CompiledContent:
         """compose.message_for's Message for a contact with these values."""
         arm = self.arm.label if self.arm else None
         if self.is_sms:
-            return Message("", "", "", self.body.render(values), self.variant, arm)
+            # every SMS says how to opt out, as compose.message_for's does
+            return Message("", "", "", with_opt_out(self.body.render(values)), self.variant, arm)
         html = self.body.render(values, html=True)
         if self.text_plan is None:
             text = html_to_text(html)

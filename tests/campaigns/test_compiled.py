@@ -5,6 +5,7 @@ compose.message_for's subject, preheader, HTML and plain text, and tracking.html
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import signing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,4 +100,7 @@ def test_a_retired_token_fails_the_whole_variant_with_the_reference_error():
 def test_sms_content_is_the_rendered_text():
     campaign = Campaign(channel=Channel.SMS, body="Hi {{ first_name|default:'there' }} & co")
     content = CompiledContent(campaign=campaign, variant=None, arm=None, allowed=NAMES)
-    assert content.message({"first_name": "<Ann>", "last_name": "", "city": ""}).text == "Hi <Ann> & co"
+    text = content.message({"first_name": "<Ann>", "last_name": "", "city": ""}).text
+    assert (
+        text == f"Hi <Ann> & co\n{django_settings.SMS_OPT_OUT_TEXT}"
+    )  # not escaped; the opt-out line as every SMS has
