@@ -30,7 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
+from django.db.models import Count, DateTimeField, F, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
@@ -137,44 +137,36 @@ def campaign_send_cancel(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def freeze_audience(*, campaign: Campaign) -> int:
-    """One INSERT … SELECT of the campaign's audience (with its variant, A/B arm and the included groups each
-    contact is in) into Delivery rows."""
+def freeze_audience(
+    *, campaign: Campaign, contact_ids: list[int] | None = None, now: datetime | None = None
+) -> int:
+    """One INSERT … SELECT of the campaign's audience — or of these contacts of it (a triggered campaign's
+    entrants) — into Delivery rows, with the variant, the A/B arm and the included groups each contact is in;
+    a contact who already has a delivery of this campaign is left as it is. Returns the rows inserted."""
     address = F("phone") if campaign.channel == Channel.SMS else F("email")
-    rows = (
-        assigned_audience(campaign=campaign)
-        .order_by()
-        .annotate(
-            _campaign=Value(campaign.pk, output_field=IntegerField()),
-            _contact=F("pk"),
-            _channel=Value(campaign.channel),
-            _address=address,
-            _variant=F("variant_id"),
-            _arm=Coalesce(F("arm"), Value("")),
-            _status=Value(DeliveryStatus.QUEUED.value),
-            _error=Value(""),
-            _groups=included_groups_expression(include=audience_spec(campaign=campaign).include),
-            _attempts=Value(0),
-        )
-        .values_list(
-            "_campaign",
-            "_contact",
-            "_channel",
-            "_address",
-            "_variant",
-            "_arm",
-            "_status",
-            "_error",
-            "_groups",
-            "_attempts",
-        )
-    )
-    select, params = rows.query.sql_with_params()
+    audience = assigned_audience(campaign=campaign)
+    if contact_ids is not None:
+        audience = audience.filter(pk__in=contact_ids)
+    columns = {
+        "campaign_id": Value(campaign.pk, output_field=IntegerField()),
+        "contact_id": F("pk"),
+        "channel": Value(campaign.channel),
+        "address": address,
+        "variant_id": F("variant_id"),
+        "arm": Coalesce(F("arm"), Value("")),
+        "status": Value(DeliveryStatus.QUEUED.value),
+        "error": Value(""),
+        "included_groups": included_groups_expression(include=audience_spec(campaign=campaign).include),
+        "attempts": Value(0),
+        "created_at": Value(now or timezone.now(), output_field=DateTimeField()),
+    }
+    aliases = {f"_{name}": expression for name, expression in columns.items()}
+    select, params = audience.order_by().annotate(**aliases).values_list(*aliases).query.sql_with_params()
     table = connection.ops.quote_name(Delivery._meta.db_table)
     with connection.cursor() as cursor:
+        # SQLite needs the SELECT to have a WHERE before ON CONFLICT (it has: the audience's conditions).
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error, "
-            f"included_groups, attempts) {select}",
+            f"INSERT INTO {table} ({', '.join(columns)}) {select} ON CONFLICT (campaign_id, contact_id) DO NOTHING",
             params,
         )
         return cursor.rowcount

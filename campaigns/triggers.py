@@ -33,16 +33,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, IntegerField, Value
-from django.db.models.fields import DateTimeField
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignKind, CampaignStatus, Channel, Delivery, DeliveryStatus
-from campaigns.selectors.audience import OK, assigned_audience, audience_spec, with_reason
+from campaigns.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
+from campaigns.selectors.audience import OK, audience_spec, with_reason
 from campaigns.selectors.triggers import deliveries_today
-from campaigns.sending import SendError, send_check
+from campaigns.sending import SendError, freeze_audience, send_check
 from segments.models import Cause, EventKind, MembershipEvent
 from segments.selectors import history_last_id, history_safe_upper
 
@@ -114,38 +112,9 @@ def _skip_key(reason: str | None) -> str:
 
 
 def _insert_deliveries(*, campaign: Campaign, contact_ids: list[int], now: dt.datetime) -> int:
-    """One INSERT … SELECT of these contacts' deliveries (address, variant and A/B arm as a one-off send
-    freezes them), re-checking the audience rules; a contact who already has one is left as it is."""
-    address = F("phone") if campaign.channel == Channel.SMS else F("email")
-    rows = (
-        assigned_audience(campaign=campaign)
-        .filter(pk__in=contact_ids)
-        .order_by()
-        .annotate(
-            _campaign=Value(campaign.pk, output_field=IntegerField()),
-            _contact=F("pk"),
-            _channel=Value(campaign.channel),
-            _address=address,
-            _variant=F("variant_id"),
-            _arm=Coalesce(F("arm"), Value("")),
-            _status=Value(DeliveryStatus.QUEUED.value),
-            _error=Value(""),
-            _created=Value(now, output_field=DateTimeField()),
-        )
-        .values_list(
-            "_campaign", "_contact", "_channel", "_address", "_variant", "_arm", "_status", "_error", "_created"
-        )
-    )
-    select, params = rows.query.sql_with_params()
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    with connection.cursor() as cursor:
-        # SQLite needs the SELECT to have a WHERE before ON CONFLICT (it has: the contact ids).
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, contact_id, channel, address, variant_id, arm, status, error, "
-            f"created_at) {select} ON CONFLICT (campaign_id, contact_id) DO NOTHING",
-            params,
-        )
-        return cursor.rowcount
+    """These entrants' deliveries, frozen as a one-off send freezes its audience (the audience rules checked
+    again); a contact who already has one is left as it is."""
+    return freeze_audience(campaign=campaign, contact_ids=contact_ids, now=now)
 
 
 def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: TriggerResult) -> bool:
