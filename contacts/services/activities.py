@@ -1,9 +1,10 @@
-"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
+"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` and the roll-up true."""
 
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple, Unpack
@@ -12,12 +13,21 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from contacts.models import (
     LAST_ACTIVITY_OR_NEVER,
     Activity,
     ActivityType,
     Contact,
+)
+from contacts.services.activity_days import (
+    DayKey,
+    activity_days_add,
+    activity_days_clear,
+    activity_days_rebuild,
+    day_counts,
+    utc_day,
 )
 from contacts.services.fields import ActivityFields
 from contacts.signals import ChangeReason, send_contacts_changed
@@ -26,7 +36,9 @@ from contacts.signals import ChangeReason, send_contacts_changed
 # TRICKY: the rule engine answers "did any activity in the last N days" from Contact.last_activity_at
 # (segments.rules.compiler.last_activity_forms), so it must equal the newest occurred_at of the contact's
 # activities — future-dated ones included. Every activity is therefore written here and nowhere else
-# (tests/contacts/test_activity_writes.py scans the code for other writers).
+# (tests/contacts/test_activity_writes.py scans the code for other writers). The same goes for the daily
+# roll-up (ActivityDay), which the engine reads for the whole days of a window: it is added to here, in
+# the inserting transaction, after the contacts' rows are locked (contacts.services.activity_days).
 
 ACTIVITY_BATCH = 1000  # rows per INSERT (Django lowers it where the database's parameter limit needs: SQLite)
 
@@ -44,12 +56,17 @@ class ActivityRow(NamedTuple):
     campaign_id: int | None = None
 
 
+@transaction.atomic
 def contacts_refresh_last_activity(*, contact_ids: Iterable[int] | None = None) -> int:
-    """Set `Contact.last_activity_at` to the newest activity time (set-based); returns rows updated."""
+    """Recompute what is derived from the activities of these contacts (None: all), set-based: their
+    `last_activity_at` (the newest activity time) and their daily roll-up; returns contacts updated."""
+    ids = None if contact_ids is None else sorted(set(contact_ids))
     qs = Contact.objects.all()
-    if contact_ids is not None:
-        qs = qs.filter(pk__in=list(contact_ids))
-    return qs.update(last_activity_at=_newest_activity())
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    updated = qs.update(last_activity_at=_newest_activity())  # locks the rows first: see activity_days
+    activity_days_rebuild(contact_ids=ids)
+    return updated
 
 
 def _newest_activity() -> Subquery:
@@ -63,8 +80,9 @@ def _newest_activity() -> Subquery:
     )
 
 
-def _activities_written(*, contact_ids: Iterable[int]) -> None:
-    """After activities were inserted for these contacts: raise their `last_activity_at`, note the change."""
+def _activities_written(*, contact_ids: Iterable[int], days: Counter[DayKey]) -> None:
+    """After activities were inserted for these contacts: raise their `last_activity_at`, add `days` to the
+    roll-up, note the change."""
     ids = sorted(set(contact_ids))
     # One UPDATE for all of them: the greater of the current value and the newest activity, never lower.
     # TRICKY: GREATEST over the row's *current* value, not a plain "set to the newest": on PostgreSQL
@@ -72,6 +90,8 @@ def _activities_written(*, contact_ids: Iterable[int]) -> None:
     # transactions recording activities for one contact can never lower it (the subquery's snapshot
     # cannot see the other's rows). Coalesced with NEVER: SQLite's MAX() is NULL if an argument is.
     Contact.objects.filter(pk__in=ids).update(last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, _newest_activity()))
+    # After the UPDATE above: it holds these contacts' row locks, so no rebuild of them interleaves.
+    activity_days_add(counts=days)
     send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
 
 
@@ -80,8 +100,17 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     if not activities:
         return []
     created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
-    _activities_written(contact_ids=(activity.contact_id for activity in activities))
+    days = day_counts((a.contact_id, a.occurred_at, a.type, a.url) for a in activities)
+    _activities_written(contact_ids=(activity.contact_id for activity in activities), days=days)
     return created
+
+
+@transaction.atomic
+def activities_delete_all() -> int:
+    """Delete every activity and the whole daily roll-up (a demo reset; `last_activity_at` is left as it is)."""
+    activity_days_clear()
+    deleted, _ = Activity.objects.all().delete()
+    return deleted
 
 
 @transaction.atomic
@@ -127,15 +156,20 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
     ops = connection.ops
     types = set(ActivityType.values)
     contact_ids: set[int] = set()
+    days: Counter[DayKey] = Counter()
+    tz = timezone.get_default_timezone()
 
     def prepared(row: ActivityRow) -> tuple[Any, ...]:
         if row.type not in types:
             raise ValidationError({"type": f"Unknown activity type “{row.type}”."})
         contact_ids.add(row.contact_id)
+        # A naive time means project time, as everywhere in the ORM (the adapters would take it as UTC).
+        occurred_at = timezone.make_aware(row.occurred_at, tz) if timezone.is_naive(row.occurred_at) else row.occurred_at
+        days[(row.contact_id, utc_day(occurred_at), row.type, row.url)] += 1
         return (
             row.contact_id,
             row.type,
-            ops.adapt_datetimefield_value(row.occurred_at),
+            ops.adapt_datetimefield_value(occurred_at),
             row.url,
             row.title,
             None if row.value is None else value_field.get_db_prep_save(row.value, connection),
@@ -162,5 +196,5 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
             if batch:
                 cursor.executemany(sql, batch)
                 total += len(batch)
-    _activities_written(contact_ids=contact_ids)
+    _activities_written(contact_ids=contact_ids, days=days)
     return total

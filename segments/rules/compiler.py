@@ -29,6 +29,7 @@ from contacts.custom_sql import NumberLookup, TextLookup, casefold_q
 from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
 from segments.models import ContactGroup, Membership
 from segments.rules.clock import Clock, day_range, shift
+from segments.rules.rollup import rolled_up_q
 from segments.rules.nodes import (
     ANY_ACTIVITY,
     COMPLEMENT_OF,
@@ -378,6 +379,12 @@ def activity_q(node: ActivityNode, clock: Clock, *, few: bool = False) -> Q:
             did, did_not = fast
             return did_not if want_complement else did
     rows = activity_rows(node, clock)
+    if not few:
+        # The whole days of the window from the daily roll-up, its two partial days from `rows`: exact.
+        url_filter = functools.reduce(operator.and_, (condition_q(c, clock) for c in node.where), MATCH_ALL)
+        rolled = rolled_up_q(node, clock, raw=rows, url_filter=url_filter, kind=kind, k=k)
+        if rolled is not None:
+            return ~rolled if want_complement else rolled
     having = {"n__gte": k} if kind == "at_least" else {"n": k}
     if kind == "at_least" and k == 1:
         q = Q(Exists(rows.filter(contact=OuterRef("pk"))))
