@@ -42,7 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.custom_fields import field_value
-from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField, name_key
+from contacts.models import Account, ActivityType, Consent, Contact, ContactConsent, ContactField, name_key
 from contacts.roles import Role
 from contacts.services import ActivityRow, activities_delete_all, activities_load
 

@@ -128,8 +128,13 @@ class Contact(models.Model):
             ),
             models.Index(Lower("email"), "id", name="contact_email_lower_idx"),
             models.Index(fields=["country", "id"], name="contact_country_idx"),
-            # A rule's "country is X" counted from the index alone (bench.preview (a): 1.1 s → 0.1 s at 3M).
-            models.Index(fields=["country"], name="contact_live_country_idx", condition=models.Q(merged_into__isnull=True)),
+            # Unmerged contacts only, for the rule engine's counts from the index alone: "country is X"
+            # (bench.preview (a) at 3M: 1.1 s → 0.1 s), and the probe "is this contact id unmerged" after an
+            # activity count (b: 30k heap probes, 400 ms at 1M → 30 ms).
+            models.Index(
+                fields=["country"], name="contact_live_country_idx", condition=models.Q(merged_into__isnull=True)
+            ),
+            models.Index(fields=["id"], name="contact_live_idx", condition=models.Q(merged_into__isnull=True)),
             models.Index(fields=["lead_score", "id"], name="contact_lead_score_idx"),
             models.Index(fields=["created_at", "id"], name="contact_created_idx"),
             models.Index(fields=["updated_at"], name="contact_updated_idx"),

@@ -164,7 +164,9 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
             raise ValidationError({"type": f"Unknown activity type “{row.type}”."})
         contact_ids.add(row.contact_id)
         # A naive time means project time, as everywhere in the ORM (the adapters would take it as UTC).
-        occurred_at = timezone.make_aware(row.occurred_at, tz) if timezone.is_naive(row.occurred_at) else row.occurred_at
+        occurred_at = row.occurred_at
+        if timezone.is_naive(occurred_at):
+            occurred_at = timezone.make_aware(occurred_at, tz)
         days[(row.contact_id, utc_day(occurred_at), row.type, row.url)] += 1
         return (
             row.contact_id,

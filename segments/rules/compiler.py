@@ -29,7 +29,6 @@ from contacts.custom_sql import NumberLookup, TextLookup, casefold_q
 from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
 from segments.models import ContactGroup, Membership
 from segments.rules.clock import Clock, day_range, shift
-from segments.rules.rollup import rolled_up_q
 from segments.rules.nodes import (
     ANY_ACTIVITY,
     COMPLEMENT_OF,
@@ -52,6 +51,7 @@ from segments.rules.nodes import (
     Scope,
     ValueType,
 )
+from segments.rules.rollup import rolled_up_q
 
 # Never an empty Q(): Django drops it from an OR, turning "A or nothing" into "A or everything".
 MATCH_ALL = Q(pk__isnull=False)

@@ -21,7 +21,7 @@ activity's URL from the table (measured in bench/README.md, "Live counts at scal
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection
 from django.db.models import IntegerField, Q, QuerySet, Value
@@ -72,7 +72,7 @@ def whole_days(node: ActivityNode, clock: Clock) -> tuple[dt.date | None, dt.dat
     return first, last
 
 
-def _select(rows: QuerySet[ActivityDay] | QuerySet[Activity]) -> tuple[str, tuple[object, ...]]:
+def _select(rows: QuerySet[Any, Any]) -> tuple[str, tuple[object, ...]]:
     sql, params = rows.query.sql_with_params()
     return sql, tuple(params)
 

@@ -116,7 +116,9 @@ def test_only_contacts_services_writes_activities():
     "activities_load), which keep Contact.last_activity_at true:\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize(("model", "table"), [("ActivityDay", "contacts_activityday"), ("ActivityUrl", "contacts_activityurl")])
+@pytest.mark.parametrize(
+    ("model", "table"), [("ActivityDay", "contacts_activityday"), ("ActivityUrl", "contacts_activityurl")]
+)
 def test_only_the_roll_up_upkeep_writes_the_roll_up(model, table):
     """The engine sums ActivityDay for whole days: a write elsewhere would make counts silently wrong."""
     offenders = [
