@@ -129,7 +129,6 @@ def activity_days_fill(*, contact_ids: list[int] | None = None) -> int:
         return max(cursor.rowcount, 0)
 
 
-@transaction.atomic
 def activity_days_rebuild(*, contact_ids: Iterable[int] | None = None) -> int:
     """Recompute the roll-up of these contacts (None: everyone) from their activities; returns rows written.
 
@@ -137,16 +136,20 @@ def activity_days_rebuild(*, contact_ids: Iterable[int] | None = None) -> int:
     factories); for everyone, the repair command `rebuild_activity_days`. A full rebuild holds writes to
     activities until it commits.
     """
+    # TRICKY: TRUNCATE fails in a transaction that has pending deferred-FK events on the table (rows it
+    # inserted); only a transaction of our own is sure to have none.
+    own_transaction = not connection.in_atomic_block
     table = ActivityDay._meta.db_table
     ids = None if contact_ids is None else sorted(set(contact_ids))
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         if ids is None:
             if connection.vendor == "postgresql":
                 cursor.execute(f"LOCK TABLE {Activity._meta.db_table} IN SHARE MODE")
+            if connection.vendor == "postgresql" and own_transaction:
                 cursor.execute(f"TRUNCATE {table}")
             else:
                 cursor.execute(f"DELETE FROM {table}")
         else:
             where, params = _contact_filter(table, ids)
             cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
-    return activity_days_fill(contact_ids=ids)
+        return activity_days_fill(contact_ids=ids)
