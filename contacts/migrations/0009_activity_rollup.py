@@ -31,6 +31,17 @@ def fill_activity_days(apps, schema_editor):
         )
 
 
+def vacuum_early(apps, schema_editor):
+    """PostgreSQL: vacuum the roll-up after 1 % of its rows changed, not the default 20 %: its reads are
+    index-only scans, which visit the table for every page whose visibility-map bit a write cleared (after
+    bench.rebuild recounted 2 % of the contacts, bench.preview (b) at 3M read 45k heap pages more: 0.6 s, not 0.33 s)."""
+    if schema_editor.connection.vendor == 'postgresql':
+        schema_editor.execute(
+            'ALTER TABLE contacts_activityday SET (autovacuum_vacuum_scale_factor = 0.01, '
+            'autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02)'
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -58,6 +69,7 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunPython(fill_activity_days, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(vacuum_early, migrations.RunPython.noop, elidable=True),
         # After the fill: one index build is far cheaper than maintaining the index for every row.
         migrations.AddIndex(
             model_name='activityday',
