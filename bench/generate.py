@@ -16,6 +16,8 @@ Profiles (by contact id): 15 % dormant (no activity in the last 366 days), 3 % "
 /pricing in the last 28 days, higher lead score), 3 % silent (no activity at all), 0.2 % merged into
 the previous contact (no activities, no consents); the rest active, skewed towards the recent past.
 Activities are inserted in time order (as a real table grows), so the heap correlates with occurred_at.
+The daily roll-up of activities (contacts_activityday) is then filled from them in one INSERT … SELECT
+(contacts.services.activity_days.activity_days_fill), as the product's data migration does.
 
 Speed: secondary indexes and constraints are dropped before the load and rebuilt after it; contacts
 and activities load on two connections at once, and the rebuild runs on two connections. The dropped
@@ -312,7 +314,13 @@ def create_lookups(cursor: Any) -> dict[str, int]:
 # The load
 # ----------------------------------------------------------------------------------------------
 
-LOADED_TABLES = ("contacts_activity", "contacts_contactconsent", "contacts_contact", "contacts_account")
+LOADED_TABLES = (
+    "contacts_activity",
+    "contacts_activityday",  # the daily roll-up (no id column), filled from the activities after the load
+    "contacts_contactconsent",
+    "contacts_contact",
+    "contacts_account",
+)
 
 
 def secondary_structures(cursor: Any) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
@@ -752,8 +760,20 @@ def generate(*, contacts: int, accounts: int, per_contact: int = 10, now: dt.dat
     with timed("load (two connections in parallel)", timings):
         run_parallel(load_contacts, load_activities)
 
+    with timed("activity roll-up (by contact, UTC day, type, URL)", timings) as info:
+        from contacts.services.activity_days import activity_days_fill
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET work_mem = '1GB'")  # the grouping of every activity, in memory
+            cursor.execute("SET jit = off")
+        counts["activity_days"] = activity_days_fill()
+        info["detail"] = f"{counts['activity_days']:,} rows"
+        connection.close()
+
     with session() as conn:
         for table in LOADED_TABLES:
+            if table == "contacts_activityday":
+                continue
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"

@@ -214,6 +214,17 @@ def scalar(sql: str, params: Any = None) -> Any:
         return cursor.fetchone()[0]
 
 
+def marked_contacts() -> list[int]:
+    """The contacts holding visits this benchmark inserted (their daily roll-up is rebuilt with them)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT contact_id FROM contacts_activity WHERE type = 'page_visit' AND title = %s", [MARKER]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def undo_changes() -> None:
     """Put back what an earlier (possibly interrupted) run changed: contact columns and inserted visits."""
     from django.db import transaction
@@ -224,8 +235,16 @@ def undo_changes() -> None:
         execute(f"""UPDATE contacts_contact c SET country = u.country, lead_score = u.lead_score,
                     last_activity_at = u.last_activity_at, updated_at = u.updated_at
                     FROM {UNDO_TABLE} u WHERE u.id = c.id""")
+        visited = marked_contacts()
         execute("DELETE FROM contacts_activity WHERE type = 'page_visit' AND title = %s", [MARKER])
+        activity_days_rebuild(contact_ids=visited)  # the product's daily roll-up follows the raw rows
         execute(f"TRUNCATE {UNDO_TABLE}")
+
+
+def activity_days_rebuild(*, contact_ids: list[int]) -> None:
+    from contacts.services import activity_days_rebuild as rebuild
+
+    rebuild(contact_ids=contact_ids)
 
 
 def change_data(*, run: int, now: dt.datetime) -> int:
@@ -261,6 +280,7 @@ def change_data(*, run: int, now: dt.datetime) -> int:
             WHERE c.merged_into_id IS NULL AND {pick} AND {part} = 2""",
             {"now": now, "marker": MARKER},
         )
+        activity_days_rebuild(contact_ids=marked_contacts())
     execute("ANALYZE contacts_contact")
     execute("ANALYZE contacts_activity")
     # TRICKY: right after a first build the statistics say a new group has ~1 member, and both the

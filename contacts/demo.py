@@ -45,7 +45,7 @@ from django.utils import timezone
 from contacts.custom_fields import field_value
 from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField, name_key
 from contacts.roles import Role
-from contacts.services import ActivityRow, activities_load
+from contacts.services import ActivityRow, activities_delete_all, activities_load
 
 # ---------------------------------------------------------------------------------------------
 # Vocabularies
@@ -484,7 +484,7 @@ def demo_consents_ensure() -> tuple[dict[str, Consent], list[str]]:
 def demo_data_delete() -> int:
     """Delete every contact, account, activity and contact consent (not fields or consents); returns contacts."""
     count = Contact.objects.count()
-    Activity.objects.all().delete()
+    activities_delete_all()
     ContactConsent.objects.all().delete()
     Contact.objects.exclude(merged_into=None).delete()
     Contact.objects.all().delete()

@@ -128,6 +128,13 @@ class Contact(models.Model):
             ),
             models.Index(Lower("email"), "id", name="contact_email_lower_idx"),
             models.Index(fields=["country", "id"], name="contact_country_idx"),
+            # Unmerged contacts only, for the rule engine's counts from the index alone: "country is X"
+            # (bench.preview (a) at 3M: 1.1 s → 0.1 s), and the probe "is this contact id unmerged" after an
+            # activity count (b: 30k heap probes, 400 ms at 1M → 30 ms).
+            models.Index(
+                fields=["country"], name="contact_live_country_idx", condition=models.Q(merged_into__isnull=True)
+            ),
+            models.Index(fields=["id"], name="contact_live_idx", condition=models.Q(merged_into__isnull=True)),
             models.Index(fields=["lead_score", "id"], name="contact_lead_score_idx"),
             models.Index(fields=["created_at", "id"], name="contact_created_idx"),
             models.Index(fields=["updated_at"], name="contact_updated_idx"),
@@ -269,6 +276,47 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ActivityUrl(models.Model):
+    """One distinct `Activity.url` text (the roll-up's URL key): a condition on `url` is decided here once per URL.
+
+    `digest` (SHA-256 of the text, hex) is the unique key: a btree cannot hold every 2,000-character URL.
+    The text is stored exactly (no normalisation), so any condition on it is exact; rows are never deleted.
+    """
+
+    url = models.CharField(max_length=2000, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.url or "(no URL)"
+
+
+class ActivityDay(models.Model):
+    """The daily roll-up of activities: how many a contact had on one UTC day, of one type, at one URL.
+
+    Invariant: for every key, `n` = the number of the contact's activities with that type and URL whose
+    `occurred_at` falls on `day` in UTC (no row: none). Kept in the writing transaction by
+    contacts.services (the only writers of activities); read by the rule engine (segments.rules.rollup)
+    for the whole days of a window. UTC days: the roll-up never depends on TIME_ZONE or on daylight saving.
+    """
+
+    # The key, also upkeep's upsert target and the per-contact lookups (merges, deletes): no surrogate id.
+    pk = models.CompositePrimaryKey("contact", "day", "type", "url")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    type = models.CharField(max_length=30, choices=ActivityType.choices)
+    url = models.ForeignKey(ActivityUrl, on_delete=models.PROTECT, related_name="+", db_index=False)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            # The compiler's reads: per URL id and type, a range of days, answered from the index alone.
+            models.Index(fields=["url", "type", "day"], name="activityday_url_idx", include=["contact", "n"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n} × {self.type} on {self.day}"
 
 
 class Consent(models.Model):

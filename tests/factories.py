@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from contacts.models import Account, Activity, Consent, Contact, ContactConsent, ContactField
+from contacts.services.activity_days import activity_days_add, day_counts
 from segments.models import ContactGroup, GroupAccount, Membership
 
 
@@ -67,8 +68,18 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
 
 class ActivityFactory(factory.django.DjangoModelFactory):
+    """An activity written around the services (no signal, no last_activity_at: call
+    contacts_refresh_last_activity for that), but counted in the daily roll-up, which the rule engine
+    reads for whole days: a factory activity must count as a recorded one does."""
+
     class Meta:
         model = Activity
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        activity = super()._create(model_class, *args, **kwargs)
+        activity_days_add(counts=day_counts([(activity.contact_id, activity.occurred_at, activity.type, activity.url)]))
+        return activity
 
     contact = factory.SubFactory(ContactFactory)
     type = "page_visit"

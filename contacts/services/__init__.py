@@ -19,11 +19,13 @@ from contacts.services.accounts import (
 from contacts.services.activities import (
     ACTIVITY_BATCH,
     ActivityRow,
+    activities_delete_all,
     activities_load,
     activities_record,
     activity_record,
     contacts_refresh_last_activity,
 )
+from contacts.services.activity_days import activity_days_rebuild
 from contacts.services.consents import (
     consent_agree,
     consent_revoke,
@@ -79,8 +81,10 @@ __all__ = [
     "account_remove_contact",
     "account_update",
     "accounts_upsert",
+    "activities_delete_all",
     "activities_load",
     "activities_record",
+    "activity_days_rebuild",
     "activity_record",
     "consent_agree",
     "consent_revoke",

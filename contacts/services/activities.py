@@ -1,8 +1,9 @@
-"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` true."""
+"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` and the roll-up true."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple, Unpack
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery, Value
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from contacts.models import (
     LAST_ACTIVITY_OR_NEVER,
@@ -19,6 +21,14 @@ from contacts.models import (
     ActivityType,
     Contact,
 )
+from contacts.services.activity_days import (
+    DayKey,
+    activity_days_add,
+    activity_days_clear,
+    activity_days_rebuild,
+    day_counts,
+    utc_day,
+)
 from contacts.services.fields import ActivityFields
 from contacts.signals import ChangeReason, send_contacts_changed
 
@@ -26,7 +36,9 @@ from contacts.signals import ChangeReason, send_contacts_changed
 # TRICKY: the rule engine answers "did any activity in the last N days" from Contact.last_activity_at
 # (segments.rules.compiler.last_activity_forms), so it must equal the newest occurred_at of the contact's
 # activities — future-dated ones included. Every activity is therefore written here and nowhere else
-# (tests/contacts/test_activity_writes.py scans the code for other writers).
+# (tests/contacts/test_activity_writes.py scans the code for other writers). The same goes for the daily
+# roll-up (ActivityDay), which the engine reads for the whole days of a window: it is added to here, in
+# the inserting transaction, after the contacts' rows are locked (contacts.services.activity_days).
 
 ACTIVITY_BATCH = 1000  # rows per INSERT (Django lowers it where the database's parameter limit needs: SQLite)
 
@@ -44,12 +56,17 @@ class ActivityRow(NamedTuple):
     campaign_id: int | None = None
 
 
+@transaction.atomic
 def contacts_refresh_last_activity(*, contact_ids: Iterable[int] | None = None) -> int:
-    """Set `Contact.last_activity_at` to the newest activity time (set-based); returns rows updated."""
+    """Recompute what is derived from the activities of these contacts (None: all), set-based: their
+    `last_activity_at` (the newest activity time) and their daily roll-up; returns contacts updated."""
+    ids = None if contact_ids is None else sorted(set(contact_ids))
     qs = Contact.objects.all()
-    if contact_ids is not None:
-        qs = qs.filter(pk__in=list(contact_ids))
-    return qs.update(last_activity_at=_newest_activity())
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    updated = qs.update(last_activity_at=_newest_activity())  # locks the rows first: see activity_days
+    activity_days_rebuild(contact_ids=ids)
+    return updated
 
 
 def _newest_activity() -> Subquery:
@@ -63,9 +80,9 @@ def _newest_activity() -> Subquery:
     )
 
 
-def _activities_written(*, newest: dict[int, dt.datetime]) -> None:
+def _activities_written(*, newest: dict[int, dt.datetime], days: Counter[DayKey]) -> None:
     """After activities were inserted: raise each contact's `last_activity_at` to its newest new activity
-    (contact id → that time) where it is older, then note the change."""
+    (contact id → that time) where it is older, add `days` to the roll-up, then note the change."""
     ids = sorted(newest)
     # TRICKY: set-based from the activities just written, not a MAX over each contact's activities: the
     # stored value already is the newest of the older ones, so the newer of the two is the newest of all.
@@ -80,11 +97,15 @@ def _activities_written(*, newest: dict[int, dt.datetime]) -> None:
         # TRICKY: the rows are locked in id order first (FOR NO KEY UPDATE … ORDER BY id): two batches naming
         # the same contacts would otherwise lock them in whatever order each join runs, and deadlock.
         values_row = "(%s, CAST(%s AS timestamp with time zone))"
+        # Every named contact is locked (not only those whose value rises): the roll-up's upkeep below
+        # relies on it (no recount of these contacts' days interleaves: contacts.services.activity_days).
         update = (
             f"WITH v (contact_id, newest) AS (VALUES {{values}}), "
             f"locked AS (SELECT {table}.id, v.newest FROM {table} JOIN v ON {table}.id = v.contact_id "
-            f"WHERE {rises} ORDER BY {table}.id FOR NO KEY UPDATE OF {table}) "
-            f"UPDATE {table} SET last_activity_at = locked.newest FROM locked WHERE {table}.id = locked.id"
+            f"ORDER BY {table}.id FOR NO KEY UPDATE OF {table}) "
+            f"UPDATE {table} SET last_activity_at = locked.newest FROM locked "
+            f"WHERE {table}.id = locked.id AND ({table}.last_activity_at IS NULL "
+            f"OR {table}.last_activity_at < locked.newest)"
         )
     else:  # SQLite: one writer at a time, nothing to order
         values_row = "(%s, %s)"
@@ -100,6 +121,8 @@ def _activities_written(*, newest: dict[int, dt.datetime]) -> None:
                 update.format(values=", ".join([values_row] * len(chunk))),
                 [value for pk in chunk for value in (pk, adapt(newest[pk]))],
             )
+    # After the contacts' rows are locked (above): no rebuild of their roll-up interleaves.
+    activity_days_add(counts=days)
     send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
 
 
@@ -117,11 +140,14 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
     if not activities:
         return []
     if len(activities) == 1:  # one new activity (an open, a click): the newest is the greater of the two
-        _activity_write_one(activity=activities[0])
-        send_contacts_changed(contact_ids=[activities[0].contact_id], reason=ChangeReason.ACTIVITY)
+        one = activities[0]
+        _activity_write_one(activity=one)  # locks the contact's row (its UPDATE) before the roll-up's upkeep
+        activity_days_add(counts=day_counts([(one.contact_id, one.occurred_at, one.type, one.url)]))
+        send_contacts_changed(contact_ids=[one.contact_id], reason=ChangeReason.ACTIVITY)
         return activities
     created = Activity.objects.bulk_create(activities, batch_size=ACTIVITY_BATCH)
-    _activities_written(newest=_newest_by_contact((a.contact_id, a.occurred_at) for a in activities))
+    days = day_counts((a.contact_id, a.occurred_at, a.type, a.url) for a in activities)
+    _activities_written(newest=_newest_by_contact((a.contact_id, a.occurred_at) for a in activities), days=days)
     return created
 
 
@@ -160,6 +186,14 @@ def _activity_write_one(*, activity: Activity) -> None:
         raise IntegrityError(f"No contact with id {activity.contact_id}.")
     activity.pk = row[0]
     activity._state.adding = False
+
+
+@transaction.atomic
+def activities_delete_all() -> int:
+    """Delete every activity and the whole daily roll-up (a demo reset; `last_activity_at` is left as it is)."""
+    activity_days_clear()
+    deleted, _ = Activity.objects.all().delete()
+    return deleted
 
 
 @transaction.atomic
@@ -205,16 +239,23 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
     ops = connection.ops
     types = set(ActivityType.values)
     newest: dict[int, dt.datetime] = {}
+    days: Counter[DayKey] = Counter()
+    tz = timezone.get_default_timezone()
 
     def prepared(row: ActivityRow) -> tuple[Any, ...]:
         if row.type not in types:
             raise ValidationError({"type": f"Unknown activity type “{row.type}”."})
-        if row.contact_id not in newest or row.occurred_at > newest[row.contact_id]:
-            newest[row.contact_id] = row.occurred_at
+        # A naive time means project time, as everywhere in the ORM (the adapters would take it as UTC).
+        occurred_at = row.occurred_at
+        if timezone.is_naive(occurred_at):
+            occurred_at = timezone.make_aware(occurred_at, tz)
+        if row.contact_id not in newest or occurred_at > newest[row.contact_id]:
+            newest[row.contact_id] = occurred_at
+        days[(row.contact_id, utc_day(occurred_at), row.type, row.url)] += 1
         return (
             row.contact_id,
             row.type,
-            ops.adapt_datetimefield_value(row.occurred_at),
+            ops.adapt_datetimefield_value(occurred_at),
             row.url,
             row.title,
             None if row.value is None else value_field.get_db_prep_save(row.value, connection),
@@ -241,5 +282,5 @@ def activities_load(*, rows: Iterable[ActivityRow], batch_size: int = 10_000) ->
             if batch:
                 cursor.executemany(sql, batch)
                 total += len(batch)
-    _activities_written(newest=newest)
+    _activities_written(newest=newest, days=days)
     return total

@@ -15,6 +15,7 @@ from contacts.models import (
     ContactConsent,
 )
 from contacts.services.activities import contacts_refresh_last_activity
+from contacts.services.activity_days import activity_days_rebuild
 from contacts.services.fields import MERGE_FILL_FIELDS, MergeError
 from contacts.signals import ChangeReason, send_contacts_changed
 
@@ -100,7 +101,8 @@ def contact_merge(*, parent: Contact, child: Contact) -> Contact:
     for name, value in changes.items():
         setattr(parent, name, value)
     parent.save()
-    contacts_refresh_last_activity(contact_ids=[parent.pk])
+    contacts_refresh_last_activity(contact_ids=[parent.pk])  # its last_activity_at and daily roll-up
+    activity_days_rebuild(contact_ids=[child.pk])  # the child's activities moved: its roll-up empties
     parent.refresh_from_db(fields=["last_activity_at"])
     send_contacts_changed(contact_ids=[parent.pk, child.pk, *regrouped], reason=ChangeReason.MERGED)
     return parent

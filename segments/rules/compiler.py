@@ -51,6 +51,7 @@ from segments.rules.nodes import (
     Scope,
     ValueType,
 )
+from segments.rules.rollup import rolled_up_q
 
 # Never an empty Q(): Django drops it from an OR, turning "A or nothing" into "A or everything".
 MATCH_ALL = Q(pk__isnull=False)
@@ -378,6 +379,12 @@ def activity_q(node: ActivityNode, clock: Clock, *, few: bool = False) -> Q:
             did, did_not = fast
             return did_not if want_complement else did
     rows = activity_rows(node, clock)
+    if not few:
+        # The whole days of the window from the daily roll-up, its two partial days from `rows`: exact.
+        url_filter = functools.reduce(operator.and_, (condition_q(c, clock) for c in node.where), MATCH_ALL)
+        rolled = rolled_up_q(node, clock, raw=rows, url_filter=url_filter, kind=kind, k=k)
+        if rolled is not None:
+            return ~rolled if want_complement else rolled
     having = {"n__gte": k} if kind == "at_least" else {"n": k}
     if kind == "at_least" and k == 1:
         q = Q(Exists(rows.filter(contact=OuterRef("pk"))))

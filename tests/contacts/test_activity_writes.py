@@ -1,7 +1,8 @@
 """Activities are written only through contacts.services, which keep `Contact.last_activity_at` true.
 
-The rule engine answers "no activity in N days" from that column alone, so a write anywhere else (an
-import, an API endpoint, campaign tracking) would silently put contacts in the wrong groups. The scan
+The rule engine answers "no activity in N days" from that column alone, and counts whole days from the
+daily roll-up (ActivityDay), so a write anywhere else (an import, an API endpoint, campaign tracking, a
+delete) would silently put contacts in the wrong groups. The scan
 below reads the product code's syntax trees and names every other writer by file and line.
 """
 
@@ -26,11 +27,15 @@ from tests.factories import CampaignFactory, ContactFactory
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_PACKAGES = ("contacts", "segments", "campaigns", "transfers", "config", "api")
 THE_WRITER = "contacts/services/activities.py"
+# The daily roll-up's upkeep reads the activity table in raw SQL to rebuild from it.
+ROLLUP_WRITER = "contacts/services/activity_days.py"
 # A merge moves the child's activities to the parent (and refreshes the parent's last_activity_at there).
-WRITERS = {THE_WRITER, "contacts/services/merging.py"}
-WRITE_METHODS = {"create", "bulk_create", "get_or_create", "update_or_create", "bulk_update", "update", "add", "set"}
+WRITERS = {THE_WRITER, ROLLUP_WRITER, "contacts/services/merging.py"}
+WRITE_METHODS = {
+    "create", "bulk_create", "get_or_create", "update_or_create", "bulk_update", "update", "add", "set", "delete",
+}  # fmt: skip
 META_READS = {"get_field", "verbose_name", "verbose_name_plural", "label", "app_label", "model_name"}
-RAW_SQL = re.compile(r"\b(INSERT\s+INTO|COPY|UPDATE)\s+[\"'`]?contacts_activity\b", re.IGNORECASE)
+RAW_SQL = r"\b(INSERT\s+INTO|COPY|UPDATE|DELETE\s+FROM|TRUNCATE)\s+[\"'`]?{table}\b"
 
 
 def _chain(node: ast.AST) -> list[ast.AST]:
@@ -46,17 +51,18 @@ def _chain(node: ast.AST) -> list[ast.AST]:
         chain.append(node)
 
 
-def activity_writes(source: str) -> list[tuple[int, str]]:
-    """(line, what) for every activity write in a module's source: ORM, related manager, instance or raw SQL."""
+def activity_writes(source: str, *, model: str = "Activity", table: str = "contacts_activity") -> list[tuple[int, str]]:
+    """(line, what) for every write of `model` in a module's source: ORM, related manager, instance or raw SQL."""
     tree = ast.parse(source)
-    names = {"Activity"}  # what the Activity model is called in this module (import aliases included)
+    names = {model}  # what the model is called in this module (import aliases included)
+    raw_sql = re.compile(RAW_SQL.format(table=table), re.IGNORECASE)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            names |= {alias.asname or alias.name for alias in node.names if alias.name == "Activity"}
+            names |= {alias.asname or alias.name for alias in node.names if alias.name == model}
 
     def is_model(node: ast.AST) -> bool:
         return (isinstance(node, ast.Name) and node.id in names) or (
-            isinstance(node, ast.Attribute) and node.attr == "Activity"
+            isinstance(node, ast.Attribute) and node.attr == model
         )
 
     # Activity._meta for metadata (a field's related model…) is a read; any other use may be raw SQL.
@@ -85,8 +91,8 @@ def activity_writes(source: str) -> list[tuple[int, str]]:
         elif isinstance(node, ast.Attribute) and node.attr == "_meta" and is_model(node.value):
             if id(node) not in meta_reads:
                 found.append((node.lineno, "Activity._meta (raw SQL on the activity table)"))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and RAW_SQL.search(node.value):
-            found.append((node.lineno, "raw SQL writing contacts_activity"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and raw_sql.search(node.value):
+            found.append((node.lineno, f"raw SQL writing {table}"))
     return sorted(set(found))
 
 
@@ -110,6 +116,25 @@ def test_only_contacts_services_writes_activities():
     "activities_load), which keep Contact.last_activity_at true:\n" + "\n".join(offenders)
 
 
+@pytest.mark.parametrize(
+    ("model", "table"), [("ActivityDay", "contacts_activityday"), ("ActivityUrl", "contacts_activityurl")]
+)
+def test_only_the_roll_up_upkeep_writes_the_roll_up(model, table):
+    """The engine sums ActivityDay for whole days: a write elsewhere would make counts silently wrong."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in product_modules()
+        if path.relative_to(ROOT).as_posix() != ROLLUP_WRITER
+        for line, what in activity_writes(path.read_text(encoding="utf-8"), model=model, table=table)
+        if "_meta" not in what  # reading its table name (segments.rules.rollup) is a read
+    ]
+    assert not offenders, "The daily roll-up is written only by contacts.services.activity_days:\n" + "\n".join(
+        offenders
+    )
+    writes = activity_writes((ROOT / ROLLUP_WRITER).read_text(encoding="utf-8"), model=model, table=table)
+    assert writes, "the scan sees the roll-up's own writer"
+
+
 def test_the_writer_itself_is_seen_by_the_scan():
     writes = activity_writes((ROOT / THE_WRITER).read_text(encoding="utf-8"))
     assert any("bulk_create" in what for _, what in writes) and any("_meta" in what for _, what in writes)
@@ -125,6 +150,8 @@ def test_the_writer_itself_is_seen_by_the_scan():
         "contact.activities.create(type='purchase')",
         "c.activities.all().update(occurred_at=now)",
         "Activity.objects.filter(contact=c).update(contact=d)",
+        "Activity.objects.filter(contact=c).delete()",
+        "cursor.execute('DELETE FROM contacts_activity WHERE id = %s', [1])",
         "from contacts.models import Activity as A\nA.objects.create(contact=c)",
         "from contacts import models\nmodels.Activity.objects.bulk_create(rows)",
         "activity.save(update_fields=['title'])",
@@ -144,7 +171,6 @@ def test_the_scan_lets_reads_through():
         "Activity.objects.filter(occurred_at__gt=now).order_by().values('contact').annotate(n=Count('pk'))\n"
         "contact.activities.all()[:10]\n"
         "services.activity_record(contact=c, type='page_visit')\n"
-        "Activity.objects.all().delete()\n"
         "Activity._meta.get_field('campaign').related_model\n"
     )
     assert activity_writes(source) == []

@@ -96,9 +96,17 @@ def test_default_count_is_at_least_once(crowd):
 
 
 def test_at_least_k_is_a_grouped_in_not_a_correlated_count(crowd):
-    node = tree(activity(where=PRICING, count={"operator": "gte", "value": 3}, window={"last_days": 30}))
+    pricing_title = [{"field": "title", "operator": "contains", "value": "pricing"}]  # not from the roll-up
+    node = tree(activity(where=pricing_title, count={"operator": "gte", "value": 3}, window={"last_days": 30}))
     sql = str(matching_contacts(node, now=NOW).query).upper()
     assert "GROUP BY" in sql and "HAVING COUNT" in sql and '"CONTACTS_CONTACT"."ID" IN (SELECT' in sql
+    assert "CONTACTS_ACTIVITYDAY" not in sql
+
+
+def test_a_url_count_over_whole_days_is_summed_from_the_roll_up(crowd):
+    node = tree(activity(where=PRICING, count={"operator": "gte", "value": 3}, window={"last_days": 30}))
+    sql = str(matching_contacts(node, now=NOW).query).upper()
+    assert "CONTACTS_ACTIVITYDAY" in sql and "HAVING SUM" in sql and '"CONTACTS_CONTACT"."ID" IN (SELECT' in sql
 
 
 def test_rolling_window_edges(crowd):
