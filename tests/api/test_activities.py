@@ -170,7 +170,7 @@ def test_a_full_batch_takes_a_few_queries(admin_api, django_assert_max_num_queri
     campaign = CampaignFactory()
     items = [{"email": c.email, "type": "page_visit", "url": f"/p/{c.pk}"} for c in contacts]
     items += [{"contact": c.pk, "type": "email_open", "campaign": campaign.pk} for c in contacts]
-    with django_assert_max_num_queries(40):
+    with django_assert_max_num_queries(50):  # the daily roll-up's URL keys and day upserts are batched too
         response = post(admin_api, BATCH, {"activities": items}, key="full")
     assert response.status_code == 201 and response.json()["recorded"] == 1000
     assert Activity.objects.count() == 1000
