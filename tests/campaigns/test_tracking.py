@@ -162,5 +162,9 @@ def test_an_open_of_a_deleted_contact_still_answers_and_records_nothing(sent, pe
 def test_the_pixel_costs_a_fixed_handful_of_statements(sent, client, django_assert_max_num_queries):
     _campaign, html = sent
     path = pixel(html["fay@example.com"])
-    with django_assert_max_num_queries(6):  # delivery read, savepoint, insert, last activity, pending re-check
+    # Another recipient's open first: the roll-up's key of the (empty) URL exists from then on; the very
+    # first activity at a URL costs two statements more (creating its ActivityUrl row).
+    assert client.get(pixel(html["ann@example.com"])).status_code == 200
+    # delivery read, savepoint, insert, last activity, daily roll-up, pending re-check
+    with django_assert_max_num_queries(7):
         assert client.get(path).status_code == 200
