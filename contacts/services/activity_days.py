@@ -66,9 +66,20 @@ def activity_days_add(*, counts: Mapping[DayKey, int]) -> None:
     """
     if not counts:
         return
+    table = ActivityDay._meta.db_table
+    if len(counts) == 1:  # one activity (the tracking pixel, a form): one statement while its URL is known
+        ((contact_id, day, type, url), n), *_ = counts.items()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (contact_id, day, type, url_id, n) "
+                f"SELECT %s, %s, %s, u.id, %s FROM {ActivityUrl._meta.db_table} u WHERE u.digest = %s "
+                f"ON CONFLICT (contact_id, day, type, url_id) DO UPDATE SET n = {table}.n + excluded.n",
+                [contact_id, day, type, n, url_digest(url)],
+            )
+            if cursor.rowcount == 1:
+                return
     ids = activity_url_ids(urls=(url for _, _, _, url in counts))
     rows = sorted((contact_id, day, type, ids[url], n) for (contact_id, day, type, url), n in counts.items() if n)
-    table = ActivityDay._meta.db_table
     with connection.cursor() as cursor:
         for start in range(0, len(rows), UPSERT_ROWS):
             batch = rows[start : start + UPSERT_ROWS]

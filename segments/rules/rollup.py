@@ -35,8 +35,9 @@ ROLLED_UP_ATTRIBUTES = frozenset({"url"})
 
 
 def window_bounds(node: ActivityNode, clock: Clock) -> tuple[dt.datetime | None, dt.datetime]:
-    """(lower, upper): the window's first excluded-or-included lower instant (None: unbounded) and the
-    last instant that can count (now, or the last microsecond of a `between` window ending earlier)."""
+    """(lower, upper) of the window's instants: `lower` is its start as `activity_rows` filters it
+    (exclusive for `last_days`, inclusive for `between`; None: unbounded), `upper` the last instant that can
+    count (now, or the last microsecond of a `between` window that ends earlier)."""
     upper = clock.now
     lower: dt.datetime | None = None
     if isinstance(node.window, LastDays):
