@@ -7,6 +7,7 @@ every event lands in exactly one delivery per endpoint.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from segments.models import EventKind, MembershipEvent
 from segments.selectors import history_safe_upper
-from webhooks.models import Delivery, Endpoint, EventType
+from webhooks.models import Delivery, Endpoint, EventType, Stream
 
 BATCH = 100
 TYPE_NAMES = {
@@ -47,39 +48,69 @@ def _kinds(endpoint: Endpoint) -> list[int]:
     return [kind for name in endpoint.events for kind in KINDS_OF.get(EventType(name), [])]
 
 
-def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None = None, max_deliveries: int = 50) -> int:
-    """Create the deliveries of one endpoint's events up to id `upper` (history_safe_upper); returns how many."""
+def stream_dispatch(
+    *,
+    endpoint_id: int,
+    upper: int,
+    cursor_field: str,
+    batch_of: Callable[[Endpoint, int], list[Any]],
+    payload: Callable[[Any], dict[str, Any]],
+    stream: str,
+    now: dt.datetime | None = None,
+    max_deliveries: int = 50,
+) -> int:
+    """Create the deliveries of one endpoint's events of one stream up to id `upper`; returns how many.
+
+    `cursor_field` names the endpoint's cursor of the stream, `batch_of(endpoint, cursor)` reads the next events
+    after it (≤ BATCH, id order, up to `upper`), `payload(event)` is what a receiver sees of one. The cursor moves
+    in the transaction that creates the delivery (the module's invariant), for either stream.
+    """
     created = 0
     while created < max_deliveries:
         with transaction.atomic():
             endpoint = Endpoint.objects.select_for_update().filter(pk=endpoint_id, active=True).first()
-            if endpoint is None:
+            if endpoint is None or getattr(endpoint, cursor_field) >= upper:
                 return created
-            if endpoint.cursor >= upper:
-                return created
-            events = MembershipEvent.objects.filter(
-                pk__gt=endpoint.cursor, pk__lte=upper, kind__in=_kinds(endpoint)
-            ).select_related("group", "contact")
-            group_ids = list(endpoint.groups.values_list("pk", flat=True))
-            if group_ids:
-                events = events.filter(group_id__in=group_ids)
-            batch = list(events.order_by("pk")[:BATCH])
+            batch = batch_of(endpoint, getattr(endpoint, cursor_field))
             if batch:
                 Delivery.objects.create(
                     endpoint=endpoint,
+                    stream=stream,
                     first_event_id=batch[0].pk,
                     last_event_id=batch[-1].pk,
                     event_count=len(batch),
-                    payload={"events": [event_payload(event) for event in batch]},
+                    payload={"events": [payload(event) for event in batch]},
                     next_attempt_at=now or timezone.now(),
                 )
                 created += 1
             # A full batch stops at its last event; a short one saw every event up to `upper`.
-            endpoint.cursor = batch[-1].pk if len(batch) == BATCH else upper
-            endpoint.save(update_fields=["cursor"])
+            setattr(endpoint, cursor_field, batch[-1].pk if len(batch) == BATCH else upper)
+            endpoint.save(update_fields=[cursor_field])
             if len(batch) < BATCH:
                 return created
     return created
+
+
+def endpoint_dispatch(*, endpoint_id: int, upper: int, now: dt.datetime | None = None, max_deliveries: int = 50) -> int:
+    """Create the deliveries of one endpoint's membership events up to id `upper` (history_safe_upper)."""
+
+    def batch_of(endpoint: Endpoint, cursor: int) -> list[MembershipEvent]:
+        events = MembershipEvent.objects.filter(pk__gt=cursor, pk__lte=upper, kind__in=_kinds(endpoint))
+        group_ids = list(endpoint.groups.values_list("pk", flat=True))
+        if group_ids:
+            events = events.filter(group_id__in=group_ids)
+        return list(events.select_related("group", "contact").order_by("pk")[:BATCH])
+
+    return stream_dispatch(
+        endpoint_id=endpoint_id,
+        upper=upper,
+        cursor_field="cursor",
+        batch_of=batch_of,
+        payload=event_payload,
+        stream=Stream.MEMBERSHIP,
+        now=now,
+        max_deliveries=max_deliveries,
+    )
 
 
 def dispatch_all(*, now: dt.datetime | None = None) -> int:

@@ -13,14 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Min
-from django.utils import timezone
 
 from campaigns.models import CampaignEvent, CampaignEventKind
 from config.database import events_safe_upper
-from webhooks.dispatch import BATCH
-from webhooks.models import Delivery, Endpoint, EventType, Stream
+from webhooks.dispatch import BATCH, stream_dispatch
+from webhooks.models import Endpoint, EventType, Stream
 
 TYPE_NAMES = {
     CampaignEventKind.SENT: "campaign.sent",
@@ -59,39 +57,24 @@ def endpoint_campaign_dispatch(
     *, endpoint_id: int, upper: int, now: dt.datetime | None = None, max_deliveries: int = 50
 ) -> int:
     """Create the deliveries of one endpoint's campaign events up to id `upper`; returns how many."""
-    created = 0
-    while created < max_deliveries:
-        with transaction.atomic():
-            endpoint = Endpoint.objects.select_for_update().filter(pk=endpoint_id, active=True).first()
-            if endpoint is None or endpoint.campaign_cursor >= upper:
-                return created
-            kinds = _kinds(endpoint)
-            batch = (
-                list(
-                    CampaignEvent.objects.filter(pk__gt=endpoint.campaign_cursor, pk__lte=upper, kind__in=kinds)
-                    .select_related("campaign", "contact")
-                    .order_by("pk")[:BATCH]
-                )
-                if kinds
-                else []
-            )
-            if batch:
-                Delivery.objects.create(
-                    endpoint=endpoint,
-                    stream=Stream.CAMPAIGN,
-                    first_event_id=batch[0].pk,
-                    last_event_id=batch[-1].pk,
-                    event_count=len(batch),
-                    payload={"events": [campaign_event_payload(event) for event in batch]},
-                    next_attempt_at=now or timezone.now(),
-                )
-                created += 1
-            # A full batch stops at its last event; a short one saw every event up to `upper`.
-            endpoint.campaign_cursor = batch[-1].pk if len(batch) == BATCH else upper
-            endpoint.save(update_fields=["campaign_cursor"])
-            if len(batch) < BATCH:
-                return created
-    return created
+
+    def batch_of(endpoint: Endpoint, cursor: int) -> list[CampaignEvent]:
+        kinds = _kinds(endpoint)
+        if not kinds:
+            return []
+        events = CampaignEvent.objects.filter(pk__gt=cursor, pk__lte=upper, kind__in=kinds)
+        return list(events.select_related("campaign", "contact").order_by("pk")[:BATCH])
+
+    return stream_dispatch(
+        endpoint_id=endpoint_id,
+        upper=upper,
+        cursor_field="campaign_cursor",
+        batch_of=batch_of,
+        payload=campaign_event_payload,
+        stream=Stream.CAMPAIGN,
+        now=now,
+        max_deliveries=max_deliveries,
+    )
 
 
 def campaign_dispatch_all(*, endpoint_ids: list[int], now: dt.datetime | None = None) -> int:
