@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **os.environ,
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback: production's redirect to HTTPS would answer every request
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-api-" + uuid.uuid4().hex),
         "ALLOWED_HOSTS": "127.0.0.1",
         "API_RATE": "100000000/min",

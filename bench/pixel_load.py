@@ -160,8 +160,9 @@ def _database_url() -> str:
 def start_server(*, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
     """gunicorn (its own process group) serving the app on 127.0.0.1; returns it once it answers."""
     port = _free_port()
+    # Plain HTTP on loopback: production's redirect to HTTPS (on when DEBUG is off) would answer every request.
     env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "0", "STATIC_ROOT": str(_static_root()),
-           "ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+           "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0"}  # fmt: skip
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]  # fmt: skip
     # stdout (django-q2 logs each queued task there) is dropped; warnings and errors go to stderr
