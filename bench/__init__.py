@@ -7,7 +7,9 @@ Never imported by product code. Each benchmark prints a table and, last, one lin
 from __future__ import annotations
 
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -105,3 +107,15 @@ def execute(sql: str, params: Any = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def process_stop(process: subprocess.Popen | None) -> None:
+    """Stop a process started in its own session (and its children): TERM, then KILL after 20 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

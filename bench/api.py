@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,7 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench import require_postgresql, setup_django
+from bench import process_stop, require_postgresql, setup_django
 from bench.api_ingest import BATCH, baseline, make_batches
 from bench.preview import ensure_data, t
 
@@ -109,17 +108,6 @@ def start(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Po
     return subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -274,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 2. Ingest through the batch endpoint, T client threads. The worker is stopped meanwhile: the endpoint
         # alone is measured (its re-check notes are written, and drained afterwards, timed, by the worker).
-        stop(worker)
+        process_stop(worker)
         worker = None
         moved = set(movers)
         batches = make_batches(rng, [p for p in people if p not in moved], args.batches + WARMUP)
@@ -346,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         result.update(recheck_contacts=queued, recheck_drain_s=f"{drained:.1f}")
     finally:
-        stop(web)
-        stop(worker)
+        process_stop(web)
+        process_stop(worker)
         receiver.server.shutdown()
         Endpoint.objects.filter(pk=endpoint.pk).delete()
         ContactGroup.objects.filter(code=CODE).delete()

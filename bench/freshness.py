@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import require_postgresql, setup_django
+from bench import process_stop, require_postgresql, setup_django
 from bench.preview import ensure_data, t
 from bench.recheck import CODE_PREFIX as RECHECK_PREFIX
 from bench.recheck import make_rules, resolve
@@ -50,17 +49,6 @@ def start_worker(log_path: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -264,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if poller.is_alive() or left:
             print(f"  the queue did not drain within {args.timeout:.0f} s: {left} contacts still pending")
             status = 1
-        stop_worker(worker)
+        process_stop(worker)
 
         # Verify: every group's stored condition members against its full rule set, computed now in the
         # database (what a full rebuild would write), compared with EXCEPT both ways. A wrong membership of a
@@ -323,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
     finally:
         if worker is not None:
-            stop_worker(worker)
+            process_stop(worker)
         if not args.keep_groups:
             ContactGroup.objects.filter(code__startswith=CODE_PREFIX).delete()
     print()
