@@ -261,10 +261,11 @@ class CampaignEventKind(models.TextChoices):
     OPENED = "opened", "opened"
     CLICKED = "clicked", "clicked"
     UNSUBSCRIBED = "unsubscribed", "unsubscribed"
+    RESUBSCRIBED = "resubscribed", "resubscribed"  # opted back in (an SMS reply of START)
 
 
 class CampaignEvent(models.Model):
-    """An outbox row: a campaign's message was sent, opened or clicked, or a contact unsubscribed.
+    """An outbox row: a campaign's message was sent, opened or clicked, or a contact unsubscribed (or opted back in).
 
     Written by `campaigns.events` in the same transaction as the change it records (a delivery marked sent,
     an email_open / email_click activity, an Unsubscribe), so none is lost or invented; read in id order by

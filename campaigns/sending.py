@@ -127,19 +127,18 @@ def _check_content(campaign: Campaign) -> None:
 
 @transaction.atomic
 def campaign_send_cancel(*, campaign: Campaign) -> Campaign:
-    """Cancel a scheduled campaign before it starts (it goes back to draft); a started send cannot be recalled."""
-    if not Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
-        status=CampaignStatus.DRAFT, scheduled_at=None
+    """Cancel a scheduled or held campaign before it starts (it goes back to draft, the hold's reason cleared);
+    a started send cannot be recalled."""
+    if not Campaign.objects.filter(pk=campaign.pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.HELD]).update(
+        status=CampaignStatus.DRAFT, scheduled_at=None, send_error=""
     ):
-        raise SendError("Only a scheduled campaign that has not started can be cancelled.")
+        raise SendError("Only a scheduled or held campaign that has not started can be cancelled.")
     campaign.refresh_from_db()
     audit_record(action=AuditAction.CAMPAIGN_SEND_CANCELLED, obj=campaign)
     return campaign
 
 
-def freeze_audience(
-    *, campaign: Campaign, contact_ids: list[int] | None = None, now: datetime | None = None
-) -> int:
+def freeze_audience(*, campaign: Campaign, contact_ids: list[int] | None = None, now: datetime | None = None) -> int:
     """One INSERT … SELECT of the campaign's audience — or of these contacts of it (a triggered campaign's
     entrants) — into Delivery rows, with the variant, the A/B arm and the included groups each contact is in;
     a contact who already has a delivery of this campaign is left as it is. Returns the rows inserted."""

@@ -216,7 +216,6 @@ def split_set(*, campaign: Campaign, arms: Sequence[ArmInput]) -> list[SplitArm]
 
 
 @transaction.atomic
-@transaction.atomic
 def unsubscribe_record(*, contact: Contact, channel: str, campaign: Campaign | None = None) -> Unsubscribe:
     """Record that the contact opts out of the channel (idempotent: the first time is kept, with its event)."""
     record, created = Unsubscribe.objects.get_or_create(
@@ -230,6 +229,17 @@ def unsubscribe_record(*, contact: Contact, channel: str, campaign: Campaign | N
             channel=channel,
         )
     return record
+
+
+@transaction.atomic
+def resubscribe_record(*, contact: Contact, channel: str) -> bool:
+    """The contact opts back in to the channel (an SMS reply of START): their opt-out is removed, with its event.
+
+    False when they had not opted out (nothing written)."""
+    deleted, _ = Unsubscribe.objects.filter(contact=contact, channel=channel).delete()
+    if deleted:
+        campaign_event_record(kind=CampaignEventKind.RESUBSCRIBED, contact_id=contact.pk, channel=channel)
+    return bool(deleted)
 
 
 def campaign_test_send(*, campaign: Campaign, message: Message, to: str) -> None:

@@ -1,5 +1,6 @@
 """SMS opt-out by reply: a text of STOP (STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; any case, trimmed) from a
-phone number unsubscribes every contact with that number from SMS (campaigns.Unsubscribe, channel sms).
+phone number unsubscribes every contact with that number from SMS (campaigns.Unsubscribe, channel sms); a
+reply of START (UNSTOP, YES) opts them back in — the carriers' keywords, so a reply undoes a reply.
 
 Contacts keep phone numbers as typed ("+420 601 234 567", "601-234-567", "(0)7700 900123"), a provider
 reports the sender in international form ("+420601234567"). Two numbers are the same when their digits are
@@ -27,6 +28,7 @@ from campaigns.models import Campaign, Channel, Delivery
 from contacts.models import Contact
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 PUNCTUATION = (" ", "-", "(", ")", ".", "/", "+", "\u00a0")  # what typed numbers carry besides digits
 MIN_DIGITS = 7
 _EXTENSION = re.compile(r"(?i)\s*(?:ext\.?|x|#).*$")
@@ -36,11 +38,18 @@ _EXTENSION = re.compile(r"(?i)\s*(?:ext\.?|x|#).*$")
 class InboundResult:
     stop: bool  # the text asked to opt out
     contact_ids: list[int] = field(default_factory=list)  # the contacts now unsubscribed from SMS
+    start: bool = False  # the text asked to opt back in
+    resubscribed_ids: list[int] = field(default_factory=list)  # the contacts whose SMS opt-out was removed
 
 
 def is_stop(text: str) -> bool:
     """The reply is an opt-out keyword (case-insensitive, surrounding space ignored)."""
     return text.strip().upper() in STOP_WORDS
+
+
+def is_start(text: str) -> bool:
+    """The reply is an opt-in keyword (case-insensitive, surrounding space ignored)."""
+    return text.strip().upper() in START_WORDS
 
 
 def _parsed(number: str) -> tuple[str, bool]:
@@ -104,7 +113,16 @@ def contacts_with_number(*, number: str) -> tuple[list[int], int | None]:
 
 @transaction.atomic
 def sms_inbound_record(*, sender: str, text: str) -> InboundResult:
-    """An SMS reply arrived: when it says STOP, unsubscribe every contact with the sender's number from SMS."""
+    """An SMS reply arrived: STOP unsubscribes every contact with the sender's number from SMS, START opts
+    those who had opted out back in; any other text changes nothing."""
+    if is_start(text):
+        contact_ids, _ = contacts_with_number(number=sender)
+        back = [
+            c.pk
+            for c in Contact.objects.filter(pk__in=contact_ids)
+            if services.resubscribe_record(contact=c, channel=Channel.SMS)
+        ]
+        return InboundResult(stop=False, start=True, resubscribed_ids=back)
     if not is_stop(text):
         return InboundResult(stop=False)
     contact_ids, campaign_id = contacts_with_number(number=sender)

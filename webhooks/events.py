@@ -1,4 +1,5 @@
-"""Campaign events for webhooks: `campaign.sent`, `campaign.opened`, `campaign.clicked`, `contact.unsubscribed`.
+"""Campaign events for webhooks: `campaign.sent`, `campaign.opened`, `campaign.clicked`, `contact.unsubscribed`,
+`contact.resubscribed`.
 
 Invariant: read from the campaigns' outbox (`campaigns.CampaignEvent`, written in the transaction of each change)
 in id order, per endpoint from its own `campaign_cursor`, exactly as membership history is read
@@ -25,12 +26,14 @@ TYPE_NAMES = {
     CampaignEventKind.OPENED: "campaign.opened",
     CampaignEventKind.CLICKED: "campaign.clicked",
     CampaignEventKind.UNSUBSCRIBED: "contact.unsubscribed",
+    CampaignEventKind.RESUBSCRIBED: "contact.resubscribed",
 }
 KIND_OF = {
     EventType.CAMPAIGN_SENT: CampaignEventKind.SENT,
     EventType.CAMPAIGN_OPENED: CampaignEventKind.OPENED,
     EventType.CAMPAIGN_CLICKED: CampaignEventKind.CLICKED,
     EventType.CONTACT_UNSUBSCRIBED: CampaignEventKind.UNSUBSCRIBED,
+    EventType.CONTACT_RESUBSCRIBED: CampaignEventKind.RESUBSCRIBED,
 }
 
 

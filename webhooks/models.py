@@ -22,6 +22,7 @@ class EventType(models.TextChoices):
     CAMPAIGN_OPENED = "campaign_opened", "opened a campaign email"
     CAMPAIGN_CLICKED = "campaign_clicked", "clicked a link in a campaign email"
     CONTACT_UNSUBSCRIBED = "contact_unsubscribed", "unsubscribed"
+    CONTACT_RESUBSCRIBED = "contact_resubscribed", "opted back in (SMS START)"
 
 
 class Stream(models.TextChoices):

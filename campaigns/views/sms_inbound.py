@@ -1,10 +1,12 @@
-"""The SMS provider's webhook for replies (POST /sms/inbound/): a STOP reply unsubscribes the sender's number.
+"""The SMS provider's webhook for replies (POST /sms/inbound/): a STOP reply unsubscribes the sender's number,
+a START reply opts it back in.
 
 No sign-in and no CSRF cookie (a provider posts it); instead the request must prove it comes from the provider:
 the header `X-SMS-Secret` equal to settings.SMS_INBOUND_SECRET, or `X-SMS-Signature: sha256=<hex>` — the
 HMAC-SHA256 of the raw body with that secret. Without SMS_INBOUND_SECRET configured every request is refused.
 The body is a form (Twilio-style `From`/`Body`, Vonage-style `msisdn`/`text`) or a JSON object with `from` and
-`text`. Answers JSON: {"stop": true, "unsubscribed": 2}; a bad request is a 400 naming what is missing.
+`text`. Answers JSON: {"stop": true, "unsubscribed": 2, "start": false, "resubscribed": 0}; a bad request is a
+400 naming what is missing.
 """
 
 from __future__ import annotations
@@ -73,4 +75,11 @@ def sms_inbound_view(request: HttpRequest) -> JsonResponse:
         missing = "from" if sender is None else "text"
         return JsonResponse({"error": f"{missing}: required (the sender's number and the message text)."}, status=400)
     result = sms_inbound_record(sender=sender, text=text)
-    return JsonResponse({"stop": result.stop, "unsubscribed": len(result.contact_ids)})
+    return JsonResponse(
+        {
+            "stop": result.stop,
+            "unsubscribed": len(result.contact_ids),
+            "start": result.start,
+            "resubscribed": len(result.resubscribed_ids),
+        }
+    )

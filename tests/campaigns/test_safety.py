@@ -261,3 +261,19 @@ def test_a_held_campaign_can_still_be_edited(people):
     services.campaign_update(campaign=campaign, name="Spring v2", channel=Channel.EMAIL, include=[people["vip"]],
                              subject="Hi", body="<p>Hi</p>")  # fmt: skip
     assert Campaign.objects.get().name == "Spring v2"
+
+
+def test_a_held_campaign_goes_back_to_draft_from_the_sending_tab(people, marketer_client):
+    campaign = email_campaign(people)
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.HELD, send_error="Held at its time.")
+    page = marketer_client.get(f"/campaigns/{campaign.pk}/sending/")
+    assert b"data-held-to-draft" in page.content
+    response = marketer_client.post(f"/campaigns/{campaign.pk}/send/", {"action": "cancel"}, follow=True)
+    assert "it is a draft again" in response.content.decode()
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.send_error, campaign.scheduled_at) == (CampaignStatus.DRAFT, "", None)
+    assert not Delivery.objects.exists() and not mail.outbox
+    # A draft has nothing to cancel: refused with the reason, nothing changes.
+    refused = marketer_client.post(f"/campaigns/{campaign.pk}/send/", {"action": "cancel"}, follow=True)
+    assert "Only a scheduled or held campaign" in refused.content.decode()
+    assert Campaign.objects.get().status == CampaignStatus.DRAFT

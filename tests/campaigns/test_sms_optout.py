@@ -1,6 +1,7 @@
 """SMS opt-out: every SMS ends with the opt-out instruction (unless it already says STOP; counted in the SMS
 length, in Python and in the browser alike), and a STOP reply through the provider's webhook (secret or HMAC
-signature required) or `manage.py sms_inbound` unsubscribes the contacts with that number from SMS."""
+signature required) or `manage.py sms_inbound` unsubscribes the contacts with that number from SMS; a START
+reply opts them back in."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from django.urls import reverse
 
 from campaigns import selectors, services
 from campaigns.compose import message_for
-from campaigns.models import Campaign, CampaignStatus, Channel, Delivery, Unsubscribe
+from campaigns.models import Campaign, CampaignEvent, CampaignEventKind, CampaignStatus, Channel, Delivery, Unsubscribe
 from campaigns.sms import with_opt_out
-from campaigns.sms_optout import is_stop, same_number, sms_inbound_record
+from campaigns.sms_optout import is_start, is_stop, same_number, sms_inbound_record
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +133,12 @@ def test_a_stop_reply_unsubscribes_every_contact_with_that_number(client, inboun
     ann_work = ContactFactory(phone="601-234-567")
     other = ContactFactory(phone="+420 601 234 568")
     response = post(client, {"From": "+420601234567", "Body": " Stop "})
-    assert response.status_code == 200 and response.json() == {"stop": True, "unsubscribed": 2}
+    assert response.status_code == 200 and response.json() == {
+        "stop": True,
+        "unsubscribed": 2,
+        "start": False,
+        "resubscribed": 0,
+    }
     assert set(Unsubscribe.objects.filter(channel=Channel.SMS).values_list("contact_id", flat=True)) == {
         ann.pk,
         ann_work.pk,
@@ -155,7 +161,7 @@ def test_the_number_an_sms_was_sent_to_counts_and_names_the_campaign(client, inb
     campaign = Campaign.objects.create(name="Autumn", channel=Channel.SMS, status=CampaignStatus.SENT)
     Delivery.objects.create(campaign=campaign, contact=contact, channel=Channel.SMS, address="+420 601 000 222")
     response = post(client, {"from": "+420601000222", "text": "STOP"}, json_body=True)
-    assert response.json() == {"stop": True, "unsubscribed": 1}
+    assert response.json() == {"stop": True, "unsubscribed": 1, "start": False, "resubscribed": 0}
     record = Unsubscribe.objects.get()
     assert (record.contact, record.channel, record.campaign) == (contact, Channel.SMS, campaign)
 
@@ -163,7 +169,12 @@ def test_the_number_an_sms_was_sent_to_counts_and_names_the_campaign(client, inb
 def test_other_replies_record_nothing(client, inbound):
     ContactFactory(phone="+420601234567")
     response = post(client, {"From": "+420601234567", "Body": "Thanks!"})
-    assert response.status_code == 200 and response.json() == {"stop": False, "unsubscribed": 0}
+    assert response.status_code == 200 and response.json() == {
+        "stop": False,
+        "unsubscribed": 0,
+        "start": False,
+        "resubscribed": 0,
+    }
     assert not Unsubscribe.objects.exists()
 
 
@@ -191,7 +202,7 @@ def test_a_signed_body_is_accepted_and_a_tampered_one_refused(client, inbound):
     data = {"from": "+420601234567", "text": "STOP"}
     assert post(client, data, json_body=True, signature=forged).status_code == 403
     assert not Unsubscribe.objects.exists()
-    assert post(client, data, json_body=True, signature=signed).json() == {"stop": True, "unsubscribed": 1}
+    assert post(client, data, json_body=True, signature=signed).json()["unsubscribed"] == 1
 
 
 @pytest.mark.parametrize(
@@ -226,3 +237,55 @@ def test_the_service_returns_the_contacts(inbound):
     contact = ContactFactory(phone="00420 601 234 567")
     result = sms_inbound_record(sender="+420601234567", text="quit")
     assert result.stop and result.contact_ids == [contact.pk]
+
+
+# --- START replies --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["START", "start", " Unstop\n", "YES"])
+def test_opt_in_keywords(text):
+    assert is_start(text) and not is_stop(text)
+
+
+@pytest.mark.parametrize("text", ["STOP", "START now", "yes please", "restart", ""])
+def test_other_replies_are_not_opt_ins(text):
+    assert not is_start(text)
+
+
+def test_a_start_reply_opts_the_number_back_in_and_only_from_sms(client, inbound):
+    ann = ContactFactory(phone="+420 601 234 567")
+    other = ContactFactory(phone="+420 601 234 568")
+    post(client, {"From": "+420601234567", "Body": "STOP"})
+    post(client, {"From": "+420601234568", "Body": "STOP"})
+    services.unsubscribe_record(contact=ann, channel=Channel.EMAIL)
+    response = post(client, {"From": "+420601234567", "Body": "start"})
+    assert response.status_code == 200
+    assert response.json() == {"stop": False, "unsubscribed": 0, "start": True, "resubscribed": 1}
+    # Ann is back on SMS only; her email opt-out and the other number's SMS opt-out stay.
+    assert set(Unsubscribe.objects.values_list("contact_id", "channel")) == {
+        (ann.pk, Channel.EMAIL),
+        (other.pk, Channel.SMS),
+    }
+    kinds = list(CampaignEvent.objects.filter(contact=ann).order_by("pk").values_list("kind", "channel"))
+    assert kinds[-1] == (CampaignEventKind.RESUBSCRIBED, Channel.SMS)
+    again = post(client, {"From": "+420601234567", "Body": "START"})  # nothing left to undo: nothing written
+    assert again.json()["resubscribed"] == 0
+    assert CampaignEvent.objects.filter(kind=CampaignEventKind.RESUBSCRIBED).count() == 1
+
+
+def test_an_opted_back_in_contact_is_in_the_sms_audience_again(client, inbound, people):
+    campaign = services.campaign_create(name="Text", channel=Channel.SMS, include=[people["vip"]], body="Hi")
+    spec = selectors.audience_spec(campaign=campaign)
+    post(client, {"From": people["ann"].phone, "Body": "STOP"})
+    assert people["ann"].pk not in set(selectors.audience_contacts(spec=spec).values_list("pk", flat=True))
+    post(client, {"From": people["ann"].phone, "Body": "Start"})
+    assert people["ann"].pk in set(selectors.audience_contacts(spec=spec).values_list("pk", flat=True))
+
+
+def test_the_management_command_reports_an_opt_in(inbound):
+    contact = ContactFactory(phone="+44 7700 900123")
+    services.unsubscribe_record(contact=contact, channel=Channel.SMS)
+    out = StringIO()
+    call_command("sms_inbound", "--from", "+447700900123", "UNSTOP", stdout=out)
+    assert "Opted back in to SMS: 1 contact with the number +447700900123." in out.getvalue()
+    assert not Unsubscribe.objects.exists()

@@ -66,6 +66,8 @@ def test_marketer_creates_activates_and_follows_a_triggered_campaign(
     assert (status.status, status.sent_today, status.cap, status.total) == ("active", 1, 5, 1)
     assert page.context["progress"]["sent"] == 1 and len(page.context["page_obj"]) == 1
     assert 'value="pause"' in page.content.decode() and "data-trigger-today" in page.content.decode()
+    # An open-ended trigger has no "percent done": the counts show, the send progress bar does not.
+    assert 'aria-label="Send progress"' not in page.content.decode() and "data-count-sent" in page.content.decode()
 
     # active: changes are refused until paused
     edit = marketer_client.post(reverse("campaigns:campaign_update", args=[campaign.pk]), form_data(hot, name="X"))

@@ -17,7 +17,7 @@ from django.utils import timezone
 from campaigns import sending
 from campaigns.events import campaign_events_prune
 from campaigns.models import CampaignEvent, Channel, Delivery, Unsubscribe
-from campaigns.services import delivery_unsubscribe, unsubscribe_record
+from campaigns.services import delivery_unsubscribe, resubscribe_record, unsubscribe_record
 from contacts.models import Contact
 from segments.services import group_add_contacts
 from tests.campaigns.conftest import email_campaign
@@ -162,3 +162,15 @@ def test_a_task_that_left_events_waiting_queues_one_run(receiver, monkeypatch):
     group_add_contacts(group=ContactGroupFactory(), contacts=Contact.objects.filter(pk=ContactFactory().pk))
     wakeups.after_task(sender="django_q", task=drain)
     assert queued == [wakeups.RUN_TASK, wakeups.RUN_TASK]
+
+
+def test_an_sms_opt_in_reaches_only_endpoints_that_want_it(receiver):
+    contact = ContactFactory(phone="+420601234567")
+    unsubscribe_record(contact=contact, channel=Channel.SMS)
+    endpoint_for(receiver, events=["contact_resubscribed"])
+    assert resubscribe_record(contact=contact, channel=Channel.SMS) is True
+    assert resubscribe_record(contact=contact, channel=Channel.SMS) is False  # nothing to undo: no second event
+    run_webhooks()
+    (request,) = receiver.requests
+    (event,) = request.json["events"]  # the opt-out before it is not an event this endpoint asked for
+    assert (event["type"], event["channel"], event["contact"]["id"]) == ("contact.resubscribed", "sms", contact.pk)

@@ -10,7 +10,10 @@ from campaigns.sms_optout import sms_inbound_record
 
 
 class Command(BaseCommand):
-    help = "Handle an incoming SMS reply as /sms/inbound/ does: STOP unsubscribes the number's contacts from SMS."
+    help = (
+        "Handle an incoming SMS reply as /sms/inbound/ does: STOP unsubscribes the number's contacts from SMS, "
+        "START opts them back in."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--from", dest="sender", required=True, help="the sender's phone number")
@@ -18,8 +21,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, sender: str, text: str, **options: Any) -> None:
         result = sms_inbound_record(sender=sender, text=text)
+        if result.start:
+            n = len(result.resubscribed_ids)
+            self.stdout.write(f"Opted back in to SMS: {n} contact{'' if n == 1 else 's'} with the number {sender}.")
+            return
         if not result.stop:
-            self.stdout.write("Not an opt-out keyword: nothing recorded.")
+            self.stdout.write("Not an opt-out or opt-in keyword: nothing recorded.")
             return
         n = len(result.contact_ids)
         self.stdout.write(f"Unsubscribed from SMS: {n} contact{'' if n == 1 else 's'} with the number {sender}.")
