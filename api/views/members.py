@@ -3,6 +3,8 @@ members and accounts added or removed by hand (`segments.services`, history caus
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -85,11 +87,9 @@ class GroupMembersView(ApiGenericView):
         responses={200: MemberChangeSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, code: str) -> Response:
-        group = group_for(code)
-        ids = _ids(request)
-        contacts = Contact.objects.filter(pk__in=ids)
-        change = services.group_add_contacts(group=group, contacts=contacts, actor_id=request.user.pk, cause=Cause.API)
-        return Response(_report(ids, contacts, change))
+        return _changed(request, code, Contact, lambda group, found, actor_id: services.group_add_contacts(
+            group=group, contacts=found, actor_id=actor_id, cause=Cause.API
+        ))  # fmt: skip
 
 
 class GroupMembersRemoveView(ApiGenericView):
@@ -104,13 +104,9 @@ class GroupMembersRemoveView(ApiGenericView):
         responses={200: MemberChangeSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, code: str) -> Response:
-        group = group_for(code)
-        ids = _ids(request)
-        contacts = Contact.objects.filter(pk__in=ids)
-        change = services.group_remove_contacts(
-            group=group, contacts=contacts, actor_id=request.user.pk, cause=Cause.API
-        )
-        return Response(_report(ids, contacts, change))
+        return _changed(request, code, Contact, lambda group, found, actor_id: services.group_remove_contacts(
+            group=group, contacts=found, actor_id=actor_id, cause=Cause.API
+        ))  # fmt: skip
 
 
 class GroupAccountsView(ApiGenericView):
@@ -125,11 +121,9 @@ class GroupAccountsView(ApiGenericView):
         responses={200: MemberChangeSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, code: str) -> Response:
-        group = group_for(code)
-        ids = _ids(request)
-        accounts = Account.objects.filter(pk__in=ids)
-        change = services.group_add_accounts(group=group, accounts=accounts, actor_id=request.user.pk)
-        return Response(_report(ids, accounts, change))
+        return _changed(request, code, Account, lambda group, found, actor_id: services.group_add_accounts(
+            group=group, accounts=found, actor_id=actor_id
+        ))  # fmt: skip
 
 
 class GroupAccountsRemoveView(ApiGenericView):
@@ -144,11 +138,19 @@ class GroupAccountsRemoveView(ApiGenericView):
         responses={200: MemberChangeSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, code: str) -> Response:
-        group = group_for(code)
-        ids = _ids(request)
-        accounts = Account.objects.filter(pk__in=ids)
-        change = services.group_remove_accounts(group=group, accounts=accounts, actor_id=request.user.pk)
-        return Response(_report(ids, accounts, change))
+        return _changed(request, code, Account, lambda group, found, actor_id: services.group_remove_accounts(
+            group=group, accounts=found, actor_id=actor_id
+        ))  # fmt: skip
+
+
+def _changed(
+    request: Request, code: str, model: type[Contact] | type[Account], change: Callable[..., SourceChange]
+) -> Response:
+    """Apply `change(group=, found=, actor_id=)` to the listed ids of `model` that exist; report what happened."""
+    group = group_for(code)
+    ids = _ids(request)
+    found = model.objects.filter(pk__in=ids)
+    return Response(_report(ids, found, change(group=group, found=found, actor_id=request.user.pk)))
 
 
 def _ids(request: Request) -> list[int]:
