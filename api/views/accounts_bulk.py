@@ -82,6 +82,7 @@ class AccountUpsertView(ApiGenericView):
         if not isinstance(request.data, dict):
             raise exceptions.ValidationError({"non_field_errors": ["Send one account as a JSON object."]})
         with transaction.atomic():
+            services.accounts_match_lock()  # held from the matching read to the commit: one account per new name
             check = accounts_bulk_check([request.data], prefix="")
             if check.errors:
                 detail: dict[str, list[Any]] = {}
@@ -129,6 +130,7 @@ class AccountBulkUpsertView(ApiGenericView):
         if len(items) > batch_limit():
             raise ApiError(f"At most {batch_limit():,} accounts per request.", code="too_many", path="accounts")
         with transaction.atomic():
+            services.accounts_match_lock()
             check = accounts_bulk_check(items)
             if check.errors:
                 return _refusal(len(items), check.errors)

@@ -13,6 +13,7 @@ from contacts.services.accounts import (
     account_delete,
     account_remove_contact,
     account_update,
+    accounts_match_lock,
     accounts_upsert,
     contacts_link_accounts,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "account_delete",
     "account_remove_contact",
     "account_update",
+    "accounts_match_lock",
     "accounts_upsert",
     "activities_delete_all",
     "activities_load",

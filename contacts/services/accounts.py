@@ -83,6 +83,21 @@ def account_remove_contact(*, account: Account, contact: Contact) -> bool:
 
 # --- accounts and account links in bulk (imports) ------------------------------------------------
 
+# The namespace of the account matching lock (PostgreSQL advisory lock; the groups' locks use 0x5E6_0001).
+ACCOUNT_MATCH_LOCK = (0x5E6_0002, 0)
+
+
+def accounts_match_lock() -> None:
+    """Hold the account-matching lock until the transaction ends (PostgreSQL; SQLite serialises writers anyway).
+
+    An API upsert matches an account by name (or domain), then creates it when none matched: two requests naming
+    the same new account at once would both create it. Each takes this lock before its matching read, so the
+    second one matches the account the first created. Account upserts are few: one lock for all is enough.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", ACCOUNT_MATCH_LOCK)
+
 
 class AccountUpsert(NamedTuple):
     """One account to create (account_id None) or update, with values already typed and checked by the caller."""

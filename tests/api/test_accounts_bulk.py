@@ -3,7 +3,10 @@ all or nothing, one transaction, a report per item."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from api.models import TokenScope
@@ -186,3 +189,37 @@ def test_a_read_only_token_upserts_nothing(api_factory):
     assert api.post(ONE, {"name": "No"}).status_code == 403
     assert api.post(BULK, {"accounts": [{"name": "No"}]}).status_code == 403
     assert not Account.objects.exists()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_upserts_of_one_new_name_create_one_account(client, roles):
+    """Each request matches under the account-matching lock: the others find the account the first created."""
+    from django.test import Client
+
+    from tests.api.conftest import api_for
+
+    api = api_for(client, Role.ADMIN)
+
+    def race(path, name):
+        barrier = threading.Barrier(4)
+        outcomes = []
+
+        def send(n):
+            item = {"name": name.upper() if n % 2 else name, "employees": 10 + n}
+            body = item if path == ONE else {"accounts": [item]}
+            barrier.wait()
+            response = Client().post(path, body, content_type="application/json", **api.headers)
+            outcomes.append(response.status_code)
+            connection.close()
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sorted(outcomes)
+
+    assert race(ONE, "Acme  Ltd") == [200, 200, 200, 201]
+    assert race(BULK, "Globex") == [200, 200, 200, 200]
+    assert sorted(name.lower() for name in Account.objects.values_list("name", flat=True)) == ["acme ltd", "globex"]
