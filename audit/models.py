@@ -32,6 +32,7 @@ class AuditAction(models.TextChoices):
     CAMPAIGN_SENT = "campaign.sent", "Campaign sent"
     CAMPAIGN_SCHEDULED = "campaign.scheduled", "Campaign scheduled"
     CAMPAIGN_SEND_CANCELLED = "campaign.send_cancelled", "Scheduled send cancelled"
+    CONTACT_RESUBSCRIBED = "contact.resubscribed", "Contact opted back in"
     API_TOKEN_CREATED = "api_token.created", "API token created"
     API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
     WEBHOOK_CREATED = "webhook.created", "Webhook created"
@@ -55,6 +56,7 @@ AREAS: dict[str, str] = {
     "import": "Imports",
     "export": "Exports",
     "campaign": "Campaigns",
+    "contact": "Contacts",
     "api_token": "API tokens",
     "webhook": "Webhooks",
     "user": "Users",

@@ -14,6 +14,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from campaigns.compose import Message
 from campaigns.events import campaign_event_record
 from campaigns.models import (
@@ -240,6 +242,15 @@ def resubscribe_record(*, contact: Contact, channel: str) -> bool:
     if deleted:
         campaign_event_record(kind=CampaignEventKind.RESUBSCRIBED, contact_id=contact.pk, channel=channel)
     return bool(deleted)
+
+
+@transaction.atomic
+def contact_resubscribe(*, contact: Contact, channel: str) -> bool:
+    """A person opts the contact back in to the channel (the contact asked them to): audited. False: not opted out."""
+    done = resubscribe_record(contact=contact, channel=channel)
+    if done:
+        audit_record(action=AuditAction.CONTACT_RESUBSCRIBED, obj=contact, changes={"channel": channel})
+    return done
 
 
 def campaign_test_send(*, campaign: Campaign, message: Message, to: str) -> None:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from campaigns import views
+from campaigns.views.contact import ContactMessagesView, ContactResubscribeView
 from campaigns.views.report import CampaignClicksExportView, CampaignReportView, GroupCampaignsView
 
 app_name = "campaigns"
@@ -29,4 +30,7 @@ urlpatterns = [
     path("<int:pk>/report/clicks/", CampaignClicksExportView.as_view(), name="campaign_clicks_export"),
     # a contact group's Campaigns tab (campaigns reads segments, never the reverse)
     path("groups/<int:pk>/", GroupCampaignsView.as_view(), name="group_campaigns"),
+    # a contact page's Messages card (loaded into it) and opting a contact back in
+    path("contacts/<int:pk>/messages/", ContactMessagesView.as_view(), name="contact_messages"),
+    path("contacts/<int:pk>/resubscribe/", ContactResubscribeView.as_view(), name="contact_resubscribe"),
 ]
