@@ -172,9 +172,13 @@ def _slice_write(
     added = 0
     gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
-        members = Contact.objects.filter(pk__in=in_values(sorted(recorded)))
+        ids = in_values(sorted(recorded))
+        members = Contact.objects.filter(pk__in=ids)
+        # TRICKY: by contact id, not `contact__in=members`: through the contacts table PostgreSQL planned a nested
+        # loop comparing every member of the group with every id of the slice (its statistics still say the
+        # group an import fills is empty): 30+ s a slice by 5,000 rows. Direct: one hash of the group's members.
         had = set(
-            Membership.objects.filter(group=group, via_manual=True, contact__in=members).values_list(
+            Membership.objects.filter(group=group, via_manual=True, contact_id__in=ids).values_list(
                 "contact_id", flat=True
             )
         )
