@@ -90,32 +90,33 @@ def _activity_write_one(*, activity: Activity) -> None:
 
     On PostgreSQL one hand-written statement does both (the hot path of the open pixel): the contact's row
     locked, its rise raised where the new time is later than the column and the rise (see
-    contacts.services.last_activity), the activity inserted. Elsewhere the bulk path's statements.
+    contacts.services.last_activity), the activity inserted. On SQLite two statements.
     """
-    if connection.vendor != "postgresql":
-        if not Contact.objects.filter(pk=activity.contact_id).exists():
-            raise IntegrityError(f"No contact with id {activity.contact_id}.")
-        last_activity_raise(newest={activity.contact_id: activity.occurred_at})
-        Activity.objects.bulk_create([activity])
-        return
     ops, qn = connection.ops, connection.ops.quote_name
     fields = {f.name: f for f in Activity._meta.concrete_fields}
     at = ops.adapt_datetimefield_value(activity.occurred_at)
     value = None if activity.value is None else fields["value"].get_db_prep_save(activity.value, connection)
     data = fields["data"].get_db_prep_save(activity.data, connection)
-    rises = qn(ActivityRise._meta.db_table)
+    contacts, rises = qn(Contact._meta.db_table), qn(ActivityRise._meta.db_table)
+    insert = (
+        f"INSERT INTO {qn(Activity._meta.db_table)} (contact_id, type, occurred_at, url, title, value, campaign_id, "
+        f"data) SELECT c.id, %s, %s, %s, %s, %s, %s, %s FROM c RETURNING id"
+    )
+    values = [activity.type, at, activity.url, activity.title, value, activity.campaign_id, data]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH c AS (SELECT id, last_activity_at FROM {qn(Contact._meta.db_table)} WHERE id = %s "
-            f"FOR NO KEY UPDATE), "
-            f"r AS (INSERT INTO {rises} (contact_id, at) SELECT id, %s FROM c "
-            f"WHERE last_activity_at IS NULL OR last_activity_at < %s "
-            f"ON CONFLICT (contact_id) DO UPDATE SET at = excluded.at WHERE {rises}.at < excluded.at) "
-            f"INSERT INTO {qn(Activity._meta.db_table)} (contact_id, type, occurred_at, url, title, value, "
-            f"campaign_id, data) SELECT c.id, %s, %s, %s, %s, %s, %s, %s FROM c RETURNING id",
-            [activity.contact_id, at, at, activity.type, at, activity.url, activity.title, value,
-             activity.campaign_id, data],
-        )  # fmt: skip
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH c AS (SELECT id, last_activity_at FROM {contacts} WHERE id = %s FOR NO KEY UPDATE), "
+                f"r AS (INSERT INTO {rises} (contact_id, at) SELECT id, %s FROM c "
+                f"WHERE last_activity_at IS NULL OR last_activity_at < %s "
+                f"ON CONFLICT (contact_id) DO UPDATE SET at = excluded.at WHERE {rises}.at < excluded.at) {insert}",
+                [activity.contact_id, at, at, *values],
+            )
+        else:  # SQLite: one writer at a time; the rise, then the activity only if its contact exists
+            last_activity_raise(newest={activity.contact_id: activity.occurred_at})
+            cursor.execute(
+                f"WITH c AS (SELECT id FROM {contacts} WHERE id = %s) {insert}", [activity.contact_id, *values]
+            )
         row = cursor.fetchone()
     if row is None:
         raise IntegrityError(f"No contact with id {activity.contact_id}.")
