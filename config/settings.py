@@ -130,7 +130,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # contact_inactive_since_idx INCLUDEs last_activity_at for PostgreSQL's index-only scans; SQLite
+    # contact_inactive_idx INCLUDEs last_activity_at and id for PostgreSQL's index-only scans; SQLite
     # ignores the INCLUDE, which is all W040 says.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

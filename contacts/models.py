@@ -35,6 +35,7 @@ def newest_activity(prefix: str = "") -> NullIf:
     column, rise = Coalesce(f"{prefix}last_activity_at", never), Coalesce(f"{prefix}activity_rise__at", never)
     return NullIf(Greatest(column, rise), never)
 
+
 # The name sort (contacts.selectors.CONTACT_SORTS, a group's members): contacts with a name first, by
 # family name — or the given name when that is all there is — then given name. contact_name_cover_idx walks
 # it either way, so the first page of a million contacts (or members) is read from the index.
@@ -152,10 +153,11 @@ class Contact(models.Model):
             # Unmerged contacts by newest activity (as of the last fold): "no activity in N days" from the index.
             models.Index(
                 LAST_ACTIVITY_OR_NEVER,
-                name="contact_inactive_since_idx",
+                name="contact_inactive_idx",
                 condition=models.Q(merged_into__isnull=True),
-                # PostgreSQL answers from the index alone (index-only scan) only if the column is in it.
-                include=["last_activity_at"],
+                # PostgreSQL answers from the index alone (index-only scan) only if the columns are in it: the
+                # id for the anti-join with the rises not folded yet (contacts migration 0012).
+                include=["last_activity_at", "id"],
             ),
         ]
 

@@ -416,7 +416,7 @@ def last_activity_forms(node: ActivityNode, clock: Clock) -> tuple[Q, Q] | None:
     now = clock.now
     # TRICKY: the future branch forces PostgreSQL to visit every contact (an OR across the index). When no
     # activity is dated after `now` — one probe of the occurred_at index — it cannot match, and "did not"
-    # becomes one range of contact_inactive_since_idx (coalesce(last_activity_at, NEVER), unmerged contacts
+    # becomes one range of contact_inactive_idx (coalesce(last_activity_at, NEVER), unmerged contacts
     # only, answered from the index alone) minus the contacts whose rise is later (an anti-join with the
     # narrow ActivityRise table, which holds only the rises not folded yet).
     if not Activity.objects.filter(occurred_at__gt=now).exists():
