@@ -10,7 +10,7 @@ Deterministic: every "random" value is `hashint8extended(<series index>, <salt>)
 ids included. Contact-level facts an activity needs (when the contact was created, whether it is
 dormant, "hot" or merged) are pure functions of the contact id, so activities are generated without
 reading the contacts table; a contact's activity times are stratified and increasing, so its newest one
-(Contact.last_activity_at) is computed in the contacts INSERT itself (set-based, no UPDATE pass).
+(Contact.last_activity_at) is computed in the contacts INSERT itself (set-based, no UPDATE pass, no rises).
 
 Profiles (by contact id): 15 % dormant (no activity in the last 366 days), 3 % "hot" (3-6 visits to
 /pricing in the last 28 days, higher lead score), 3 % silent (no activity at all), 0.2 % merged into
@@ -709,7 +709,8 @@ def generate(*, contacts: int, accounts: int, per_contact: int = 10, now: dt.dat
     with timed("wipe; drop secondary indexes and constraints", timings) as info, session() as conn:
         # Memberships and their history have no foreign keys (segments.models): named, not reached by CASCADE.
         conn.execute(
-            f"TRUNCATE {', '.join(LOADED_TABLES)}, segments_membership, segments_membershipevent "
+            f"TRUNCATE {', '.join(LOADED_TABLES)}, contacts_activityrise, segments_membership, "
+            "segments_membershipevent "
             "RESTART IDENTITY CASCADE"
         )
         cursor = conn.cursor()

@@ -110,7 +110,7 @@ def marks() -> dict[str, int]:
 
 
 def cleanup(*, campaign_id: int, marks: dict[str, int]) -> None:
-    """Remove the opens the run recorded, restore the contacts' last_activity_at, drop the run's notes."""
+    """Remove the opens the run recorded, restore the contacts' newest activity times, drop the run's notes."""
     from django.db import connection, transaction
     from django_q.models import OrmQ
 
@@ -122,6 +122,10 @@ def cleanup(*, campaign_id: int, marks: dict[str, int]) -> None:
         if UNDO_TABLE in connection.introspection.table_names():
             execute(f"UPDATE contacts_contact c SET last_activity_at = u.last_activity_at FROM {UNDO_TABLE} u "
                     "WHERE c.id = u.id AND c.last_activity_at IS DISTINCT FROM u.last_activity_at")  # fmt: skip
+            # The rises the opens raised (or a fold moved onto the rows, restored above) back as they were.
+            execute(f"DELETE FROM contacts_activityrise r USING {UNDO_TABLE} u WHERE r.contact_id = u.id")
+            execute(f"INSERT INTO contacts_activityrise (contact_id, at) SELECT id, rise_at FROM {UNDO_TABLE} "
+                    "WHERE rise_at IS NOT NULL")  # fmt: skip
             execute(f"DROP TABLE {UNDO_TABLE}")
         PendingRecheck.objects.filter(pk__gt=marks["recheck"]).delete()
         OrmQ.objects.filter(pk__gt=marks["queue"]).delete()
@@ -199,7 +203,8 @@ def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: i
 
     execute(f"DROP TABLE IF EXISTS {UNDO_TABLE}")
     execute(
-        f"CREATE TABLE {UNDO_TABLE} AS SELECT c.id, c.last_activity_at FROM contacts_contact c "
+        f"CREATE TABLE {UNDO_TABLE} AS SELECT c.id, c.last_activity_at, r.at AS rise_at FROM contacts_contact c "
+        "LEFT JOIN contacts_activityrise r ON r.contact_id = c.id "
         "WHERE c.id IN (SELECT d.contact_id FROM campaigns_delivery d WHERE d.campaign_id = %s)",
         [campaign_id],
     )

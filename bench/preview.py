@@ -149,9 +149,11 @@ CASES = [
     ),
 ]
 
-# Not a goal, for context: (c) answered from the maintained Contact.last_activity_at column.
+# Not a goal, for context: (c) answered from the maintained newest activity time, by hand: the contact row's copy
+# (contact_inactive_idx) minus the contacts whose rise, not folded yet, is later (contacts.services.last_activity).
 C_DENORMALISED_SQL = """SELECT count(*) FROM contacts_contact c WHERE c.merged_into_id IS NULL
-    AND (c.last_activity_at IS NULL OR c.last_activity_at <= %(since_365)s)"""
+    AND coalesce(c.last_activity_at, '0001-01-01 00:00:00+00') <= %(since_365)s
+    AND NOT EXISTS (SELECT 1 FROM contacts_activityrise r WHERE r.contact_id = c.id AND r.at > %(since_365)s)"""
 
 
 @dataclass
@@ -304,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({o.case.key}) {o.case.label:<64}{o.orm:9.1f}{o.base:9.1f}{o.ratio:7.2f}{rollup}{o.orm_count:11,}  "
             f"{'ok' if o.goal_met else 'MISSED'} ({goal}); {'live' if o.live else 'NOT live'} (<{LIVE_MS:.0f} ms)"
         )
-    print(f"    (c) in SQL from Contact.last_activity_at, for context: {statistics.median(c_denormalised):.1f} ms")
+    print(f"    (c) in SQL from the newest activity time (column + rises), for context: "
+          f"{statistics.median(c_denormalised):.1f} ms")  # fmt: skip
 
     mismatched = [o for o in outcomes if o.orm_count != o.sql_count or o.rollup_count not in (None, o.sql_count)]
     for o in mismatched:

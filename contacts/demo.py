@@ -45,7 +45,7 @@ from django.utils import timezone
 from contacts.custom_fields import field_value
 from contacts.models import Account, Activity, ActivityType, Consent, Contact, ContactConsent, ContactField, name_key
 from contacts.roles import Role
-from contacts.services import ActivityRow, activities_delete_all, activities_load
+from contacts.services import ActivityRow, activities_delete_all, activities_load, activity_rises_fold
 
 # ---------------------------------------------------------------------------------------------
 # Vocabularies
@@ -558,6 +558,7 @@ def demo_steps_run(*, seed: int, now: dt.datetime, created: bool) -> list[tuple[
         ctx = DemoContext(seed=seed, now=now, created=created, rng=random.Random(f"{seed}:{name}"))
         with transaction.atomic():
             lines.append((name, func(ctx)))
+    activity_rises_fold()  # the activities the steps recorded (campaign opens…): their times onto the contact rows
     return lines
 
 
@@ -889,6 +890,7 @@ class _Generator:
         result.consents = len(consents)
 
         result.activities = activities_load(rows=self.activities(plans))
+        activity_rises_fold()  # the newest activity times onto the contact rows now, not at the worker's next fold
 
 
 def format_duration(seconds: float) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Coalesce, Lower, NullIf
+from django.db.models.functions import Coalesce, Greatest, Lower, NullIf
 from django.urls import reverse
 from django.utils import timezone
 from django_countries.fields import CountryField
@@ -24,8 +24,20 @@ from django_countries.fields import CountryField
 # "no activity in the last N days" (segments.rules: the Kentico "inactive contacts" segment).
 NEVER = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 LAST_ACTIVITY_OR_NEVER = Coalesce("last_activity_at", models.Value(NEVER))
+
+
+def newest_activity(prefix: str = "") -> NullIf:
+    """SQL: a contact's exact newest activity time (NULL: none), the later of its column and its rise.
+
+    `prefix` reaches the contact from another model ("contact__"). A LEFT JOIN of the narrow ActivityRise.
+    """
+    never = models.Value(NEVER)
+    column, rise = Coalesce(f"{prefix}last_activity_at", never), Coalesce(f"{prefix}activity_rise__at", never)
+    return NullIf(Greatest(column, rise), never)
+
+
 # The name sort (contacts.selectors.CONTACT_SORTS, a group's members): contacts with a name first, by
-# family name — or the given name when that is all there is — then given name. contact_name_idx walks
+# family name — or the given name when that is all there is — then given name. contact_name_cover_idx walks
 # it either way, so the first page of a million contacts (or members) is read from the index.
 NAME_MISSING = models.ExpressionWrapper(
     models.Q(first_name="") & models.Q(last_name=""), output_field=models.BooleanField()
@@ -99,7 +111,9 @@ class Contact(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="merged_contacts"
     )
     custom = models.JSONField(default=dict, blank=True)
-    # Maintained by contacts.services on every recorded activity: makes "no activity in N days" cheap.
+    # The newest activity time as of the last fold (contacts.services.last_activity): never later than the
+    # true newest, which is the later of this and the contact's ActivityRise (`newest_activity_at`). Indexed
+    # for "no activity in N days"; an activity writes the narrow ActivityRise row, not this wide row.
     last_activity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -112,12 +126,10 @@ class Contact(models.Model):
             models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique"),
         ]
         indexes = [
-            models.Index(NAME_MISSING, FAMILY_OR_GIVEN_NAME, "first_name", "id", name="contact_name_idx"),
-            # TRICKY: the same keys with the columns the name sort and the search read, so a walk in name
+            # TRICKY: the name sort's keys with the columns the name sort and the search read, so a walk in name
             # order (a group's members, a deep page, a search of many) reads this index alone (an index-only
             # scan): PostgreSQL counts a column used inside an index expression as missing from the index.
-            # contact_name_idx is redundant beside it; it stays until the shared benchmark database may lose
-            # an index (see contacts migration 0006).
+            # (The same keys without INCLUDE, contact_name_idx, were redundant beside it: dropped in 0011.)
             models.Index(
                 NAME_MISSING,
                 FAMILY_OR_GIVEN_NAME,
@@ -138,13 +150,14 @@ class Contact(models.Model):
             models.Index(fields=["lead_score", "id"], name="contact_lead_score_idx"),
             models.Index(fields=["created_at", "id"], name="contact_created_idx"),
             models.Index(fields=["updated_at"], name="contact_updated_idx"),
-            models.Index(fields=["last_activity_at"], name="contact_last_activity_idx"),
+            # Unmerged contacts by newest activity (as of the last fold): "no activity in N days" from the index.
             models.Index(
                 LAST_ACTIVITY_OR_NEVER,
-                name="contact_inactive_since_idx",
+                name="contact_inactive_idx",
                 condition=models.Q(merged_into__isnull=True),
-                # PostgreSQL answers from the index alone (index-only scan) only if the column is in it.
-                include=["last_activity_at"],
+                # PostgreSQL answers from the index alone (index-only scan) only if the columns are in it: the
+                # id for the anti-join with the rises not folded yet (contacts migration 0012).
+                include=["last_activity_at", "id"],
             ),
         ]
 
@@ -165,6 +178,14 @@ class Contact(models.Model):
     @property
     def is_anonymous(self) -> bool:
         return not self.email
+
+    @property
+    def newest_activity_at(self) -> dt.datetime | None:
+        """The newest activity time, exact: the later of `last_activity_at` and a rise not folded yet (a query)."""
+        rise = ActivityRise.objects.filter(contact_id=self.pk).values_list("at", flat=True).first()
+        if rise is None or (self.last_activity_at is not None and self.last_activity_at >= rise):
+            return self.last_activity_at
+        return rise
 
 
 class FieldType(models.TextChoices):
@@ -276,6 +297,23 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ActivityRise(models.Model):
+    """A contact's newest activity time while it is later than `Contact.last_activity_at` (until it is folded).
+
+    Invariant: the newest occurred_at of a contact's activities is the later of Contact.last_activity_at and
+    its ActivityRise.at (no row: the column alone; both NULL/absent: no activity). An activity raises this
+    narrow row (a HOT update of two columns) instead of rewriting the wide contact row into its 16 indexes;
+    the worker folds the rises into the contact rows in bulk (contacts.services.last_activity). Written only
+    there, under the contact's row lock.
+    """
+
+    contact = models.OneToOneField(Contact, primary_key=True, on_delete=models.CASCADE, related_name="activity_rise")
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"newest activity {self.at:%Y-%m-%d %H:%M}"
 
 
 class ActivityUrl(models.Model):

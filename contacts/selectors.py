@@ -30,6 +30,7 @@ from contacts.models import (
     ContactField,
     FieldType,
     name_key,
+    newest_activity,
 )
 
 SEARCH_LIMIT = 20
@@ -112,6 +113,12 @@ def contact_ids_by_email(*, emails: Iterable[str]) -> dict[str, tuple[int, int |
 
 
 SEARCH_WORDS = 5
+
+
+def contacts_newest_activity(*, contact_ids: Iterable[int]) -> dict[int, dt.datetime | None]:
+    """Each contact's exact newest activity time (None: no activity): its row's copy or a later rise."""
+    rows = Contact.objects.filter(pk__in=in_values(sorted(set(contact_ids)))).values_list("pk", newest_activity())
+    return dict(rows)
 
 
 def contact_sort_key(*, pk: int, ordering: list[OrderBy]) -> list[Any] | None:

@@ -14,6 +14,9 @@ NIGHTLY_REBUILD = "segments.nightly_rebuild"
 PENDING_RECHECKS = "segments.pending_rechecks"
 # Every minute: a rebuild whose worker was killed (no heartbeat) is shown as interrupted and queued again.
 INTERRUPTED_REBUILDS = "segments.interrupted_rebuilds"
+# Every minute: the activities' newest times onto the contact rows (contacts.services.last_activity). The
+# contacts app never imports segments, so its schedule is registered here with the others.
+ACTIVITY_FOLD = "contacts.fold_activity_rises"
 
 
 def next_daily_run(*, at: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -37,11 +40,12 @@ def schedule_every_minutes(*, name: str, func: str, minutes: int) -> None:
 
 
 def schedules_register(**_: Any) -> None:
-    """Create or update the nightly, pending re-check and interrupted-rebuild schedules (on post_migrate)."""
+    """Create or update the nightly, re-check, interrupted-rebuild and activity-fold schedules (on post_migrate)."""
     from django_q.models import Schedule
 
     schedule_every_minutes(name=PENDING_RECHECKS, func="segments.tasks.drain_rechecks", minutes=5)
     schedule_every_minutes(name=INTERRUPTED_REBUILDS, func="segments.tasks.recover_interrupted_rebuilds", minutes=1)
+    schedule_every_minutes(name=ACTIVITY_FOLD, func="contacts.tasks.fold_activity_rises", minutes=1)
 
     run_at = next_daily_run(at=settings.NIGHTLY_REBUILD_TIME)
     schedule, created = Schedule.objects.get_or_create(

@@ -24,7 +24,6 @@ from contacts.services.activities import (
     activities_load,
     activities_record,
     activity_record,
-    contacts_refresh_last_activity,
 )
 from contacts.services.activity_days import activity_days_rebuild
 from contacts.services.consents import (
@@ -54,6 +53,7 @@ from contacts.services.fields import (
     ContactFields,
     MergeError,
 )
+from contacts.services.last_activity import activity_rises_fold, contacts_refresh_last_activity
 from contacts.services.merging import (
     contact_merge,
     contact_merge_check,
@@ -100,6 +100,7 @@ __all__ = [
     "contacts_delete",
     "contacts_link_accounts",
     "contacts_refresh_last_activity",
+    "activity_rises_fold",
     "contacts_restore",
     "contacts_upsert",
 ]

@@ -1,4 +1,4 @@
-"""Activities: recorded one by one or in bulk, always keeping `Contact.last_activity_at` and the roll-up true."""
+"""Activities: recorded one by one or in bulk, always keeping the newest activity time and the roll-up true."""
 
 from __future__ import annotations
 
@@ -10,32 +10,25 @@ from typing import Any, NamedTuple, Unpack
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, OuterRef, Subquery, Value
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from contacts.models import (
-    LAST_ACTIVITY_OR_NEVER,
-    NEVER,
-    Activity,
-    ActivityType,
-    Contact,
-)
+from contacts.models import Activity, ActivityRise, ActivityType, Contact
 from contacts.services.activity_days import (
     DayKey,
     activity_days_add,
     activity_days_clear,
-    activity_days_rebuild,
     day_counts,
     utc_day,
 )
 from contacts.services.fields import ActivityFields
+from contacts.services.last_activity import last_activity_raise
 from contacts.signals import ChangeReason, send_contacts_changed
 
 # --- activities --------------------------------------------------------------------------------
-# TRICKY: the rule engine answers "did any activity in the last N days" from Contact.last_activity_at
-# (segments.rules.compiler.last_activity_forms), so it must equal the newest occurred_at of the contact's
-# activities — future-dated ones included. Every activity is therefore written here and nowhere else
+# TRICKY: the rule engine answers "did any activity in the last N days" from the newest activity time
+# (Contact.last_activity_at and its ActivityRise: segments.rules.compiler.last_activity_forms), so it must equal
+# the newest occurred_at of the contact's activities — future-dated ones included (contacts.services.last_activity
+# keeps it). Every activity is therefore written here and nowhere else
 # (tests/contacts/test_activity_writes.py scans the code for other writers). The same goes for the daily
 # roll-up (ActivityDay), which the engine reads for the whole days of a window: it is added to here, in
 # the inserting transaction, after the contacts' rows are locked (contacts.services.activity_days).
@@ -56,74 +49,14 @@ class ActivityRow(NamedTuple):
     campaign_id: int | None = None
 
 
-@transaction.atomic
-def contacts_refresh_last_activity(*, contact_ids: Iterable[int] | None = None) -> int:
-    """Recompute what is derived from the activities of these contacts (None: all), set-based: their
-    `last_activity_at` (the newest activity time) and their daily roll-up; returns contacts updated."""
-    ids = None if contact_ids is None else sorted(set(contact_ids))
-    qs = Contact.objects.all()
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    updated = qs.update(last_activity_at=_newest_activity())  # locks the rows first: see activity_days
-    activity_days_rebuild(contact_ids=ids)
-    return updated
-
-
-def _newest_activity() -> Subquery:
-    """The newest occurred_at of the outer contact's activities, NULL without any (an index probe per contact)."""
-    return Subquery(
-        Activity.objects.filter(contact=OuterRef("pk"))
-        .order_by()
-        .values("contact")
-        .annotate(newest=Max("occurred_at"))
-        .values("newest")
-    )
-
-
 def _activities_written(*, newest: dict[int, dt.datetime], days: Counter[DayKey]) -> None:
-    """After activities were inserted: raise each contact's `last_activity_at` to its newest new activity
+    """After activities were inserted: raise each contact's newest activity time to its newest new activity
     (contact id → that time) where it is older, add `days` to the roll-up, then note the change."""
-    ids = sorted(newest)
-    # TRICKY: set-based from the activities just written, not a MAX over each contact's activities: the
-    # stored value already is the newest of the older ones, so the newer of the two is the newest of all.
-    # Only rows whose value rises are written (a contact row has 16 indexes, some GIN: an update that
-    # writes nothing is the cheapest). "Only where it is older" is re-checked by PostgreSQL against the
-    # committed row when a concurrent transaction changed it first (READ COMMITTED re-evaluates the
-    # WHERE when the row lock had to wait), so two transactions recording activities for one contact can
-    # never lower it.
-    table = connection.ops.quote_name(Contact._meta.db_table)
-    rises = f"({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.newest)"
-    if connection.vendor == "postgresql":
-        # TRICKY: the rows are locked in id order first (FOR NO KEY UPDATE … ORDER BY id): two batches naming
-        # the same contacts would otherwise lock them in whatever order each join runs, and deadlock.
-        values_row = "(%s, CAST(%s AS timestamp with time zone))"
-        # Every named contact is locked (not only those whose value rises): the roll-up's upkeep below
-        # relies on it (no recount of these contacts' days interleaves: contacts.services.activity_days).
-        update = (
-            f"WITH v (contact_id, newest) AS (VALUES {{values}}), "
-            f"locked AS (SELECT {table}.id, v.newest FROM {table} JOIN v ON {table}.id = v.contact_id "
-            f"ORDER BY {table}.id FOR NO KEY UPDATE OF {table}) "
-            f"UPDATE {table} SET last_activity_at = locked.newest FROM locked "
-            f"WHERE {table}.id = locked.id AND ({table}.last_activity_at IS NULL "
-            f"OR {table}.last_activity_at < locked.newest)"
-        )
-    else:  # SQLite: one writer at a time, nothing to order
-        values_row = "(%s, %s)"
-        update = (
-            f"WITH v (contact_id, newest) AS (VALUES {{values}}) "
-            f"UPDATE {table} SET last_activity_at = v.newest FROM v WHERE {table}.id = v.contact_id AND {rises}"
-        )
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), ACTIVITY_BATCH):
-            chunk = ids[start : start + ACTIVITY_BATCH]
-            cursor.execute(
-                update.format(values=", ".join([values_row] * len(chunk))),
-                [value for pk in chunk for value in (pk, adapt(newest[pk]))],
-            )
-    # After the contacts' rows are locked (above): no rebuild of their roll-up interleaves.
+    # TRICKY: set-based from the activities just written, not a MAX over each contact's activities: the stored
+    # time already is the newest of the older ones, so the newer of the two is the newest of all.
+    last_activity_raise(newest=newest)  # locks the contacts' rows (id order) for the roll-up's upkeep below
     activity_days_add(counts=days)
-    send_contacts_changed(contact_ids=ids, reason=ChangeReason.ACTIVITY)
+    send_contacts_changed(contact_ids=sorted(newest), reason=ChangeReason.ACTIVITY)
 
 
 def _newest_by_contact(pairs: Iterable[tuple[int, dt.datetime]]) -> dict[int, dt.datetime]:
@@ -152,35 +85,38 @@ def _activities_write(*, activities: list[Activity]) -> list[Activity]:
 
 
 def _activity_write_one(*, activity: Activity) -> None:
-    """Insert one activity and raise its contact's last_activity_at (sets activity.pk); IntegrityError when the
-    contact is gone (checked here: its foreign key is checked only at COMMIT).
+    """Insert one activity and raise its contact's newest activity time (sets activity.pk); IntegrityError when
+    the contact is gone (checked here: its foreign key is checked only at COMMIT).
 
-    TRICKY: no subquery for the newest time — last_activity_at already equals the newest of the contact's
-    other activities, so the new newest is the greater of it and this one, and GREATEST over the row's
-    current value stays right under concurrent writers (see _activities_written). On PostgreSQL one
-    hand-written statement does both (the hot path of the open pixel); elsewhere two ORM statements.
+    On PostgreSQL one hand-written statement does both (the hot path of the open pixel): the contact's row
+    locked, its rise raised where the new time is later than the column and the rise (see
+    contacts.services.last_activity), the activity inserted. On SQLite two statements.
     """
-    if connection.vendor != "postgresql":
-        if not Contact.objects.filter(pk=activity.contact_id).update(
-            last_activity_at=Greatest(LAST_ACTIVITY_OR_NEVER, Value(activity.occurred_at))
-        ):
-            raise IntegrityError(f"No contact with id {activity.contact_id}.")
-        Activity.objects.bulk_create([activity])
-        return
     ops, qn = connection.ops, connection.ops.quote_name
     fields = {f.name: f for f in Activity._meta.concrete_fields}
     at = ops.adapt_datetimefield_value(activity.occurred_at)
     value = None if activity.value is None else fields["value"].get_db_prep_save(activity.value, connection)
     data = fields["data"].get_db_prep_save(activity.data, connection)
+    contacts, rises = qn(Contact._meta.db_table), qn(ActivityRise._meta.db_table)
+    insert = (
+        f"INSERT INTO {qn(Activity._meta.db_table)} (contact_id, type, occurred_at, url, title, value, campaign_id, "
+        f"data) SELECT c.id, %s, %s, %s, %s, %s, %s, %s FROM c RETURNING id"
+    )
+    values = [activity.type, at, activity.url, activity.title, value, activity.campaign_id, data]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH c AS (UPDATE {qn(Contact._meta.db_table)} SET last_activity_at = "
-            f"GREATEST(COALESCE(last_activity_at, %s), %s) WHERE id = %s RETURNING id) "
-            f"INSERT INTO {qn(Activity._meta.db_table)} (contact_id, type, occurred_at, url, title, value, "
-            f"campaign_id, data) SELECT c.id, %s, %s, %s, %s, %s, %s, %s FROM c RETURNING id",
-            [ops.adapt_datetimefield_value(NEVER), at, activity.contact_id, activity.type, at, activity.url,
-             activity.title, value, activity.campaign_id, data],
-        )  # fmt: skip
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH c AS (SELECT id, last_activity_at FROM {contacts} WHERE id = %s FOR NO KEY UPDATE), "
+                f"r AS (INSERT INTO {rises} (contact_id, at) SELECT id, %s FROM c "
+                f"WHERE last_activity_at IS NULL OR last_activity_at < %s "
+                f"ON CONFLICT (contact_id) DO UPDATE SET at = excluded.at WHERE {rises}.at < excluded.at) {insert}",
+                [activity.contact_id, at, at, *values],
+            )
+        else:  # SQLite: one writer at a time; the rise, then the activity only if its contact exists
+            last_activity_raise(newest={activity.contact_id: activity.occurred_at})
+            cursor.execute(
+                f"WITH c AS (SELECT id FROM {contacts} WHERE id = %s) {insert}", [activity.contact_id, *values]
+            )
         row = cursor.fetchone()
     if row is None:
         raise IntegrityError(f"No contact with id {activity.contact_id}.")
@@ -198,7 +134,7 @@ def activities_delete_all() -> int:
 
 @transaction.atomic
 def activity_record(*, contact: Contact, type: str, **fields: Unpack[ActivityFields]) -> Activity:
-    """Record one activity for a contact and keep its `last_activity_at` current."""
+    """Record one activity for a contact and keep its newest activity time current."""
     activity = Activity(contact=contact, type=type, **fields)
     activity.full_clean(exclude=["contact", "campaign"])
     return _activities_write(activities=[activity])[0]

@@ -35,12 +35,18 @@ def _check_email_free(*, email: str | None, exclude_pk: int | None = None) -> No
         raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE})
 
 
+KEPT = ("id", "last_activity_at")  # columns a contact's save never writes back
+
+
 def _save_contact(contact: Contact) -> None:
     """Validate the standard fields and save; a lost race on the unique email becomes a ValidationError."""
     contact.full_clean(exclude=["custom", "merged_into"], validate_constraints=False)
+    # TRICKY: never `last_activity_at` from an instance read earlier: the fold may have raised it since
+    # (contacts.services.last_activity), and writing the old value back would lower the newest activity time.
+    fields = None if contact._state.adding else [f.name for f in Contact._meta.concrete_fields if f.name not in KEPT]
     try:
         with transaction.atomic():
-            contact.save()
+            contact.save(update_fields=fields)
     except IntegrityError as exc:
         if "email" in str(exc).lower():
             raise ValidationError({"email": DUPLICATE_EMAIL_MESSAGE}) from exc

@@ -14,9 +14,8 @@ from contacts.models import (
     Contact,
     ContactConsent,
 )
-from contacts.services.activities import contacts_refresh_last_activity
-from contacts.services.activity_days import activity_days_rebuild
 from contacts.services.fields import MERGE_FILL_FIELDS, MergeError
+from contacts.services.last_activity import contacts_refresh_last_activity
 from contacts.signals import ChangeReason, send_contacts_changed
 
 # --- merging -----------------------------------------------------------------------------------
@@ -101,8 +100,8 @@ def contact_merge(*, parent: Contact, child: Contact) -> Contact:
     for name, value in changes.items():
         setattr(parent, name, value)
     parent.save()
-    contacts_refresh_last_activity(contact_ids=[parent.pk])  # its last_activity_at and daily roll-up
-    activity_days_rebuild(contact_ids=[child.pk])  # the child's activities moved: its roll-up empties
+    # Both: the parent's newest activity time and roll-up take the child's; the child's empty.
+    contacts_refresh_last_activity(contact_ids=[parent.pk, child.pk])
     parent.refresh_from_db(fields=["last_activity_at"])
     send_contacts_changed(contact_ids=[parent.pk, child.pk, *regrouped], reason=ChangeReason.MERGED)
     return parent

@@ -94,6 +94,7 @@ class ContactDetailView(PermissionRequiredMixin, DetailView):
             groups_pending=selectors.contact_has_pending_work(contact=contact),
             group_history_more=group_history_more,
             merged_contacts=selectors.contact_merged_children(contact=contact),
+            last_activity_at=contact.newest_activity_at,
         )
         return context
 

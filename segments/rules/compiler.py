@@ -21,12 +21,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
 from django.db.models import Count as CountAgg
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.lookups import LessThanOrEqual
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 
 from contacts import custom_sql
 from contacts.custom_sql import NumberLookup, TextLookup, casefold_q
-from contacts.models import LAST_ACTIVITY_OR_NEVER, Account, Activity, ContactConsent
+from contacts.models import LAST_ACTIVITY_OR_NEVER, NEVER, Account, Activity, ActivityRise, ContactConsent
 from segments.models import ContactGroup, Membership
 from segments.rules.clock import Clock, day_range, shift
 from segments.rules.nodes import (
@@ -402,35 +403,35 @@ def activity_q(node: ActivityNode, clock: Clock, *, few: bool = False) -> Q:
 
 
 def last_activity_forms(node: ActivityNode, clock: Clock) -> tuple[Q, Q] | None:
-    """For "did any activity (in the last N days / ever)": (did, did not) read from Contact.last_activity_at.
+    """For "did any activity (in the last N days / ever)": (did, did not) read from the newest activity time.
 
-    Precondition: last_activity_at = the newest occurred_at of the contact's activities (maintained by
-    contacts.services; it may lie in the future). Then with the window (now − N×24 h, now]:
-    did not ⇔ last_activity_at IS NULL OR last_activity_at ≤ now − N OR (last_activity_at > now AND
-    NOT EXISTS an activity in the window), and "did" is its exact complement.
+    Precondition: newest = the later of Contact.last_activity_at and the contact's ActivityRise.at = the newest
+    occurred_at of its activities (contacts.services.last_activity; it may lie in the future). Then with the
+    window (now − N×24 h, now]: did not ⇔ newest IS NULL OR newest ≤ now − N OR (newest > now AND NOT EXISTS
+    an activity in the window), and "did" is its exact complement.
     """
     if node.activity != ANY_ACTIVITY or node.where or isinstance(node.window, Between):
         return None
     since = clock.window_start(node.window.days) if isinstance(node.window, LastDays) else None
     now = clock.now
-    # TRICKY: the future branch forces PostgreSQL to visit every heap page (an OR across the index).
-    # When no activity is dated after `now` — one probe of the occurred_at index — it cannot match,
-    # and "did not" becomes a single comparison answered by an index-only scan of
-    # contact_inactive_since_idx (coalesce(last_activity_at, NEVER), unmerged contacts only).
+    # TRICKY: the future branch forces PostgreSQL to visit every contact (an OR across the index). When no
+    # activity is dated after `now` — one probe of the occurred_at index — it cannot match, and "did not"
+    # becomes one range of contact_inactive_idx (coalesce(last_activity_at, NEVER), unmerged contacts
+    # only, answered from the index alone) minus the contacts whose rise is later (an anti-join with the
+    # narrow ActivityRise table, which holds only the rises not folded yet).
     if not Activity.objects.filter(occurred_at__gt=now).exists():
+        rises = ActivityRise.objects.filter(contact=OuterRef("pk"))
         if since is None:
-            return Q(last_activity_at__isnull=False), Q(last_activity_at__isnull=True)
-        did_not = Q(LessThanOrEqual(LAST_ACTIVITY_OR_NEVER, since))
+            did_not = Q(last_activity_at__isnull=True) & ~Q(Exists(rises))
+        else:
+            did_not = Q(LessThanOrEqual(LAST_ACTIVITY_OR_NEVER, since)) & ~Q(Exists(rises.filter(at__gt=since)))
         return ~did_not, did_not
+    # The newest time, NEVER for none (never NULL, so "did not" is the plain negation of "did").
+    rise = Subquery(ActivityRise.objects.filter(contact=OuterRef("pk")).values("at")[:1])
+    newest = Greatest(LAST_ACTIVITY_OR_NEVER, Coalesce(rise, Value(NEVER)))
     recent = Q(Exists(activity_rows(node, clock).filter(contact=OuterRef("pk"))))
-    future_only = Q(last_activity_at__gt=now) & ~recent
-    if since is None:
-        did = Q(last_activity_at__isnull=False) & (Q(last_activity_at__lte=now) | recent)
-        did_not = Q(last_activity_at__isnull=True) | future_only
-    else:
-        did = Q(last_activity_at__isnull=False, last_activity_at__gt=since) & (Q(last_activity_at__lte=now) | recent)
-        did_not = Q(last_activity_at__isnull=True) | Q(last_activity_at__lte=since) | future_only
-    return did, did_not
+    did = Q(GreaterThan(newest, NEVER if since is None else since)) & (Q(LessThanOrEqual(newest, now)) | recent)
+    return did, ~did
 
 
 def rule_q(root: Node, clock: Clock, *, few: bool = False) -> Q:

@@ -117,7 +117,7 @@ def test_an_open_returns_the_pixel_records_it_and_moves_the_contact_into_a_group
     activity = Activity.objects.get()
     assert (activity.contact, activity.type, activity.campaign) == (people["cyd"], "email_open", campaign)
     people["cyd"].refresh_from_db()
-    assert people["cyd"].last_activity_at == activity.occurred_at
+    assert people["cyd"].newest_activity_at == activity.occurred_at
     assert list(Membership.objects.filter(group=opened).values_list("contact", "via_condition")) == [
         (people["cyd"].pk, True)
     ]

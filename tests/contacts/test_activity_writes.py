@@ -1,4 +1,4 @@
-"""Activities are written only through contacts.services, which keep `Contact.last_activity_at` true.
+"""Activities are written only through contacts.services, which keep the newest activity time true.
 
 The rule engine answers "no activity in N days" from that column alone, and counts whole days from the
 daily roll-up (ActivityDay), so a write anywhere else (an import, an API endpoint, campaign tracking, a
@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from contacts import services
-from contacts.models import Activity, Contact
+from contacts.models import Activity, ActivityRise, Contact
+from contacts.selectors import contacts_newest_activity
 from contacts.services import ActivityRow
 from contacts.signals import contacts_changed
 from tests.factories import CampaignFactory, ContactFactory
@@ -113,7 +114,7 @@ def test_only_contacts_services_writes_activities():
         for line, what in activity_writes(path.read_text(encoding="utf-8"))
     ]
     assert not offenders, "Activities must be written through contacts.services (activity_record, activities_record, "
-    "activities_load), which keep Contact.last_activity_at true:\n" + "\n".join(offenders)
+    "activities_load), which keep the newest activity time true:\n" + "\n".join(offenders)
 
 
 @pytest.mark.parametrize(
@@ -133,6 +134,24 @@ def test_only_the_roll_up_upkeep_writes_the_roll_up(model, table):
     )
     writes = activity_writes((ROOT / ROLLUP_WRITER).read_text(encoding="utf-8"), model=model, table=table)
     assert writes, "the scan sees the roll-up's own writer"
+
+
+# The newest activity time's rises: raised by the activity writers, folded and recomputed in last_activity.
+RISE_WRITERS = {THE_WRITER, "contacts/services/last_activity.py"}
+
+
+def test_only_the_activity_services_write_rises():
+    """The engine trusts `last_activity_at` plus the rise: a rise written elsewhere would move contacts wrongly."""
+    found = {
+        path.relative_to(ROOT).as_posix(): activity_writes(
+            path.read_text(encoding="utf-8"), model="ActivityRise", table="contacts_activityrise"
+        )
+        for path in product_modules()
+    }
+    offenders = [f"{path}:{line}: {what}" for path, writes in found.items() if path not in RISE_WRITERS
+                 for line, what in writes if "_meta" not in what]  # fmt: skip
+    assert not offenders, "ActivityRise is written only by contacts.services:\n" + "\n".join(offenders)
+    assert all(found[path] for path in RISE_WRITERS), "the scan sees the rises' own writers"
 
 
 def test_the_writer_itself_is_seen_by_the_scan():
@@ -194,7 +213,11 @@ def received(db):
 
 
 def last_activity(*contacts: Contact) -> list[dt.datetime | None]:
-    by_pk = dict(Contact.objects.filter(pk__in=[c.pk for c in contacts]).values_list("pk", "last_activity_at"))
+    """The contacts' exact newest activity times, before and after the fold (which must not change them)."""
+    by_pk = contacts_newest_activity(contact_ids=[c.pk for c in contacts])
+    services.activity_rises_fold()
+    folded = dict(Contact.objects.filter(pk__in=[c.pk for c in contacts]).values_list("pk", "last_activity_at"))
+    assert folded == by_pk and not ActivityRise.objects.filter(contact__in=contacts).exists()
     return [by_pk[c.pk] for c in contacts]
 
 

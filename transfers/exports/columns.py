@@ -7,10 +7,12 @@ their order); membership columns exist only when exporting a group's members.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from contacts.models import ContactField, FieldType
+from contacts.models import ContactField, FieldType, newest_activity
 from contacts.selectors import active_custom_fields
 
 
@@ -40,6 +42,14 @@ class Column:
     kind: Kind
     custom_code: str = ""  # the key inside Contact.custom, for custom columns
     default: bool = False  # ticked when the chooser opens
+    # Read instead of `path` when set: the value's expression, given the prefix that reaches Contact.
+    expression: Callable[[str], Any] | None = None
+
+    def value(self, prefix: str) -> Any:
+        """What a query selects for this column: its expression, or its field path (after `prefix`)."""
+        if self.expression is not None:
+            return self.expression(prefix)
+        return self.path if self.section == Section.MEMBERSHIP else prefix + self.path
 
 
 _CUSTOM_KINDS = {
@@ -61,7 +71,15 @@ BUILTIN_COLUMNS: tuple[Column, ...] = (
     Column("lead_score", "Lead score", Section.CONTACT, "lead_score", Kind.NUMBER, default=True),
     Column("created_at", "Created", Section.CONTACT, "created_at", Kind.DATETIME, default=True),
     Column("updated_at", "Updated", Section.CONTACT, "updated_at", Kind.DATETIME),
-    Column("last_activity_at", "Last activity", Section.CONTACT, "last_activity_at", Kind.DATETIME),
+    # The exact newest activity time: the contact row's copy or a later rise not folded yet.
+    Column(
+        "last_activity_at",
+        "Last activity",
+        Section.CONTACT,
+        "last_activity_at",
+        Kind.DATETIME,
+        expression=newest_activity,
+    ),  # fmt: skip
 )
 ACCOUNT_COLUMNS: tuple[Column, ...] = (
     Column("account.name", "Account", Section.ACCOUNT, "account__name", Kind.TEXT, default=True),

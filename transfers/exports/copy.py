@@ -112,8 +112,8 @@ def copy_sql(request: ExportRequest) -> tuple[str, tuple[Any, ...], list[tuple[i
             ]  # noqa: E501
             cells.append(f"NULLIF(concat_ws(', ', {', '.join(parts)}), '')")
             continue
-        path = column.path if column.section == "Group membership" else prefix + column.path
-        inner[name] = F(path)
+        value = column.value(prefix)
+        inner[name] = F(value) if isinstance(value, str) else value
         x = f"q.{name}"
         if column.custom_code:
             values.append(f"q.{name} -> {_literal(column.custom_code)} AS {name}j")

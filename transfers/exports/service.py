@@ -94,10 +94,6 @@ def _prefix(request: ExportRequest) -> str:
     return "contact__" if request.source.membership else ""
 
 
-def _path(column: Column, prefix: str) -> str:
-    return column.path if column.section == "Group membership" else prefix + column.path
-
-
 def _selects(request: ExportRequest) -> list[Any]:
     """One select item per column: its field path, the custom field's key (its JSON value only, so no row
     parses the whole `custom` object), or the membership's three source flags (Kind.SOURCES)."""
@@ -109,7 +105,7 @@ def _selects(request: ExportRequest) -> list[Any]:
         elif column.custom_code:
             selects.append(KeyTransform(column.custom_code, prefix + "custom"))
         else:
-            selects.append(_path(column, prefix))
+            selects.append(column.value(prefix))
     return selects
 
 
