@@ -74,8 +74,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.log.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "config.csp.CSPMiddleware",  # django-csp's, the unchanged policy built once (config/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The open pixel and the click redirect (anonymous GETs, a GIF or a redirect) skip the middleware below.
+    "campaigns.middleware.TrackingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -329,3 +329,27 @@ def test_without_a_worker_an_open_is_recorded_in_its_request(sent, people, clien
         assert client.get(pixel(html["ann@example.com"])).status_code == 200
     assert Activity.objects.filter(contact=people["ann"], campaign=campaign).count() == 2
     assert not TrackingHit.objects.exists()
+
+
+def test_the_endpoints_skip_the_page_middleware_but_keep_the_protections(
+    sent, client, settings, staff_user, queued, django_assert_num_queries
+):
+    """campaigns.middleware: no session, sign-in or CSRF work; the host check, the headers and the 404 page stay."""
+    _campaign, html = sent
+    settings.SECURE_HSTS_SECONDS = 3600
+    client.force_login(staff_user)  # someone signed in opens a sent email in the same browser
+    with django_assert_num_queries(2):  # the hit and the ask — the session and the user are never read
+        response = client.get(pixel(html["ann@example.com"]), secure=True)
+    assert response.status_code == 200 and not response.cookies
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY" and response["X-Content-Type-Options"] == "nosniff"
+    assert response["Strict-Transport-Security"].startswith("max-age=3600") and response["X-Request-ID"]
+    click = client.get(links(html["ann@example.com"])[0])
+    assert click.status_code == 302 and click["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in click
+    bad = client.get("/t/o/nonsense.gif")  # Django's 404 page, with its headers
+    assert bad.status_code == 404 and bad["Content-Type"].startswith("text/html")
+    assert bad["X-Frame-Options"] == "DENY" and "default-src 'self'" in bad["Content-Security-Policy"]
+    assert client.get("/t/o/").status_code == 404  # under the prefix but no tracking view: the full chain
+    assert client.post(pixel(html["ann@example.com"])).status_code == 405  # GET only
+    assert client.get(pixel(html["ann@example.com"]), HTTP_HOST="evil.example").status_code == 400  # ALLOWED_HOSTS
+    assert TrackingHit.objects.count() == 2  # the open and the click
