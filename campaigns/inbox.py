@@ -12,8 +12,9 @@ burst costs one INSERT per request and nothing else. TrackingDrain.until (the da
 that a drain reads the inbox at least once after it. Asking is one upsert: "until = now + LINGER, unless it is
 already ≥ now + G"; whoever moved it queues a drain. Either way a drain reads after now + G, so it reads every
 hit this process appends before it asks again. A drain moves `until` forward while it finds hits, polls every
-POLL seconds, and stops at the first poll after `until` that empties the inbox. A lost task (broker down, worker
-killed) delays the hits until the next ask or the minutely schedule (campaigns.schedules.TRACKING_DRAIN).
+POLL seconds, and stops at the first poll after `until` that empties the inbox — or, past DRAIN_MAX_SECONDS,
+queues its successor (which keeps the promise) and ends. A lost task (broker down, worker killed) delays the
+hits until the next ask or the minutely schedule (campaigns.schedules.TRACKING_DRAIN).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 DRAIN_TASK = "campaigns.tasks.tracking_drain"
 DRAIN_BATCH = 1000  # hits per transaction
 POLL = 0.5  # seconds between a drain's reads while the inbox is not full
-DRAIN_MAX_SECONDS = 60.0  # a drain stops promising after this long (a task must end); the next ask queues another
+DRAIN_MAX_SECONDS = 60.0  # a drain that would run longer queues its successor and ends (a task must end)
 DRAIN_ROW = 1  # the pk of the one TrackingDrain row
 URL_MAX = 2000  # Activity.url's length
 
@@ -144,7 +145,8 @@ def hits_drain(*, batch: int = DRAIN_BATCH, linger: bool = True) -> int:
     """Record the inbox's hits, a batch per transaction; returns how many hits were taken (recorded or dropped).
 
     `linger`: keep the promise (see the module's comment) — poll until a read after `until` finds the inbox
-    drained; without it, return as soon as a read is not full (a test, a one-off drain).
+    drained, handing over to a new task after DRAIN_MAX_SECONDS; without it, return as soon as a read is not
+    full (a test, a one-off drain).
     """
     started, taken, failures = time.monotonic(), 0, 0
     while True:
@@ -159,13 +161,25 @@ def hits_drain(*, batch: int = DRAIN_BATCH, linger: bool = True) -> int:
             continue
         failures = 0
         taken += n
-        if n and linger and time.monotonic() - started < DRAIN_MAX_SECONDS:
+        if n and linger:
             _promise(ahead=_linger(), unless_ahead=_linger())  # only ever forward
+        if linger and time.monotonic() - started >= DRAIN_MAX_SECONDS and (n == batch or not kept):
+            _hand_over()  # a task must end (django-q2's timeout): the next one keeps the promise
+            return taken
         if n == batch:
             continue
         if kept:
             return taken
         time.sleep(POLL)
+
+
+def _hand_over() -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task(DRAIN_TASK)
+    except Exception:  # the broker is down: the next ask or the minutely schedule queues one
+        logger.exception("tracking drain: could not queue the next drain")
 
 
 def _drain_batch(*, limit: int) -> int:

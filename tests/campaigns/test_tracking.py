@@ -353,3 +353,14 @@ def test_the_endpoints_skip_the_page_middleware_but_keep_the_protections(
     assert client.post(pixel(html["ann@example.com"])).status_code == 405  # GET only
     assert client.get(pixel(html["ann@example.com"]), HTTP_HOST="evil.example").status_code == 400  # ALLOWED_HOSTS
     assert TrackingHit.objects.count() == 2  # the open and the click
+
+
+def test_a_drain_that_ran_long_enough_hands_over_to_a_new_task(sent, client, queued, monkeypatch):
+    _campaign, html = sent
+    for name in ("ann", "bob", "cyd"):
+        assert client.get(pixel(html[f"{name}@example.com"])).status_code == 200
+    assert queued == [inbox.DRAIN_TASK]
+    monkeypatch.setattr(inbox, "DRAIN_MAX_SECONDS", 0.0)
+    assert inbox.hits_drain(batch=2) == 2  # a full batch, time is up: the rest is the next task's
+    assert queued == [inbox.DRAIN_TASK] * 2 and TrackingHit.objects.count() == 1
+    assert drain() == 1
