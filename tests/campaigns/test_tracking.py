@@ -7,7 +7,6 @@ refused and append nothing."""
 from __future__ import annotations
 
 import re
-import threading
 from html import unescape
 
 import pytest
@@ -22,6 +21,7 @@ from segments import rechecks
 from segments.models import Membership
 from tests.campaigns.conftest import email_campaign
 from tests.factories import ContactGroupFactory
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db
 SITE = "https://mail.example.org"
@@ -299,22 +299,7 @@ def test_two_drains_racing_record_every_hit_once(sync_worker, people, monkeypatc
             inbox.hit_append(kind="open", delivery_id=pk, contact_id=contact_id, campaign_id=campaign.pk)
     hits = TrackingHit.objects.count()
     assert hits == 40 * len(deliveries)
-    start, taken, errors = threading.Barrier(2), [], []
-
-    def worker():
-        try:
-            start.wait()
-            taken.append(inbox.hits_drain(batch=7, linger=False))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    taken, errors = together(lambda: inbox.hits_drain(batch=7, linger=False))
     assert not errors and sum(taken) == hits
     assert Activity.objects.filter(type=ActivityType.EMAIL_OPEN).count() == hits
     assert CampaignEvent.objects.filter(kind=CampaignEventKind.OPENED).count() == hits
