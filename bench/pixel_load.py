@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -114,10 +115,12 @@ def cleanup(*, campaign_id: int, marks: dict[str, int]) -> None:
     from django.db import connection, transaction
     from django_q.models import OrmQ
 
+    from campaigns.models import TrackingHit
     from contacts.models import Activity, ActivityType
     from segments.models import PendingRecheck
 
     with transaction.atomic():
+        TrackingHit.objects.filter(campaign_id=campaign_id).delete()  # any the drain left (it failed)
         Activity.objects.filter(campaign_id=campaign_id, type=ActivityType.EMAIL_OPEN).delete()
         if UNDO_TABLE in connection.introspection.table_names():
             execute(f"UPDATE contacts_contact c SET last_activity_at = u.last_activity_at FROM {UNDO_TABLE} u "
@@ -196,8 +199,8 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: int, workers: int, threads: int,
-        client: str) -> dict[str, Any]:  # fmt: skip
-    """Serve, load for `seconds`, stop; the figures and how many opens were recorded."""
+        client: str, drain_during: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Serve, load for `seconds` (with the drain beside it, or after), stop; the figures and the opens recorded."""
     from campaigns.tracking import open_token
     from contacts.models import Activity, ActivityType
 
@@ -219,9 +222,13 @@ def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: i
     if client == "wrk" and shutil.which("wrk") is None:
         sys.exit("--client wrk: wrk is not installed (apt-get install -y wrk), or use --client python")
     server, port = start_server(workers=workers, threads=threads)
+    drainer = Drainer()
     try:
         _load_python(port, paths, clients=clients, seconds=1.0)  # warm-up: connections, imports, caches
-        app, db = children(server.pid), backends()
+        if drain_during:
+            drainer.start()
+            drainer.started.wait(30)
+        app, db = children(server.pid), [pid for pid in backends() if pid != getattr(drainer, "backend", None)]
         cpu_app, cpu_db = cpu_seconds(app), cpu_seconds(db)
         client_cpu = _own_and_children_cpu()
         if use_wrk:
@@ -233,9 +240,49 @@ def run(*, delivery_ids: list[int], campaign_id: int, seconds: float, clients: i
         figures["app_cpu_ms"] = (cpu_seconds(app) - cpu_app) * 1000 / requests
         figures["db_cpu_ms"] = (cpu_seconds(db) - cpu_db) * 1000 / requests
     finally:
+        drainer.stop.set()
         stop_server(server)
+    if drain_during:
+        drainer.join()
+    else:
+        drainer.run()  # after the load, here
+    figures.update(drainer.figures, drain_during=drain_during)
     figures["recorded"] = Activity.objects.filter(campaign_id=campaign_id, type=ActivityType.EMAIL_OPEN).count()
     return figures
+
+
+class Drainer(threading.Thread):
+    """The worker's drain of the tracking inbox (campaigns.inbox), polling as it does until stopped, then once
+    more; counts the hits and the CPU they cost (this thread and its PostgreSQL backend). `--drain during` runs
+    it beside the load; otherwise it runs after the load (`stop` set first), in the calling thread."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop, self.started, self.figures = threading.Event(), threading.Event(), {}
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from campaigns import inbox
+
+        connection.ensure_connection()
+        connection.close_at = None  # django-q2's broker closes connections past CONN_MAX_AGE: keep the one measured
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend = cursor.fetchone()[0]
+        self.started.set()
+        cpu_py, cpu_db, start, drained = time.thread_time(), cpu_seconds([self.backend]), time.perf_counter(), 0
+        while not self.stop.is_set():
+            if (taken := inbox.hits_drain(linger=False)) < inbox.DRAIN_BATCH:
+                self.stop.wait(inbox.POLL)
+            drained += taken
+        drained += inbox.hits_drain(linger=False)
+        per_hit = 1000 / max(1, drained)
+        self.figures = {"drained": drained, "drain_s": time.perf_counter() - start,
+                        "drain_py_cpu_ms": (time.thread_time() - cpu_py) * per_hit,
+                        "drain_db_cpu_ms": (cpu_seconds([self.backend]) - cpu_db) * per_hit}  # fmt: skip
+        if threading.current_thread() is self:
+            connection.close()
 
 
 def _load_wrk(port: int, paths: list[str], *, clients: int, seconds: float) -> dict[str, Any]:

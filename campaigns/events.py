@@ -1,9 +1,10 @@
 """The campaign events outbox: what happened to a campaign's messages, written with the change itself.
 
 Invariant: every row is written inside the transaction of the change it records — a delivery marked sent
-(`campaigns.sending`), an open or a click recorded as an activity (`campaigns.tracking`), an opt-out
-(`campaigns.services.unsubscribe_record`) — so a change and its event commit or roll back together. Readers
-(webhooks) take them in id order; rows older than CAMPAIGN_EVENTS_DAYS are pruned.
+(`campaigns.sending`), an open or a click recorded as an activity (`campaigns.inbox`: when the drain records
+it, with the time of the request), an opt-out (`campaigns.services.unsubscribe_record`) — so a change and its
+event commit or roll back together. Readers (webhooks) take them in id order; rows older than
+CAMPAIGN_EVENTS_DAYS are pruned.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ def campaign_event_record(
     url: str = "",
 ) -> CampaignEvent:
     """Record one event in the caller's transaction (the change it records must be in the same one)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("campaign_event_record() must be called inside the transaction of the change")
+    _require_transaction("campaign_event_record")
     return CampaignEvent.objects.create(
         kind=CampaignEventKind(kind),
         contact_id=contact_id,
@@ -38,6 +38,18 @@ def campaign_event_record(
         channel=channel,
         url=url[:2000],
     )
+
+
+def campaign_events_record(*, events: Sequence[CampaignEvent]) -> int:
+    """Record these events (unsaved, each with its `at`) in the caller's transaction; returns how many."""
+    _require_transaction("campaign_events_record")
+    CampaignEvent.objects.bulk_create(events)
+    return len(events)
+
+
+def _require_transaction(name: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{name}() must be called inside the transaction of the change")
 
 
 def deliveries_sent_record(*, delivery_ids: Sequence[int], sent_at: dt.datetime) -> int:

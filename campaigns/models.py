@@ -285,3 +285,42 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+class TrackingHitKind(models.TextChoices):
+    OPEN = "open", "open"
+    CLICK = "click", "click"
+
+
+class TrackingHit(models.Model):
+    """An open or click the tracking endpoints answered and campaigns.inbox has not recorded yet.
+
+    The inbox of the open pixel and the click redirect: a request appends one row (insert-only, no index but
+    the primary key, no foreign key to check) and a worker drains the rows in batches into activities and
+    campaign events, deleting them in the same transaction. `contact_id` and `campaign_id` are empty when the
+    token did not name them (a click, a pixel of an older email): the drain reads them from the delivery.
+    """
+
+    delivery_id = models.BigIntegerField()
+    contact_id = models.BigIntegerField(null=True, blank=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=5, choices=TrackingHitKind.choices)
+    url = models.CharField(max_length=2000, blank=True)  # a click's link
+    at = models.DateTimeField()  # when the request came: the activity's occurred_at
+
+    def __str__(self) -> str:
+        return f"{self.kind} of delivery {self.delivery_id}"
+
+
+class TrackingDrain(models.Model):
+    """One row: a drain of the tracking inbox reads it at least once more after `until` (campaigns.inbox).
+
+    `until` is in seconds since the epoch on the database's clock, so web and worker machines compare one
+    clock. A web process that sees it far enough ahead asks nothing for a moment; a drain moves it forward
+    while it finds hits.
+    """
+
+    until = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"tracking drain reads until {self.until}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaigns import sending, triggers
+from campaigns import inbox, sending, triggers
 
 
 def send_start(campaign_id: int) -> int | None:
@@ -32,3 +32,8 @@ def trigger_run(campaign_id: int) -> dict:
 def triggers_tick() -> dict:
     """Minutely: every active triggered campaign's new entries become deliveries; stalled sends resume."""
     return triggers.triggers_tick()
+
+
+def tracking_drain() -> int:
+    """Record the opens and clicks waiting in the tracking inbox (woken by the endpoints; minutely as a safety net)."""
+    return inbox.hits_drain()

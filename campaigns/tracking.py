@@ -1,16 +1,17 @@
-"""Open and click tracking of sent emails: signed tokens, link rewriting, recording as activities.
+"""Open and click tracking of sent emails: signed tokens and link rewriting (recording: campaigns.inbox).
 
 - The open pixel `/t/o/<token>.gif`: the token is `<delivery id>.<contact id>.<campaign id>:<signature>`
   (salt "campaigns.open"), so an open is recorded without reading the delivery; tokens of emails sent
-  before they carried the ids (`<delivery id>:<signature>`) still work, with one read of the delivery.
+  before they carried the ids (`<delivery id>:<signature>`) still work (the drain reads the delivery).
 - A click `/t/c/<token>/`: the token signs the pair (delivery id, original URL) (salt "campaigns.click"),
   so only links the sender put in that message redirect — no open redirect, no enumeration; a forged or
   tampered token (another delivery, another URL) is refused and records nothing.
 
 Only the HTML part of a SENT email is rewritten (campaigns.sending.email_for): previews and test sends
 keep the original links, the plain-text part keeps them too, and the unsubscribe link (added after the
-rewrite) is never tracked. Every open is recorded (an email_open activity with the campaign); reports
-count unique opens (distinct contacts), so a mail client fetching the pixel twice does not inflate them.
+rewrite) is never tracked. Every open and click is recorded (an email_open / email_click activity with the
+campaign, by the drain of the tracking inbox: campaigns.inbox); reports count unique opens (distinct
+contacts), so a mail client fetching the pixel twice does not inflate them.
 """
 
 from __future__ import annotations
@@ -20,13 +21,7 @@ from html import escape, unescape
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
-
-from campaigns.events import campaign_event_record
-from campaigns.models import CampaignEventKind, Delivery
-from contacts import services as contact_services
-from contacts.models import ActivityType, Contact
 
 OPEN_SALT = "campaigns.open"
 CLICK_SALT = "campaigns.click"
@@ -104,53 +99,3 @@ def html_tracked(*, html: str, delivery_id: int, contact_id: int | None = None, 
         'style="display:block;width:1px;height:1px;border:0">'
     )
     return _HREF.sub(rewrite, html) + "\n" + pixel
-
-
-def _recipient(delivery_id: int) -> tuple[Contact, int] | None:
-    """The delivery's contact (only its id is read) and campaign; None if gone."""
-    row = (
-        Delivery.objects.filter(pk=delivery_id, contact__isnull=False).values_list("contact_id", "campaign_id").first()
-    )
-    if row is None:
-        return None
-    return Contact(pk=row[0]), row[1]
-
-
-def open_record(*, delivery_id: int, contact_id: int | None = None, campaign_id: int | None = None) -> bool:
-    """Record an email_open activity with the campaign; False when the delivery or its contact is gone.
-
-    With the contact and campaign (a signed token carries them) nothing is read first: a contact deleted
-    since makes the write fail with IntegrityError (its foreign key), which the caller ignores.
-    """
-    if contact_id is not None and campaign_id is not None:
-        contact = Contact(pk=contact_id)
-    elif (recipient := _recipient(delivery_id)) is not None:
-        contact, campaign_id = recipient
-    else:
-        return False
-    with transaction.atomic():  # the activity and its webhook event (campaigns.events) commit together
-        contact_services.activity_record(contact=contact, type=ActivityType.EMAIL_OPEN, campaign_id=campaign_id)
-        campaign_event_record(
-            kind=CampaignEventKind.OPENED, contact_id=contact.pk, campaign_id=campaign_id, delivery_id=delivery_id
-        )
-    return True
-
-
-def click_record(*, delivery_id: int, url: str) -> bool:
-    """Record an email_click activity with the campaign and the URL; False when the delivery or contact is gone."""
-    recipient = _recipient(delivery_id)
-    if recipient is None:
-        return False
-    contact, campaign_id = recipient
-    with transaction.atomic():
-        contact_services.activity_record(
-            contact=contact, type=ActivityType.EMAIL_CLICK, campaign_id=campaign_id, url=url[:2000]
-        )
-        campaign_event_record(
-            kind=CampaignEventKind.CLICKED,
-            contact_id=contact.pk,
-            campaign_id=campaign_id,
-            delivery_id=delivery_id,
-            url=url,
-        )
-    return True

@@ -6,7 +6,7 @@ REPLICA_* (reads that may lag: config.replica), REDIS_URL (optional: django-q2 b
 TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, cookies: on when DEBUG is off),
 CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT /
 SMS_INBOUND_SECRET / SEND_CLAIM / SEND_WORKERS / SEND_RETRIES / SEND_RETRY_DELAY
-(campaign sending), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
+(campaign sending), TRACKING_WAKE_SECONDS (opens and clicks), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
 NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
 SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
 TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
@@ -74,8 +74,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.log.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "config.csp.CSPMiddleware",  # django-csp's, the unchanged policy built once (config/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The open pixel and the click redirect (anonymous GETs, a GIF or a redirect) skip the middleware below.
+    "campaigns.middleware.TrackingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -253,6 +255,9 @@ SEND_STALE_AFTER = int(os.environ.get("SEND_STALE_AFTER", "90"))
 # X-SMS-Secret: SMS_INBOUND_SECRET (or X-SMS-Signature: HMAC-SHA256 of the body); unset, the endpoint refuses.
 SMS_OPT_OUT_TEXT = os.environ.get("SMS_OPT_OUT_TEXT", "Reply STOP to opt out")
 SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
+# Opens and clicks are answered at once and recorded by a worker's drain of their inbox (campaigns.inbox); a web
+# process wakes that drain at most once per TRACKING_WAKE_SECONDS (a drain then polls every half second).
+TRACKING_WAKE_SECONDS = float(os.environ.get("TRACKING_WAKE_SECONDS", "1"))
 # Campaign events (sent, opened, clicked, unsubscribed: the webhooks' outbox) are kept this many days.
 CAMPAIGN_EVENTS_DAYS = int(os.environ.get("CAMPAIGN_EVENTS_DAYS", "30"))
 # A batch claims (commits as `sending`) SEND_CLAIM deliveries at a time before sending them: a worker killed

@@ -3,11 +3,10 @@ delivery once, count each skipped entry once and respect the daily cap."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import services, triggers
@@ -17,6 +16,7 @@ from segments.models import EventKind, MembershipEvent
 from segments.selectors import history_safe_upper
 from segments.services import group_add_contacts
 from tests.factories import ContactGroupFactory
+from tests.threads import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -80,25 +80,8 @@ def active_campaign(*, cap=None):
 
 
 def race(campaign_id: int, upper: int) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
     now = timezone.now()
-
-    def work():
-        try:
-            start.wait()
-            triggers.trigger_process(campaign_id=campaign_id, upper=upper, now=now)
-        except BaseException as exc:  # surfaced by the caller's assertion
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return errors
+    return together(lambda: triggers.trigger_process(campaign_id=campaign_id, upper=upper, now=now))[1]
 
 
 def test_two_workers_racing_handle_every_entry_once(queued):
