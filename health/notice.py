@@ -14,6 +14,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ class _Notice:
             return self._text
         with self._lock:
             if time.monotonic() - self._asked_at >= NOTICE_SECONDS:
-                self._text = _ask()
+                try:
+                    self._text = _ask()
+                except DatabaseError:  # the page itself will say the database is away; the notice is best effort
+                    self._text = ""
                 self._asked_at = time.monotonic()
         return self._text
 
