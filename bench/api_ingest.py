@@ -11,14 +11,17 @@ from typing import Any
 BATCH = 1000
 
 
-def make_batches(rng: random.Random, people: list[tuple[int, str]], count: int) -> list[list[dict[str, Any]]]:
+def make_batches(
+    rng: random.Random, people: list[tuple[int, str]], count: int, *, size: int = BATCH, path: str = "bench-api"
+) -> list[list[dict[str, Any]]]:
+    """`count` batches of `size` activities of random `people` (id, email); URLs https://shop.example/<path>/…."""
     batches = []
     for n in range(count):
         items = []
-        for i in range(BATCH):
+        for i in range(size):
             pk, email = rng.choice(people)
             kind = rng.choice(["page_visit", "page_visit", "page_visit", "form_submission", "purchase"])
-            item: dict[str, Any] = {"type": kind, "url": f"https://shop.example/bench-api/{n}/{i}", "title": "Bench"}
+            item: dict[str, Any] = {"type": kind, "url": f"https://shop.example/{path}/{n}/{i}", "title": "Bench"}
             if kind == "purchase":
                 item["value"] = f"{rng.randint(100, 99999) / 100:.2f}"
             if kind == "form_submission":

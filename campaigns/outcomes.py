@@ -150,6 +150,6 @@ def deliveries_retry_failed(*, campaign: Campaign) -> int:
 
 
 def _queue_batch(campaign_id: int) -> None:
-    from django_q.tasks import async_task
+    from health.queue import task_queue
 
-    async_task("campaigns.tasks.send_batch", campaign_id)
+    task_queue("campaigns.tasks.send_batch", campaign_id)

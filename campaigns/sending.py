@@ -192,12 +192,12 @@ def send_start(*, campaign_id: int, now: datetime | None = None) -> int | None:
 
 def queue_batch(*, campaign_id: int, part: int | None = None, parts: int = 1) -> None:
     """Queue the campaign's next batch in the worker (of one part of its deliveries: `send_batch`)."""
+    from health.queue import task_queue
+
     if part is None:
         _queue("campaigns.tasks.send_batch", campaign_id)
     else:
-        from django_q.tasks import async_task
-
-        async_task("campaigns.tasks.send_batch", campaign_id, part, parts)
+        task_queue("campaigns.tasks.send_batch", campaign_id, part, parts)
 
 
 def _queue_chains(campaign_id: int) -> None:
@@ -211,9 +211,10 @@ def _queue_chains(campaign_id: int) -> None:
 
 
 def _queue(func: str, campaign_id: int) -> None:
-    from django_q.tasks import async_task
+    """Queue a task of the send; the broker down, it is kept and queued when it is back (health.queue)."""
+    from health.queue import task_queue
 
-    async_task(func, campaign_id)
+    task_queue(func, campaign_id)
 
 
 # --- sending -------------------------------------------------------------------------------------

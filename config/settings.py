@@ -111,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "contacts.context_processors.navigation",
+                "health.context_processors.background",
             ],
         },
     },
@@ -122,6 +123,9 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        # A kept connection is checked before a request (or a worker's task) reuses it: after a database restart
+        # the first task of every worker process failed on its dead connection (bench.faults (d)).
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -146,7 +150,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Never created by the tests (TEST MIRROR): a test that needs it adds it itself.
 if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(
-        os.environ["DATABASE_REPLICA_URL"], conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0),
+        conn_health_checks=DATABASES["default"].get("CONN_HEALTH_CHECKS", False),
     )
     DATABASES["replica"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "connect_timeout": 2}
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}

@@ -18,6 +18,9 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("img/favicon.ico"))
 
 
+# The app's error page (503 while the database is away); 403/404 use Django's handlers with our templates.
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("", DashboardView.as_view(), name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

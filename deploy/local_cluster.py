@@ -8,10 +8,12 @@ Starts, each its own (the machine's own PostgreSQL and Redis are left alone):
 - two django-q2 worker processes on the Redis broker.
 
 `start [--contacts N]` migrates the primary, loads demo data (or N generated contacts with bench.generate),
-collects static files and waits until every web process says /readyz; `status` shows what runs; `stop` stops
-everything it started and removes its folder; `run` starts, runs the checks given with `--then` (a shell
-command; the cluster's addresses are in its environment: CLUSTER_WEB, CLUSTER_PRIMARY_URL, …) and stops,
-whatever happened. Needs root (it runs PostgreSQL as the postgres user).
+makes the replica from it, collects static files and waits until every web process says /readyz; `status`
+shows what runs; `env` prints the cluster's environment as shell exports (to run a check by hand); `stop`
+stops everything it started and removes its folder; `run` starts, runs the checks given with `--then` (a
+shell command; the cluster's addresses are in its environment: CLUSTER_WEB, CLUSTER_PRIMARY_URL, …) and
+stops, whatever happened. Needs root (it runs PostgreSQL as the postgres user). Other modules use its
+process helpers (bench.faults: a worker killed and started again, PostgreSQL or Redis stopped).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -37,6 +40,9 @@ STATE = HOME / "state.json"
 PRIMARY_PORT, REPLICA_PORT, REDIS_PORT = 5440, 5441, 6390
 WEB_PORTS = (8201, 8202)
 WORKERS = 2
+# gunicorn sync workers per web process (CLUSTER_WEB_WORKERS).
+WEB_WORKERS = int(os.environ.get("CLUSTER_WEB_WORKERS", "2"))
+WEB_THREADS = 4  # per gunicorn worker (WEB_THREADS in the environment overrides it)
 
 
 def pg_bin() -> Path:
@@ -117,9 +123,9 @@ def load() -> dict:
     return json.loads(STATE.read_text()) if STATE.exists() else {}
 
 
-def start_postgres(state: dict) -> None:
+def start_primary(state: dict) -> None:
     b = pg_bin()
-    primary, replica = HOME / "pgp", HOME / "pgr"
+    primary = HOME / "pgp"
     primary.mkdir(parents=True)
     shutil.chown(primary, "postgres")
     shutil.chown(HOME, "postgres")
@@ -135,27 +141,77 @@ def start_postgres(state: dict) -> None:
     save(state)
     as_postgres(b / "createdb", "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", "postgres", "segments")
     say(f"PostgreSQL primary on {PRIMARY_PORT}")
-    # pg_basebackup makes the replica's folder itself (a pre-made 0755 folder makes the replica refuse to start).
-    as_postgres(
-        b / "pg_basebackup",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(PRIMARY_PORT),
-        "-U",
-        "postgres",
-        "-D",
-        replica,
-        "-R",
-        "-X",
-        "stream",
-    )
+
+
+def start_replica(state: dict) -> None:
+    """A streaming replica from a base backup of the primary as it is now (its data included)."""
+    b = pg_bin()
+    replica = HOME / "pgr"
+    started = time.monotonic()
+    # pg_basebackup makes the replica's folder itself (a pre-made 0755 folder makes the replica refuse to start);
+    # an immediate checkpoint: the default (spread) waits up to checkpoint_timeout × 0.9 (4.5 min) for it.
+    as_postgres(b / "pg_basebackup", "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", "postgres", "-D", replica,
+                "-R", "-X", "stream", "-c", "fast")  # fmt: skip
     as_postgres(
         b / "pg_ctl", "-D", replica, "-o", f"-p {REPLICA_PORT} -k {HOME}", "-l", HOME / "pgr.log", "-w", "start"
     )
     state["postgres"].append(str(replica))
     save(state)
-    say(f"PostgreSQL streaming replica on {REPLICA_PORT}")
+    say(f"PostgreSQL streaming replica on {REPLICA_PORT} (base backup and start: {time.monotonic() - started:.0f} s)")
+
+
+def process_argv(name: str) -> tuple[list[str | Path], dict[str, str]]:
+    """How the cluster process `name` (redis, web-PORT, worker-N) is started: its command and environment."""
+    state = load()
+    if name == "redis":
+        argv: list[str | Path] = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"]  # fmt: skip
+        return argv, dict(os.environ)
+    env = app_env(state)
+    if name.startswith("web-"):
+        port = int(name.removeprefix("web-"))
+        argv = [GUNICORN, "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers",
+                str(WEB_WORKERS), "config.wsgi"]  # fmt: skip
+        # gthread: WEB_THREADS threads per worker keep connections alive and let a cheap request (the pixel) run
+        # beside a slow one (a preview) instead of queueing behind it (bench/README.md, bench.load).
+        threads = os.environ.get("WEB_THREADS", str(WEB_THREADS))
+        return argv, {**env, "WEB_THREADS": threads, "WEB_ACCESS_LOG": str(HOME / "logs" / f"access-{port}.log")}
+    if name.startswith("worker-"):
+        return [PYTHON, "manage.py", "qcluster"], env
+    raise ValueError(f"no cluster process is called {name!r}")
+
+
+def start_process(name: str, state: dict | None = None) -> int:
+    """Start (or start again, after it stopped or was killed) the cluster process `name`; returns its pid."""
+    state = state if state is not None else load()
+    argv, env = process_argv(name)
+    spawn(name, argv, env, state)
+    return int(state["processes"][name])
+
+
+def stop_process(name: str, sig: int = signal.SIGTERM, wait: float = 10.0) -> None:
+    """Send `sig` to the cluster process `name` and all its children; wait until they are gone (KILL after `wait` s)."""
+    pid = load()["processes"][name]
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    stop_at = time.monotonic() + wait
+    while time.monotonic() < stop_at:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(pid, signal.SIGKILL)
+
+
+def postgres_ctl(which: str, action: str) -> None:
+    """pg_ctl stop/start/restart of the cluster's "primary" or "replica" (fast shutdown, waits until done)."""
+    folder = HOME / ("pgp" if which == "primary" else "pgr")
+    port = PRIMARY_PORT if which == "primary" else REPLICA_PORT
+    options = ["-o", f"-p {port} -k {HOME}", "-l", HOME / f"{folder.name}.log"] if action != "stop" else []
+    as_postgres(pg_bin() / "pg_ctl", "-D", folder, *options, "-m", "fast", "-w", action, stdout=subprocess.DEVNULL)
 
 
 def start(contacts: int) -> dict:
@@ -165,36 +221,33 @@ def start(contacts: int) -> dict:
     (HOME / "logs").mkdir()
     state: dict = {"secret_key": secrets.token_urlsafe(50), "processes": {}, "postgres": []}
     save(state)
-    start_postgres(state)
-    spawn(
-        "redis",
-        ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        dict(os.environ),
-        state,
-    )
+    start_primary(state)
+    started = time.monotonic()
+    start_process("redis", state)
     wait_port(REDIS_PORT)
     say(f"Redis on {REDIS_PORT}")
     env = app_env(state)
     manage = [str(PYTHON), "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    say(f"migrated, static files collected ({time.monotonic() - started:.0f} s)")
     if contacts:
+        started = time.monotonic()
         subprocess.run(
             [str(PYTHON), "-m", "bench.generate", "--contacts", str(contacts)], cwd=ROOT, env=env, check=True
         )
+        say(f"{contacts:,} contacts generated in {time.monotonic() - started:.0f} s")
     else:
         subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    # The replica is made after the data is loaded: copying the files is faster than replaying the load's WAL
+    # beside it on the same cores (1M contacts: ~6.5 min with the replica streaming, see bench/README.md).
+    start_replica(state)
     # Loopback only: the demo logins (well-known passwords) are what the load and fault checks sign in with.
     subprocess.run([*manage, "demo_user", "--force"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     for port in WEB_PORTS:
-        spawn(
-            f"web-{port}",
-            [GUNICORN, "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "2", "config.wsgi"],
-            {**env, "WEB_ACCESS_LOG": str(HOME / "logs" / f"access-{port}.log")},
-            state,
-        )
+        start_process(f"web-{port}", state)
     for n in range(1, WORKERS + 1):
-        spawn(f"worker-{n}", [*manage, "qcluster"], env, state)
+        start_process(f"worker-{n}", state)
     for port in WEB_PORTS:
         wait_ready(f"http://127.0.0.1:{port}")
     say(
@@ -224,17 +277,10 @@ def stop() -> None:
         return
     for name, pid in reversed(list(state.get("processes", {}).items())):
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, 0)
         except ProcessLookupError:
             continue
-        for _ in range(100):
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
+        stop_process(name)
         say(f"stopped {name}")
     b = pg_bin()
     for folder in reversed(state.get("postgres", [])):
@@ -264,7 +310,7 @@ def status() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["start", "status", "stop", "run"])
+    parser.add_argument("command", choices=["start", "status", "stop", "run", "env"])
     parser.add_argument(
         "--contacts", type=int, default=0, help="generate N contacts (bench.generate) instead of the demo"
     )
@@ -283,6 +329,11 @@ def main() -> None:
         stop()
     elif args.command == "status":
         status()
+    elif args.command == "env":  # `eval "$(deploy/local-cluster env)"`: run checks by hand against a started cluster
+        state = load() or sys.exit("no cluster: `deploy/local-cluster start` first")
+        for key, value in {**app_env(state), **urls()}.items():
+            if key not in os.environ or os.environ[key] != value:
+                print(f"export {key}={shlex.quote(value)}")
     else:
         try:
             state = start(args.contacts)

@@ -87,13 +87,11 @@ def _queue_name() -> str:
     return settings.Q_CLUSTER["name"]
 
 
-def redis_queue_depth() -> int:
-    """PING the Redis broker (REDIS_TIMEOUT seconds at most) and count the tasks in django-q2's list."""
+def redis_queue_depth(*, timeout: float = REDIS_TIMEOUT) -> int:
+    """PING the Redis broker (`timeout` seconds at most) and count the tasks in django-q2's list."""
     import redis
 
-    client = redis.Redis.from_url(
-        settings.Q_CLUSTER["redis"], socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-    )
+    client = redis.Redis.from_url(settings.Q_CLUSTER["redis"], socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
         return int(client.llen(f"django_q:{_queue_name()}:q"))

@@ -280,9 +280,9 @@ def group_rebuild_request(*, group: ContactGroup) -> None:
 
 
 def _queue_on_commit(*, group_id: int) -> None:
-    from django_q.tasks import async_task
+    from health.queue import task_queue_on_commit
 
-    transaction.on_commit(lambda: async_task("segments.tasks.rebuild_group", group_id))
+    task_queue_on_commit("segments.tasks.rebuild_group", group_id)  # the broker down: kept, queued when it is back
 
 
 # ---------------------------------------------------------------------------------------------

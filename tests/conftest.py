@@ -23,6 +23,18 @@ def axes_off(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def background_notice_settled():
+    """Pages start with the "background work is delayed" notice known to be off (health.notice asks the broker and
+    the worker's heartbeat at most every 15 s per process): a test's query counts do not depend on when it ran.
+    tests/test_background_work.py asks for real."""
+    from health.notice import notice
+
+    notice.remember("")
+    yield
+    notice.remember("")
+
+
 def make_user(role: Role | None, username: str | None = None, **kwargs):
     user = UserFactory(username=username or f"{(role or 'nobody').lower()}_user", **kwargs)
     if role is not None:

@@ -172,3 +172,49 @@ def test_import_benchmark_runs_the_pipeline_and_leaves_the_database_as_it_was(ca
     assert not PendingRecheck.objects.exists() and not PendingGroupRefresh.objects.exists()
     tables = connection.introspection.table_names()
     assert UNDO_TABLE not in tables and COPY_TABLE not in tables
+
+
+# --- bench.load's wrk scripts and report, bench.faults' outbox count (no cluster, no timing) -------------------
+
+
+def test_load_scripts_quote_every_request_for_lua():
+    from bench.load_wrk import Request, lua_script, lua_string
+
+    assert lua_string('say "hi"\n\\') == '"say \\"hi\\"\\n\\\\"'
+    script = lua_script([Request("POST", "/groups/preview/?live=1", {"X-CSRFToken": "t"}, '{"a": "b"}')])
+    assert '{"POST", "/groups/preview/?live=1", {["X-CSRFToken"] = "t"}, "{\\"a\\": \\"b\\"}"},' in script
+    assert "%%" not in script and "function done(" in script  # the template's % were all escaped
+
+
+def test_load_report_merges_the_processes_and_counts_unexpected_statuses_as_errors():
+    from bench.load_wrk import Endpoint, merge, parse_output, report, split
+
+    line = '{"requests": %d, "duration_us": 60000000, "connect": 0, "read": %d, "write": 0, "timeout": 0, ' \
+        '"p50": %d, "p95": 250000, "p99": 400000, "max": 900000, "statuses": {%s}}'
+    first = parse_output("Running 60s test\nJSON " + line % (600, 0, 40000, '"200": 598, "302": 2') + "\n")
+    second = parse_output("JSON " + line % (400, 1, 60000, '"200": 399, "timed_out": 1'))
+    figures = merge([first, second])
+    assert (figures.requests, figures.seconds, figures.p50, figures.p95) == (1000, 60.0, 60.0, 250.0)
+    assert figures.statuses == {"200": 997, "302": 2, "timed_out": 1} and figures.socket_errors == 1
+    assert figures.errors(200) == 4 and figures.rps == pytest.approx(16.67, abs=0.01)
+    page = Endpoint("contact list", "page", 3, [])
+    lines = report([page], {"contact list": figures}, page_p95_ms=300, pixel_rps=1000)
+    assert "p95 < 300 ms: ok" in lines[1] and "errors {'302': 2, 'timed_out': 1} socket 1" in lines[1]
+    assert split(3, 2) == [2, 1] and split(1, 2) == [1] and split(4, 2) == [2, 2]
+    with pytest.raises(ValueError, match="no result line"):
+        parse_output("wrk: connection refused")
+
+
+def test_faults_count_each_recipients_messages_in_the_outbox(tmp_path):
+    from bench.faults_workers import outbox_messages
+
+    separator = "\n" + "-" * 79 + "\n"
+    message = "Subject: {s}\nTo: {to}\nFrom: shop@example.com\n\nHello\n"
+    (tmp_path / "1.log").write_text(
+        message.format(s="Fault-b-1 hello", to="Ana@example.com") + separator
+        + message.format(s="Other campaign", to="bob@example.com") + separator
+        + message.format(s="Fault-b-1 hello", to="ana@example.com") + separator
+        + "Subject: Fault-b-1 hel"  # a message cut short by the kill
+    )  # fmt: skip
+    recipients, partial = outbox_messages(tmp_path, "Fault-b-1")
+    assert recipients == {"ana@example.com": 2} and partial == 1

@@ -48,14 +48,14 @@ def job_create(
 @transaction.atomic
 def job_queue(*, job: ImportJob) -> None:
     """Mark a draft job queued (noted in the audit log) and run it in the worker once the transaction commits."""
-    from django_q.tasks import async_task
+    from health.queue import task_queue_on_commit
 
     if job.status != ImportStatus.DRAFT:
         return
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, phase="Waiting for the worker")
     job.status = ImportStatus.QUEUED
     import_started_record(job=job)
-    transaction.on_commit(lambda: async_task("transfers.tasks.run_import", job.pk))
+    task_queue_on_commit("transfers.tasks.run_import", job.pk)  # the broker down: kept, queued when it is back
 
 
 def _free_field_code(label: str) -> str:

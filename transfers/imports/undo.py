@@ -294,7 +294,7 @@ def import_undo_request(*, job: ImportJob, user: User) -> UndoPlan | None:
     """
     if job.created + job.updated <= settings.IMPORT_UNDO_SYNC_MAX:
         return import_undo(job=job, user=user)
-    from django_q.tasks import async_task
+    from health.queue import task_queue_on_commit
 
     with transaction.atomic():
         job = ImportJob.objects.select_for_update(of=("self",)).get(pk=job.pk)
@@ -303,7 +303,7 @@ def import_undo_request(*, job: ImportJob, user: User) -> UndoPlan | None:
             raise UndoRefused(refusal)
         ImportJob.objects.filter(pk=job.pk).update(undo_queued_at=timezone.now(), undo_error="")
         user_id = user.pk if user.is_authenticated else None
-        transaction.on_commit(lambda: async_task("transfers.tasks.run_import_undo", job.pk, user_id))
+        task_queue_on_commit("transfers.tasks.run_import_undo", job.pk, user_id)
     return None
 
 
