@@ -50,12 +50,21 @@ def month_after(month: dt.date) -> dt.date:
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
+def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the months from `first`'s to `last`'s, both included."""
+    months, month = [], month_start(first)
+    while month <= last:
+        months.append(month)
+        month = month_after(month)
+    return months
+
+
 def months_ahead(*, today: dt.date, ahead: int) -> list[dt.date]:
     """The month of `today` and the `ahead` months after it."""
-    months = [month_start(today)]
+    last = month_start(today)
     for _ in range(ahead):
-        months.append(month_after(months[-1]))
-    return months
+        last = month_after(last)
+    return months_between(today, last)
 
 
 def month_instant(month: dt.date) -> dt.datetime:
