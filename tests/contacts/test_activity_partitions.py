@@ -16,6 +16,7 @@ from django.apps import apps as registry
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
+from django_q.models import Schedule
 
 from contacts import services
 from contacts.models import Activity, ActivityDay, Contact
@@ -28,8 +29,10 @@ from contacts.partitions import (
     partition_name,
     partitioned,
 )
+from contacts.schedules import ACTIVITY_PARTITIONS, schedules_register
 from contacts.services import ActivityRow
 from contacts.services.partitions import activity_partitions_create, activity_partitions_detach
+from contacts.tasks import activity_partitions_ahead
 from segments.models import PendingGroupRefresh
 from segments.rules import matching_contacts
 from tests.factories import ContactFactory
@@ -239,3 +242,18 @@ def test_the_command_prints_what_it_did_and_the_layout(immediate):
     ]
     assert "Default partition: 1 rows (2021-08: 1)." in detached
     assert "Detached (kept): contacts_activity_archive_2021_07." in detached
+
+
+def test_the_daily_schedule_keeps_the_months_ahead(settings):
+    schedules_register()
+    schedules_register()
+    assert list(Schedule.objects.filter(name=ACTIVITY_PARTITIONS).values_list("func", "schedule_type")) == [
+        ("contacts.tasks.activity_partitions_ahead", Schedule.DAILY)
+    ]
+    settings.ACTIVITY_PARTITIONS_AHEAD = 15
+    created = activity_partitions_ahead()
+    if connection.vendor != "postgresql":
+        assert created == []
+        return
+    last = months_ahead(today=timezone.now().date(), ahead=15)[-1]
+    assert created[-1] == partition_name(last) and activity_partitions_ahead() == []
