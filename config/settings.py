@@ -7,8 +7,9 @@ TIME_ZONE, EMAIL_URL or EMAIL_BACKEND / EMAIL_HOST…, SECURE_* (HTTPS, HSTS, co
 CSP_REPORT_URI, LOG_FORMAT / LOG_LEVEL, READY_*, SITE_URL / SMS_BACKEND / SEND_BATCH / SMS_OPT_OUT_TEXT /
 SMS_INBOUND_SECRET / SEND_CLAIM / SEND_WORKERS / SEND_RETRIES / SEND_RETRY_DELAY
 (campaign sending), TRACKING_WAKE_SECONDS (opens and clicks), CAMPAIGN_EVENTS_DAYS (webhooks' campaign events),
-NIGHTLY_REBUILD_TIME ("HH:MM"); sign-in: AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH,
-SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection" below); WEBHOOKS_* (see "Webhooks" below);
+NIGHTLY_REBUILD_TIME ("HH:MM"), ACTIVITY_PARTITIONS_AHEAD (months); sign-in: AXES_FAILURE_LIMIT,
+AXES_COOLOFF_MINUTES, PASSWORD_MIN_LENGTH, SESSION_COOKIE_AGE, PASSWORD_RESET_TIMEOUT (see "Sign-in protection"
+below); WEBHOOKS_* (see "Webhooks" below);
 TRUSTED_PROXY_COUNT (reverse proxies in front of the app: where the client's address is read).
 """
 
@@ -314,6 +315,8 @@ else:
     }
 
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
+# PostgreSQL: monthly partitions of the activity table created this many months ahead (the daily schedule).
+ACTIVITY_PARTITIONS_AHEAD = int(os.environ.get("ACTIVITY_PARTITIONS_AHEAD", "3"))
 # Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).
 REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).

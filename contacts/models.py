@@ -290,7 +290,11 @@ class Activity(models.Model):
         ordering = ["-occurred_at", "-id"]
         verbose_name_plural = "activities"
         indexes = [
-            models.Index(fields=["contact", "-occurred_at"], name="activity_contact_time_idx"),
+            # TRICKY: `type` included so that a per-contact probe ("did this contact …": re-checks, explanations)
+            # reads this index alone. A re-check's prepared generic plan cannot see its window; in a small monthly
+            # partition (the current month's first days) it otherwise preferred scanning activity_type_time_idx
+            # for the whole window of the type: re-check of one contact × 100 groups 11 ms → 47 ms.
+            models.Index(fields=["contact", "-occurred_at"], name="activity_contact_time_idx", include=["type"]),
             models.Index(fields=["type", "occurred_at", "contact"], name="activity_type_time_idx"),
             models.Index(fields=["occurred_at"], name="activity_time_idx"),
         ]

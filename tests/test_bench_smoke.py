@@ -8,6 +8,7 @@ from django.db import connection
 from bench import require_postgresql
 from contacts.custom_fields import field_value
 from contacts.models import ActivityDay, Contact, ContactField
+from contacts.partitions import attached_partitions, months_between
 from contacts.services import activity_days_rebuild
 
 NOW = dt.datetime(2026, 3, 15, tzinfo=dt.UTC)
@@ -58,6 +59,9 @@ def test_generate_is_valid_deterministic_and_restores_indexes(capsys):
     assert 8 * 1500 < counts["activities"] < 12 * 1500
     assert indexes() == before
     assert scalar("SELECT count(*) FROM bench_pending_ddl") == 0
+    # One partition per month of the two generated years (and those ahead): nothing in the default partition.
+    assert scalar("SELECT count(*) FROM contacts_activity_default") == 0
+    assert {p.month for p in attached_partitions()} >= set(months_between(dt.date(2024, 3, 15), dt.date(2026, 3, 1)))
     # last_activity_at is computed while inserting contacts: it must equal the newest activity exactly.
     assert scalar(
         """SELECT count(*) FROM contacts_contact c

@@ -96,6 +96,12 @@ def activity_days_clear() -> None:
     ActivityDay.objects.all().delete()
 
 
+def activity_days_forget(*, before: dt.date) -> int:
+    """Delete the roll-up of the UTC days before `before` (their activities were detached: services.partitions)."""
+    deleted, _ = ActivityDay.objects.filter(day__lt=before).delete()
+    return deleted
+
+
 def _utc_day_sql(column: str) -> str:
     if connection.vendor == "postgresql":
         return f"({column} AT TIME ZONE 'UTC')::date"

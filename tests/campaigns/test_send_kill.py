@@ -21,16 +21,11 @@ from django_q.conf import Conf
 from campaigns import sending
 from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from tests.campaigns.conftest import email_campaign
+from tests.processes import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 BACKEND = "tests.campaigns.slow_backend.SlowFileBackend"
 CLAIM = 2  # the worker claims two deliveries at a time (SEND_CLAIM): the kill lands in the second chunk
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def test_a_killed_worker_process_resumes_without_sending_anyone_twice(people, tmp_path, monkeypatch, settings):

@@ -31,7 +31,8 @@ THE_WRITER = "contacts/services/activities.py"
 # The daily roll-up's upkeep reads the activity table in raw SQL to rebuild from it.
 ROLLUP_WRITER = "contacts/services/activity_days.py"
 # A merge moves the child's activities to the parent (and refreshes the parent's last_activity_at there).
-WRITERS = {THE_WRITER, ROLLUP_WRITER, "contacts/services/merging.py"}
+# Monthly partitions: rows move out of the default partition into a new month's; old months are detached.
+WRITERS = {THE_WRITER, ROLLUP_WRITER, "contacts/services/merging.py", "contacts/services/partitions.py"}
 WRITE_METHODS = {
     "create", "bulk_create", "get_or_create", "update_or_create", "bulk_update", "update", "add", "set", "delete",
 }  # fmt: skip
