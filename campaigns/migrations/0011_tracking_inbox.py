@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0009_delivery_retries'),
+        ('campaigns', '0010_resubscribed'),
     ]
 
     operations = [
