@@ -375,11 +375,15 @@ def field_value_counts(*, fields: Iterable[ContactField]) -> dict[str, int]:
     if not codes:
         return {}
     aliases = {f"v{i}": JSONKeyText("custom", code) for i, code in enumerate(codes)}
-    counts = Contact.objects.order_by().alias(**aliases).aggregate(
-        **{
-            f"n{i}": Count("pk", filter=Q(**{f"v{i}__isnull": False}) & ~Q(**{f"v{i}__in": EMPTY_JSON_TEXTS}))
-            for i in range(len(codes))
-        }
+    counts = (
+        Contact.objects.order_by()
+        .alias(**aliases)
+        .aggregate(
+            **{
+                f"n{i}": Count("pk", filter=Q(**{f"v{i}__isnull": False}) & ~Q(**{f"v{i}__in": EMPTY_JSON_TEXTS}))
+                for i in range(len(codes))
+            }
+        )
     )
     return {code: counts[f"n{i}"] or 0 for i, code in enumerate(codes)}
 
@@ -453,8 +457,13 @@ def _next_order() -> int:
 
 @transaction.atomic
 def field_create(
-    *, label: str, code: str, type: str, choices: Sequence[dict[str, str]] | None = None,
-    required: bool = False, help_text: str = "",
+    *,
+    label: str,
+    code: str,
+    type: str,
+    choices: Sequence[dict[str, str]] | None = None,
+    required: bool = False,
+    help_text: str = "",
 ) -> ContactField:
     """Create an active custom field at the end of the order; ValidationError if invalid or values clash."""
     errors: dict[str, list[str]] = {}
@@ -480,8 +489,14 @@ def field_create(
             refusal_message(census=census, type=type, old_type=None), census=census, field_name="code"
         )
     field = ContactField(
-        code=code, label=label, type=type, choices=cleaned_choices, required=bool(required),
-        help_text=help_text, order=_next_order(), is_active=True,
+        code=code,
+        label=label,
+        type=type,
+        choices=cleaned_choices,
+        required=bool(required),
+        help_text=help_text,
+        order=_next_order(),
+        is_active=True,
     )
     try:
         with transaction.atomic():
@@ -497,8 +512,13 @@ def field_create(
 
 @transaction.atomic
 def field_update(
-    *, field: ContactField, label: str | None = None, type: str | None = None,
-    choices: Sequence[dict[str, str]] | None = None, required: bool | None = None, help_text: str | None = None,
+    *,
+    field: ContactField,
+    label: str | None = None,
+    type: str | None = None,
+    choices: Sequence[dict[str, str]] | None = None,
+    required: bool | None = None,
+    help_text: str | None = None,
 ) -> FieldChange:
     """Change an active field's label, type, choices, required flag or help text (None keeps); code never changes."""
     current = ContactField.objects.select_for_update().get(pk=field.pk)
@@ -517,7 +537,11 @@ def field_update(
         raise ValidationError({"label": [message]})
     new_required = current.required if required is None else bool(required)
     changes = {
-        "label": new_label, "type": new_type, "choices": new_choices, "required": new_required, "help_text": new_help,
+        "label": new_label,
+        "type": new_type,
+        "choices": new_choices,
+        "required": new_required,
+        "help_text": new_help,
     }
     changed = frozenset(name for name, value in changes.items() if getattr(current, name) != value)
     converted: list[int] = []

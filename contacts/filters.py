@@ -169,9 +169,7 @@ class ContactFilterSet(django_filters.FilterSet):
 
     def __init__(self, *args: Any, custom_fields: list[ContactField] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.custom_fields = (
-            custom_fields if custom_fields is not None else selectors.active_custom_fields()
-        )
+        self.custom_fields = custom_fields if custom_fields is not None else selectors.active_custom_fields()
         self.custom_filter_names: dict[str, list[str]] = {}
         for cf in self.custom_fields:
             for name, filter_ in self._custom_filters(cf):
@@ -252,15 +250,11 @@ class ContactFilterSet(django_filters.FilterSet):
             return [
                 (
                     f"{name}_from",
-                    django_filters.DateFilter(
-                        label=f"{label} from", method=date, widget=_date_input(f"{label} from")
-                    ),
+                    django_filters.DateFilter(label=f"{label} from", method=date, widget=_date_input(f"{label} from")),
                 ),
                 (
                     f"{name}_to",
-                    django_filters.DateFilter(
-                        label=f"{label} to", method=date, widget=_date_input(f"{label} to")
-                    ),
+                    django_filters.DateFilter(label=f"{label} to", method=date, widget=_date_input(f"{label} to")),
                 ),
             ]
         if cf.type == FieldType.BOOLEAN:

@@ -63,14 +63,22 @@ def test_generate_is_valid_deterministic_and_restores_indexes(capsys):
     assert scalar("SELECT count(*) FROM contacts_activity_default") == 0
     assert {p.month for p in attached_partitions()} >= set(months_between(dt.date(2024, 3, 15), dt.date(2026, 3, 1)))
     # last_activity_at is computed while inserting contacts: it must equal the newest activity exactly.
-    assert scalar(
-        """SELECT count(*) FROM contacts_contact c
+    assert (
+        scalar(
+            """SELECT count(*) FROM contacts_contact c
            LEFT JOIN (SELECT contact_id, max(occurred_at) m FROM contacts_activity GROUP BY 1) a ON a.contact_id = c.id
            WHERE c.last_activity_at IS DISTINCT FROM a.m"""
-    ) == 0
+        )
+        == 0
+    )
     assert scalar("SELECT count(*) FROM contacts_activity WHERE occurred_at > '2026-03-15'") == 0
-    assert scalar("SELECT count(*) FROM contacts_activity a JOIN contacts_contact c ON c.id = a.contact_id "
-                  "WHERE c.merged_into_id IS NOT NULL OR a.occurred_at < c.created_at") == 0
+    assert (
+        scalar(
+            "SELECT count(*) FROM contacts_activity a JOIN contacts_contact c ON c.id = a.contact_id "
+            "WHERE c.merged_into_id IS NOT NULL OR a.occurred_at < c.created_at"
+        )
+        == 0
+    )
     # The daily roll-up is filled set-based after the load: exactly what the product's upkeep would hold.
     generated = set(ActivityDay.objects.values_list("contact_id", "day", "type", "url__url", "n"))
     assert sum(n for *_, n in generated) == counts["activities"]
@@ -193,8 +201,10 @@ def test_load_scripts_quote_every_request_for_lua():
 def test_load_report_merges_the_processes_and_counts_unexpected_statuses_as_errors():
     from bench.load_wrk import Endpoint, merge, parse_output, report, split
 
-    line = '{"requests": %d, "duration_us": 60000000, "connect": 0, "read": %d, "write": 0, "timeout": 0, ' \
+    line = (
+        '{"requests": %d, "duration_us": 60000000, "connect": 0, "read": %d, "write": 0, "timeout": 0, '
         '"p50": %d, "p95": 250000, "p99": 400000, "max": 900000, "statuses": {%s}}'
+    )
     first = parse_output("Running 60s test\nJSON " + line % (600, 0, 40000, '"200": 598, "302": 2') + "\n")
     second = parse_output("JSON " + line % (400, 1, 60000, '"200": 399, "timed_out": 1'))
     figures = merge([first, second])

@@ -1,6 +1,5 @@
 """Consents: agree and revoke."""
 
-
 from __future__ import annotations
 
 from django.db import transaction

@@ -1,6 +1,5 @@
 """The typed fields services accept, and what the service modules share."""
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +15,6 @@ CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "country", "city"
 # Fields copied from a merged contact into its parent when the parent's own value is empty.
 MERGE_FILL_FIELDS = ("first_name", "last_name", "phone", "country", "city", "job_title", "account")
 ACCOUNT_FIELDS = ("name", "domain", "industry", "country", "employees")
-
 
 
 class ContactFields(TypedDict, total=False):
@@ -52,6 +50,7 @@ class ActivityFields(TypedDict, total=False):
     value: Decimal | None
     campaign_id: int | None
     data: dict[str, Any]
+
 
 DUPLICATE_EMAIL_MESSAGE = "Another contact already uses this email address."
 

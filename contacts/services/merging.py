@@ -1,6 +1,5 @@
 """Merging one contact into another."""
 
-
 from __future__ import annotations
 
 from typing import Any

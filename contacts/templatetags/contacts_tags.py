@@ -50,9 +50,7 @@ def sort_header(context: dict[str, Any], key: str, label: str) -> str:
     query["sort"] = f"-{key}" if active and not descending else key
     icon = ""
     if active:
-        icon = format_html(
-            '<i class="bi bi-arrow-{} ms-1" aria-hidden="true"></i>', "down" if descending else "up"
-        )
+        icon = format_html('<i class="bi bi-arrow-{} ms-1" aria-hidden="true"></i>', "down" if descending else "up")
     return format_html(
         '<a href="?{}" class="sort-link{}" title="Sort by {}">{}{}</a>',
         query.urlencode(),

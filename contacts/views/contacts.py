@@ -387,4 +387,3 @@ class ContactSearchView(PermissionRequiredMixin, View):
             exclude_account_id=not_account[0] if not_account else None,
         )
         return JsonResponse({"results": [{"id": c.pk, "text": selectors.contact_picker_label(c)} for c in contacts]})
-

@@ -42,8 +42,9 @@ def fields():
         ("linkedin", "LinkedIn profile", "url", [], False, ""),
     ]
     created = {
-        code: ContactFieldFactory(code=code, label=label, type=type_, choices=choices, required=req, help_text=help_,
-                                  order=i)
+        code: ContactFieldFactory(
+            code=code, label=label, type=type_, choices=choices, required=req, help_text=help_, order=i
+        )
         for i, (code, label, type_, choices, req, help_) in enumerate(specs, start=1)
     }
     ContactFieldFactory(code="fax", label="Fax number", type="phone", is_active=False, order=9)

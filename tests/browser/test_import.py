@@ -108,6 +108,7 @@ def test_upload_map_run_and_download_the_report(marketer_page, live_server, tmp_
     expect(page.get_by_role("button", name="Undo import")).to_have_count(0)
     assert not Contact.objects.exists()
 
+
 ACCOUNTS_CSV = (
     "Company Name;Company Domain Name;Industry;Number of Employees;Country/Region\r\n"
     "Škoda Auto;https://www.skoda-auto.cz/;Automotive;35 000;Česko\r\n"

@@ -30,8 +30,15 @@ def detail(client, contact):
 def test_shows_standard_fields_and_account(marketer_client):
     account = AccountFactory(name="Analytical Engines")
     contact = ContactFactory(
-        first_name="Ada", last_name="Lovelace", email="ada@example.com", phone="+44 1", job_title="Analyst",
-        country="GB", city="London", lead_score=42, account=account,
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada@example.com",
+        phone="+44 1",
+        job_title="Analyst",
+        country="GB",
+        city="London",
+        lead_score=42,
+        account=account,
     )
     content = detail(marketer_client, contact).content.decode()
     for text in ("Ada Lovelace", "ada@example.com", "+44 1", "Analyst", "United Kingdom", "London", "42"):

@@ -72,19 +72,35 @@ def test_empty_fields_of_parent_are_filled_and_email_moves():
     account = AccountFactory()
     created_early = days_ago(100)
     a = ContactFactory(
-        email=None, first_name="Ada", last_name="", phone="", job_title="CEO", account=None, lead_score=0,
+        email=None,
+        first_name="Ada",
+        last_name="",
+        phone="",
+        job_title="CEO",
+        account=None,
+        lead_score=0,
         custom={"plan": "pro", "budget": 5},
     )
     b = ContactFactory(
-        email="ada@example.com", first_name="Adeline", last_name="Lovelace", phone="+1 555", job_title="CTO",
-        account=account, lead_score=30, created_at=created_early,
+        email="ada@example.com",
+        first_name="Adeline",
+        last_name="Lovelace",
+        phone="+1 555",
+        job_title="CTO",
+        account=account,
+        lead_score=30,
+        created_at=created_early,
         custom={"plan": "basic", "nickname": "Countess", "legacy": "old value"},
     )
     services.contact_merge(parent=a, child=b)
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.email, a.first_name, a.last_name, a.phone, a.job_title) == (
-        "ada@example.com", "Ada", "Lovelace", "+1 555", "CEO",
+        "ada@example.com",
+        "Ada",
+        "Lovelace",
+        "+1 555",
+        "CEO",
     )
     assert a.account == account and a.lead_score == 30 and a.created_at == created_early
     assert a.custom == {"plan": "pro", "budget": 5, "nickname": "Countess", "legacy": "old value"}

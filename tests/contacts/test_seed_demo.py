@@ -53,8 +53,18 @@ def snapshot() -> tuple[list, list, list]:
     key = {c.pk: c.created_at for c in Contact.objects.all()}
     contacts = sorted(
         (
-            c.created_at, c.email, c.first_name, c.last_name, c.phone, str(c.country), c.city, c.job_title,
-            c.lead_score, c.account.name if c.account else None, key.get(c.merged_into_id), c.custom,
+            c.created_at,
+            c.email,
+            c.first_name,
+            c.last_name,
+            c.phone,
+            str(c.country),
+            c.city,
+            c.job_title,
+            c.lead_score,
+            c.account.name if c.account else None,
+            key.get(c.merged_into_id),
+            c.custom,
             c.last_activity_at,
         )
         for c in Contact.objects.select_related("account")
@@ -104,9 +114,10 @@ def test_custom_values_are_canonical_and_every_field_is_sometimes_empty():
             filled[code] += 1
     for code in fields:
         assert 0 < filled[code] < 200, f"{code}: filled on {filled[code]} of 200 contacts"
-    assert any(isinstance(v, int) for v in Contact.objects.filter(custom__has_key="annual_budget").values_list(
-        "custom__annual_budget", flat=True
-    ))
+    assert any(
+        isinstance(v, int)
+        for v in Contact.objects.filter(custom__has_key="annual_budget").values_list("custom__annual_budget", flat=True)
+    )
     assert not ContactField.objects.get(code="legacy_source").is_active  # a retired field with old values
 
 

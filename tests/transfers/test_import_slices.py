@@ -168,8 +168,13 @@ def test_a_silent_running_import_is_failed_with_what_it_saved(settings):
     now = timezone.now()
     old = now - timedelta(seconds=120)
     dead = _running(
-        heartbeat_at=old, phase="Saving 3,000 of 10,000", progress_done=3000, progress_total=10000, created=2500,
-        updated=400, unchanged=100,
+        heartbeat_at=old,
+        phase="Saving 3,000 of 10,000",
+        progress_done=3000,
+        progress_total=10000,
+        created=2500,
+        updated=400,
+        unchanged=100,
     )
     dead_early = _running(heartbeat_at=None, started_at=old, phase="Reading the file")
     alive = _running(heartbeat_at=now - timedelta(seconds=30), created=5)

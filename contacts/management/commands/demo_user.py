@@ -17,9 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="Where the app runs (for the message).")
-        parser.add_argument(
-            "--force", action="store_true", help="Also when DEBUG is off (the passwords are public!)."
-        )
+        parser.add_argument("--force", action="store_true", help="Also when DEBUG is off (the passwords are public!).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
