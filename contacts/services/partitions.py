@@ -38,8 +38,8 @@ from contacts.partitions import (
     partition_name,
     partitioned,
 )
-from contacts.services.last_activity import contacts_refresh_last_activity
 from contacts.services.activity_days import activity_days_forget
+from contacts.services.last_activity import contacts_refresh_last_activity
 from contacts.signals import ChangeReason, send_contacts_changed
 
 LOCK_TIMEOUT = "5s"
