@@ -51,8 +51,14 @@ DRAIN_MAX_SECONDS = 60.0  # a drain that would run longer queues its successor a
 DRAIN_ROW = 1  # the pk of the one TrackingDrain row
 URL_MAX = 2000  # Activity.url's length
 
-ACTIVITY = {TrackingHitKind.OPEN: ActivityType.EMAIL_OPEN, TrackingHitKind.CLICK: ActivityType.EMAIL_CLICK}
-EVENT = {TrackingHitKind.OPEN: CampaignEventKind.OPENED, TrackingHitKind.CLICK: CampaignEventKind.CLICKED}
+ACTIVITY: dict[str, str] = {
+    TrackingHitKind.OPEN: ActivityType.EMAIL_OPEN,
+    TrackingHitKind.CLICK: ActivityType.EMAIL_CLICK,
+}
+EVENT: dict[str, str] = {
+    TrackingHitKind.OPEN: CampaignEventKind.OPENED,
+    TrackingHitKind.CLICK: CampaignEventKind.CLICKED,
+}
 
 _next_ask = 0.0  # this process asks the database again from this time.monotonic() on
 

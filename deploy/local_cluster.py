@@ -210,7 +210,9 @@ def postgres_ctl(which: str, action: str) -> None:
     """pg_ctl stop/start/restart of the cluster's "primary" or "replica" (fast shutdown, waits until done)."""
     folder = HOME / ("pgp" if which == "primary" else "pgr")
     port = PRIMARY_PORT if which == "primary" else REPLICA_PORT
-    options = ["-o", f"-p {port} -k {HOME}", "-l", HOME / f"{folder.name}.log"] if action != "stop" else []
+    options: list[str | Path] = (
+        ["-o", f"-p {port} -k {HOME}", "-l", HOME / f"{folder.name}.log"] if action != "stop" else []
+    )
     as_postgres(pg_bin() / "pg_ctl", "-D", folder, *options, "-m", "fast", "-w", action, stdout=subprocess.DEVNULL)
 
 

@@ -55,7 +55,7 @@ class PartitionChange:
 
 
 def _columns() -> str:
-    return ", ".join(connection.ops.quote_name(f.column) for f in Activity._meta.concrete_fields)
+    return ", ".join(connection.ops.quote_name(f.column) for f in Activity._meta.concrete_fields if f.column)
 
 
 def _create(cursor: object, month: dt.date) -> PartitionChange:
