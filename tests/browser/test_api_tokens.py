@@ -10,6 +10,7 @@ from django.apps import apps
 from playwright.sync_api import Page, expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,11 +24,7 @@ def signed_in(page: Page, live_server, transactional_db):
     make_user(Role.MARKETER, username="mia")
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "mia")
     yield page
     assert not dialogs, f"native dialogs shown: {dialogs}"
 

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from audit.context import acting_as
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments import services
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,10 +46,7 @@ def test_an_admin_reads_a_group_change_in_the_audit_log(page: Page, live_server,
             scheduled_rebuild=False,
         )
 
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("boss")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "boss", PASSWORD, wait=False)
     page.get_by_role("button", name="Admin").click()
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from contacts.models import ActivityType
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import Membership
+from tests.browser.signin import sign_in
 from tests.campaigns.test_report import event, sent_campaign
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactGroupFactory
@@ -44,11 +45,7 @@ def report_page(page: Page, live_server, transactional_db):
     messages: list[str] = []
     page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: messages.append(str(error)))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "mia")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}/report/")
     yield page
     assert not messages, messages

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from campaigns.models import Campaign
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import ContactGroup, Membership
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactGroupFactory
 
@@ -42,11 +43,7 @@ def signed_in(page: Page, live_server, transactional_db):
             Membership.objects.create(group=group, contact=contact, via_manual=True)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "mia")
     yield page, live_server
     assert not errors, errors
 

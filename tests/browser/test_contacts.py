@@ -9,6 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, Role
+from tests.browser.signin import sign_in
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
@@ -124,10 +125,7 @@ def demo(db):
 
 
 def test_filter_open_edit_contact(page, live_server, demo, artifacts_dir):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("maria")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "maria", wait=False)
     expect(page.get_by_role("heading", name=re.compile("^Contacts"))).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(len(PEOPLE) + 1)
     page.screenshot(path=artifacts_dir / "contacts-list.png")  # what a 1280×800 window shows
@@ -174,10 +172,7 @@ def test_filter_open_edit_contact(page, live_server, demo, artifacts_dir):
 
 def test_narrow_window_list_and_detail(page, live_server, demo, artifacts_dir):
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("maria")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "maria", wait=False)
     expect(page.locator("tbody tr")).to_have_count(len(PEOPLE) + 1)
     page.screenshot(path=artifacts_dir / "contacts-list-narrow.png", full_page=True)
     page.get_by_role("button", name=re.compile("Filters")).click()
@@ -189,11 +184,8 @@ def test_narrow_window_list_and_detail(page, live_server, demo, artifacts_dir):
     page.screenshot(path=artifacts_dir / "contact-detail-narrow.png", full_page=True)
 
 
-def sign_in(page, live_server):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("maria")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+def sign_in_as_maria(page, live_server):
+    sign_in(page, live_server.url, "maria", wait=False)
     expect(page.get_by_role("heading", name=re.compile("^Contacts"))).to_be_visible()
 
 
@@ -204,7 +196,7 @@ def pick(page, container, query, option):
 
 
 def test_pickers_bulk_assign_accounts_and_merge(page, live_server, demo, artifacts_dir):
-    sign_in(page, live_server)
+    sign_in_as_maria(page, live_server)
 
     # Bulk: select two contacts, assign them to an account chosen in a picker on the confirm page.
     page.get_by_label("Select Emma Jansen").check()
@@ -249,7 +241,7 @@ def test_pickers_bulk_assign_accounts_and_merge(page, live_server, demo, artifac
 
 def test_select_all_matching_contacts_across_pages(page, live_server, demo):
     ContactFactory.create_batch(50, country="DE", job_title="Buyer")
-    sign_in(page, live_server)
+    sign_in_as_maria(page, live_server)
     page.goto(f"{live_server.url}/contacts/?country=DE")
     expect(page.locator("tbody tr")).to_have_count(50)
     banner = page.locator("[data-bulk-all-matching]")

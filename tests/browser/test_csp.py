@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from campaigns import services
 from campaigns.models import Channel
 from segments.models import Membership
+from tests.browser.signin import sign_in
 from tests.factories import ContactFactory, ContactGroupFactory, UserFactory
 from tests.test_permissions import make_objects, product_patterns, url_for
 
@@ -25,11 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def admin_page(page: Page, live_server, transactional_db):
     UserFactory(username="ada", is_superuser=True, is_staff=True)  # every permission, whatever the roles' rows
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "ada")
     return page
 
 

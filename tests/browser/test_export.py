@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from contacts.models import Contact
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import ContactGroup
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactFieldFactory, ContactGroupFactory, MembershipFactory
 from transfers.group_definitions import FORMAT
@@ -34,10 +35,7 @@ def signed_in(page: Page, live_server) -> Page:
     ContactFactory(email="jana@example.cz", first_name="Jana", country="CZ", custom={"plan": "pro"})
     ContactFactory(email="=cmd@example.cz", first_name="=SUM(A1)", country="CZ")
     ContactFactory(email="max@example.de", first_name="Max", country="DE")
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "mia", wait=False)
     return page
 
 

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import GroupAccount
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, MembershipFactory
 
@@ -45,11 +46,7 @@ def pages(page: Page, live_server, transactional_db):
         )
         MembershipFactory(group=group, contact=contact, via_manual=True, via_account=True, via_condition=True)
     GroupAccount.objects.create(group=group, account=account)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)  # signed in (the home page or the contact list)
+    sign_in(page, live_server.url, "mia")  # signed in (the home page or the contact list)
     return [
         f"{live_server.url}/contacts/",
         f"{live_server.url}/contacts/accounts/",
@@ -80,11 +77,7 @@ def test_the_navigation_fits_one_row_for_the_role_that_sees_the_most(page: Page,
 
     UserFactory(username="root", is_superuser=True, is_staff=True)
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("root")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "root")
     navbar = page.locator("nav.navbar").first
     box = navbar.bounding_box()
     assert box and box["height"] < 70, box  # one row of links (two rows measured 81 px)

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import Membership
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory
 
@@ -41,11 +42,7 @@ def members_page(page: Page, live_server, transactional_db):
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.add_init_script(f"({SLOW_SEARCH})()")
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)  # signed in (the home page or the contact list)
+    sign_in(page, live_server.url, "mia")  # signed in (the home page or the contact list)
     page.goto(f"{live_server.url}/groups/{group.pk}/")
     yield page, group
     assert not errors, errors

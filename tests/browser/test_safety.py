@@ -17,6 +17,7 @@ from campaigns import services
 from campaigns.models import Campaign, CampaignGroup, CampaignStatus, Channel, GroupRole
 from contacts.roles import CONTACTS_PERMISSIONS, Role, grant_permissions
 from segments.models import Membership
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 from tests.factories import ContactFactory, ContactGroupFactory
 
@@ -49,11 +50,7 @@ def campaign(page: Page, live_server, transactional_db, monkeypatch, settings):
         name="Spring sale", channel=Channel.EMAIL, include=[customers], subject="Spring", body="<p>Hello</p>"
     )
     Campaign.objects.filter(pk=spring.pk).update(last_preview_count=18, last_preview_at=timezone.now())
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill("secret-pass-123")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, live_server.url, "mia")
     return spring
 
 

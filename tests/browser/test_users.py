@@ -10,6 +10,7 @@ from django.core import mail
 from playwright.sync_api import Page, expect
 
 from contacts.roles import CONTACTS_PERMISSIONS, USER_PERMISSIONS, Role, grant_permissions
+from tests.browser.signin import sign_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,13 +25,6 @@ def roles(transactional_db, settings):
     grant_permissions(apps, "auth", USER_PERMISSIONS)
 
 
-def sign_in(page: Page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def sign_out(page: Page) -> None:
     page.locator("#user-menu").click()
     page.locator("nav").get_by_role("button", name=re.compile(r"Sign out$")).click()
@@ -39,7 +33,7 @@ def sign_out(page: Page) -> None:
 
 def test_admin_invites_a_user_who_sets_a_password_and_signs_in(page: Page, live_server, roles, artifacts_dir):
     make_user(Role.ADMIN, username="ada")
-    sign_in(page, live_server, "ada", "secret-pass-123")
+    sign_in(page, live_server.url, "ada", wait=False)
     page.wait_for_url(lambda url: "/login/" not in url)
 
     page.get_by_role("button", name="Admin").click()  # the Admin menu: Field settings, Users, Webhooks
@@ -71,7 +65,7 @@ def test_admin_invites_a_user_who_sets_a_password_and_signs_in(page: Page, live_
     page.wait_for_url(re.compile(r"/login/"))
     expect(page.get_by_text("Your password is set.")).to_be_visible()
 
-    sign_in(page, live_server, "nina@example.com", NEW_PASSWORD)
+    sign_in(page, live_server.url, "nina@example.com", NEW_PASSWORD, wait=False)
     page.wait_for_url(lambda url: "/login/" not in url)
     expect(page.locator("nav")).to_contain_text("Nina")
     expect(page.locator("nav")).not_to_contain_text("Users")  # Staff does not manage users
@@ -87,13 +81,13 @@ def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(
     make_user(Role.ADMIN, username="ada")
     make_user(Role.MARKETER, username="mia")
     for _ in range(3):
-        sign_in(page, live_server, "mia", "wrong-password")
+        sign_in(page, live_server.url, "mia", "wrong-password", wait=False)
     expect(page.get_by_role("alert")).to_have_text(re.compile("Too many failed attempts; try again in 15 minutes."))
-    sign_in(page, live_server, "mia", "secret-pass-123")
+    sign_in(page, live_server.url, "mia", wait=False)
     expect(page.get_by_role("alert")).to_contain_text("Too many failed attempts")
     page.screenshot(path=str(artifacts_dir / "users-locked-out.png"))
 
-    sign_in(page, live_server, "ada", "secret-pass-123")
+    sign_in(page, live_server.url, "ada", wait=False)
     page.wait_for_url(lambda url: "/login/" not in url)
     page.goto(f"{live_server.url}/users/")
     row = page.locator('tr[data-user="mia"]')
@@ -112,5 +106,5 @@ def test_a_locked_out_sign_in_explains_itself_and_an_admin_unlocks_it(
     page.wait_for_url(re.compile(r"/login/"))
     expect(page.get_by_text("You are signed out on every device.")).to_be_visible()
 
-    sign_in(page, live_server, "mia", "secret-pass-123")
+    sign_in(page, live_server.url, "mia", wait=False)
     page.wait_for_url(lambda url: "/login/" not in url)

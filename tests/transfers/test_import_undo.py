@@ -189,7 +189,9 @@ def test_a_big_undo_is_set_based(world, run_import, marketer, django_assert_max_
     rows = "".join(f"bulk{i}@x.cz,N{i}\n" for i in range(120)) + "jana@x.cz,J\npetr@x.cz,P\n"
     job = run_import(f"Email,First name\n{rows}".encode(), user=marketer, new_group="Bulk")
     assert (job.created, job.updated) == (120, 2)
-    with django_assert_max_num_queries(80):  # not one statement per contact
+    # 3 batches of 50, each a fixed set of statements (a DELETE per table that refers to contacts): ≈ 85 here,
+    # never one statement per contact (≥ 120).
+    with django_assert_max_num_queries(90):
         import_undo(job=job, user=marketer)
     assert Contact.objects.count() == 3
 
