@@ -92,7 +92,8 @@ def accounts_match_lock() -> None:
 
     An API upsert matches an account by name (or domain), then creates it when none matched: two requests naming
     the same new account at once would both create it. Each takes this lock before its matching read, so the
-    second one matches the account the first created. Account upserts are few: one lock for all is enough.
+    second one matches the account the first created. Imports match again under it when a slice would create
+    accounts (transfers.imports.accounts / account_links). Account upserts are few: one lock for all is enough.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

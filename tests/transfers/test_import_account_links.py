@@ -12,6 +12,7 @@ from segments import rechecks
 from segments.models import Membership, MembershipEvent, Source
 from segments.services import group_add_accounts
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory
+from transfers.imports import pipeline
 from transfers.imports.mapping import mapping_guess
 from transfers.models import ImportedAccount, ImportedContact, ImportStatus
 
@@ -222,3 +223,23 @@ def test_without_the_permission_to_add_accounts_none_are_created(client):
     assert job.options["create_accounts"] is False
     import_execute(job=job)
     assert not Account.objects.exists() and Contact.objects.get().account is None
+
+
+def test_an_account_created_after_the_check_is_linked_not_created_twice(run_import, monkeypatch):
+    """The company names to create are matched again, under the account-matching lock, when a slice is written."""
+    check = pipeline.rows_check
+
+    def check_then_someone_adds_acme(**kwargs):
+        checked = check(**kwargs)
+        AccountFactory(name="Acme")  # meanwhile: a person, the API or another import
+        return checked
+
+    monkeypatch.setattr(pipeline, "rows_check", check_then_someone_adds_acme)
+    rows = "".join(f"c{n}@x.cz,acme\n" for n in range(3)) + "other@x.cz,Globex\n"
+    job = run_import(("Email,Company\n" + rows).encode(), create_accounts=True)
+    assert job.status == ImportStatus.SUCCEEDED, job.error
+    acme = Account.objects.get(name__iexact="acme")
+    assert Contact.objects.filter(account=acme).count() == 3
+    assert job.accounts_created == 1  # Globex only
+    globex = Account.objects.get(name="Globex")
+    assert list(ImportedAccount.objects.filter(job=job).values_list("account_id", flat=True)) == [globex.pk]

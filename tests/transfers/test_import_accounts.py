@@ -18,6 +18,7 @@ from segments.models import PendingRecheck
 from tests.conftest import make_user
 from tests.factories import AccountFactory, ContactFactory
 from tests.transfers.files import csv_bytes, xlsx_bytes
+from transfers.imports import pipeline
 from transfers.imports.jobs import job_create
 from transfers.imports.kinds import ACCOUNTS
 from transfers.imports.pipeline import ImportOptions, import_execute
@@ -328,3 +329,24 @@ def test_without_the_account_permissions_there_is_no_account_import(client, djan
     assert client.get(reverse("transfers:import_mapping", args=[job.pk])).status_code == 403
     client.logout()
     assert client.get(reverse("transfers:import_upload_accounts")).status_code == 302  # to the login page
+
+
+def test_an_account_created_after_the_check_is_updated_not_created_twice(run_accounts, monkeypatch):
+    """Rows are matched when the file is checked and again, under the account-matching lock, when written."""
+    check = pipeline.rows_check
+
+    def check_then_someone_adds_acme(**kwargs):
+        checked = check(**kwargs)
+        AccountFactory(name="ACME  s.r.o.", domain="")  # meanwhile: a person, the API or another import
+        return checked
+
+    monkeypatch.setattr(pipeline, "rows_check", check_then_someone_adds_acme)
+    job = run_accounts(HUBSPOT.encode())
+    assert job.status == ImportStatus.SUCCEEDED, job.error
+    assert (job.created, job.updated) == (1, 1)
+    acme = Account.objects.get(name__icontains="acme")  # one Acme, not two
+    assert (acme.name, acme.domain) == ("Acme s.r.o.", "acme.cz")
+    assert list(ImportedAccount.objects.filter(job=job).order_by("outcome").values_list("outcome", flat=True)) == [
+        "created",
+        "updated",
+    ]

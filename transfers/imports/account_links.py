@@ -3,7 +3,8 @@
 Invariant: the accounts are resolved once for the whole file before anything is written (one read of every
 account: `contacts.selectors.account_index`), an unknown or ambiguous company is a note on its row (the contact
 is imported, its account left as it is), and the links are written per slice inside the slice's transaction:
-first the slice's new accounts (each distinct name created once per import, however many rows name it) through
+first the slice's new accounts (each distinct name created once per import, however many rows name it; matched
+by name again under `contacts.services.accounts_match_lock` first, so one created meanwhile is linked instead) through
 `contacts.services.accounts_upsert`, then every link through `contacts.services.contacts_link_accounts` — one
 contacts_changed (reason "account") per slice, so rules and the static groups holding an account follow exactly
 as when a person edits the contact's account. A contact whose only change is its account comes out "updated",
@@ -121,6 +122,15 @@ def slice_link(
     if links is None or not links.by_line:
         return outcomes
     new_keys = sorted({t for r in rows if isinstance(t := links.by_line.get(r.line), str) and t not in links.created})
+    if new_keys:
+        # The accounts were matched when the file was checked; one of these names may have been created since (a
+        # person, the API, another import). Matched again under the account-matching lock, held to the commit.
+        contact_services.accounts_match_lock()
+        index = contact_selectors.account_index()
+        for key in new_keys:
+            if len(found := index.by_name.get(key, [])) == 1:  # by name only, as in the account import
+                links.created[key] = found[0]  # linked, not created (and not undone with this import)
+        new_keys = [key for key in new_keys if key not in links.created]
     if new_keys:
         made = contact_services.accounts_upsert(
             rows=[contact_services.AccountUpsert(None, links.to_create[key]) for key in new_keys], bulk=bulk

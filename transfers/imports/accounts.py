@@ -4,7 +4,8 @@ reported cell by cell), matched to accounts, and written a slice at a time.
 Invariant: an account row is matched by its name (compared like `contacts.models.name_key`: case, accents and
 spacing ignored), or — when no account has the name — by its domain; a name two accounts share is an error on
 that row (never a guess). Rows naming the same account merge, the later value winning for each field, and are
-noted. Each slice writes through `contacts.services.accounts_upsert` (the contacts of changed accounts are told
+noted. A slice's new accounts are matched by name again under `contacts.services.accounts_match_lock` (held to
+the commit): one created since the check is updated, never created twice. Each slice writes through `contacts.services.accounts_upsert` (the contacts of changed accounts are told
 once, so rules on account fields follow) with its `ImportedAccount` records and the job's counts, in the slice's
 transaction (`transfers.imports.writing`).
 """
@@ -100,7 +101,7 @@ def _match(*, index: contact_selectors.AccountIndex, name: str, domain: str) -> 
 
 def account_slice_write(*, job: ImportJob, rows: list[CheckedRow], bulk: bool, done: int) -> set[int]:
     """One slice of an account import, in the caller's transaction; returns no contact ids (none are recorded)."""
-    outcomes = contact_services.accounts_upsert(rows=[r.upsert for r in rows], bulk=bulk)
+    outcomes = contact_services.accounts_upsert(rows=_matched_again(rows), bulk=bulk)
     ImportedAccount.objects.bulk_create(
         [ImportedAccount(job=job, account_id=o.contact_id, outcome=o.outcome, previous=o.previous) for o in outcomes],
         batch_size=1000,
@@ -115,3 +116,23 @@ def account_slice_write(*, job: ImportJob, rows: list[CheckedRow], bulk: bool, d
         **counts,
     )
     return set()
+
+
+def _matched_again(rows: list[CheckedRow]) -> list[contact_services.AccountUpsert]:
+    """The slice's upserts, its new accounts matched again under the account-matching lock (held to the commit).
+
+    The rows were matched when the file was checked; an account with one of the new names may have been created
+    since (a person, the API, another import): such a row updates it instead of creating a second one. By name
+    only (a domain match would let this import's own new accounts absorb each other); a name that has become
+    ambiguous meanwhile is created as checked (never a guess between two accounts)."""
+    upserts = [r.upsert for r in rows]
+    if all(u.account_id is not None for u in upserts):
+        return upserts
+    contact_services.accounts_match_lock()
+    index = contact_selectors.account_index()
+    again = []
+    for upsert in upserts:
+        if upsert.account_id is None and len(found := index.by_name.get(name_key(upsert.fields["name"]), [])) == 1:
+            upsert = contact_services.AccountUpsert(found[0], upsert.fields)
+        again.append(upsert)
+    return again
