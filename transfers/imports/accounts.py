@@ -5,9 +5,10 @@ Invariant: an account row is matched by its name (compared like `contacts.models
 spacing ignored), or — when no account has the name — by its domain; a name two accounts share is an error on
 that row (never a guess). Rows naming the same account merge, the later value winning for each field, and are
 noted. A slice's new accounts are matched by name again under `contacts.services.accounts_match_lock` (held to
-the commit): one created since the check is updated, never created twice. Each slice writes through `contacts.services.accounts_upsert` (the contacts of changed accounts are told
-once, so rules on account fields follow) with its `ImportedAccount` records and the job's counts, in the slice's
-transaction (`transfers.imports.writing`).
+the commit): one created since the check is updated, never created twice. Each slice writes through
+`contacts.services.accounts_upsert` (the contacts of changed accounts are told once, so rules on account fields
+follow) with its `ImportedAccount` records and the job's counts, in the slice's transaction
+(`transfers.imports.writing`).
 """
 
 from __future__ import annotations
