@@ -72,6 +72,16 @@ def rule_members_equal(group_id: int) -> tuple[int, int, int, int]:
 # --- (a) a rebuild -----------------------------------------------------------------------------------------
 
 
+def refreshes_done(v: Verdict, timeout: float = 180.0) -> None:
+    """Wait until no group refresh (a bulk change's rebuild of every affected group) is noted or running."""
+    from segments.models import PendingGroupRefresh
+
+    took = wait_for(lambda: not PendingGroupRefresh.objects.exists(), timeout=timeout, every=0.5)
+    if took is None:
+        raise RuntimeError(f"group refreshes still noted after {timeout:g} s: (a) would race with them")
+    v.note(f"waited {took:.0f} s for the group refreshes (c)'s import noted to be done")
+
+
 def rebuild_start(v: Verdict) -> dict[str, Any]:
     from segments.services import group_create
 
