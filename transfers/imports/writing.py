@@ -28,8 +28,9 @@ from contacts import services as contact_services
 from contacts.field_settings import code_from_label
 from contacts.in_list import in_values
 from contacts.models import Contact
+from segments import selectors as group_selectors
 from segments import services as group_services
-from segments.models import Cause, ContactGroup, Membership
+from segments.models import Cause, ContactGroup
 from segments.rechecks import BULK_REBUILD_THRESHOLD
 from transfers.imports import account_links
 from transfers.models import ImportedContact, ImportIssue, ImportJob, ImportKind, ImportStatus
@@ -172,16 +173,8 @@ def _slice_write(
     added = 0
     gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
-        ids = in_values(sorted(recorded))
-        members = Contact.objects.filter(pk__in=ids)
-        # TRICKY: by contact id, not `contact__in=members`: through the contacts table PostgreSQL planned a nested
-        # loop comparing every member of the group with every id of the slice (its statistics still say the
-        # group an import fills is empty): 30+ s a slice by 5,000 rows. Direct: one hash of the group's members.
-        had = set(
-            Membership.objects.filter(group=group, via_manual=True, contact_id__in=ids).values_list(
-                "contact_id", flat=True
-            )
-        )
+        members = Contact.objects.filter(pk__in=in_values(sorted(recorded)))
+        had = group_selectors.manual_members_among(group=group, contact_ids=sorted(recorded))
         change = group_services.group_add_contacts(
             group=group, contacts=members, actor_id=job.created_by_id, cause=Cause.IMPORT
         )
