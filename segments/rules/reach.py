@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet, Subquery
 
-from contacts.models import Contact, ContactConsent
+from contacts.models import Consent, Contact
 
 PREVIEW_SIZE = 10
 
@@ -27,29 +27,36 @@ class Preview:
     description: str
 
 
-def consent_agreed_q(code: str | None) -> Q:
-    """Contacts that agreed (and did not revoke) the consent `code`; everyone when `code` is empty."""
+def _agreed(alias: str, code: str | None, joins: dict[str, FilteredRelation]) -> Q:
+    """Contacts that agreed (and did not revoke) the consent `code`; everyone when `code` is empty.
+
+    TRICKY: a LEFT JOIN of at most one row per contact (contact_consent_unique), added to `joins`, not an EXISTS
+    per contact: PostgreSQL hashes the agreements once. At 1M contacts the builder's count of "country is CZ"
+    (300k matches) probed 600k consents one by one, 0.5–3.5 s under load; the campaign audience reads consents
+    the same way (campaigns.selectors.audience.reason_joins). The consent's id is a one-row sub-select (run once).
+    """
     if not code:
         return Q(pk__isnull=False)
-    agreed = ContactConsent.objects.filter(contact=OuterRef("pk"), consent__code=code, revoked_at__isnull=True)
-    return Q(Exists(agreed))
-
-
-def email_reachable_q() -> Q:
-    has_email = Q(email__isnull=False) & ~Q(email="")
-    return has_email & consent_agreed_q(getattr(settings, "REACHABILITY_EMAIL_CONSENT", "newsletter"))
-
-
-def sms_reachable_q() -> Q:
-    return ~Q(phone="") & consent_agreed_q(getattr(settings, "REACHABILITY_SMS_CONSENT", "sms"))
+    consent_id = Subquery(Consent.objects.filter(code=code).values("pk")[:1])
+    joins[alias] = FilteredRelation(
+        "consents", condition=Q(consents__consent_id=consent_id, consents__revoked_at__isnull=True)
+    )
+    return Q(**{f"{alias}__id__isnull": False})
 
 
 def contacts_preview(*, contacts: QuerySet[Contact], description: str, size: int = PREVIEW_SIZE) -> Preview:
     """Counts (matching, email-reachable, SMS-reachable) in one query, plus the first `size` contacts."""
-    counts: dict[str, Any] = contacts.order_by().aggregate(
-        count=Count("pk"),
-        email=Count("pk", filter=email_reachable_q()),
-        sms=Count("pk", filter=sms_reachable_q()),
+    joins: dict[str, FilteredRelation] = {}
+    email = (
+        Q(email__isnull=False)
+        & ~Q(email="")
+        & _agreed("_email_agreed", getattr(settings, "REACHABILITY_EMAIL_CONSENT", "newsletter"), joins)
+    )
+    sms = ~Q(phone="") & _agreed("_sms_agreed", getattr(settings, "REACHABILITY_SMS_CONSENT", "sms"), joins)
+    counts: dict[str, Any] = (
+        contacts.order_by()
+        .alias(**joins)
+        .aggregate(count=Count("pk"), email=Count("pk", filter=email), sms=Count("pk", filter=sms))
     )
     first = list(contacts.order_by("last_name", "first_name", "pk")[:size]) if counts["count"] else []
     return Preview(

@@ -67,6 +67,15 @@ def test_reachability_follows_settings(marketer_client, reach, settings):
     assert data["reachable"] == {"email": 12, "sms": 2}  # every Czech contact with an email / a phone
 
 
+def test_reachability_by_a_consent_nobody_has_is_zero_and_a_consent_rule_counts_once(marketer_client, reach, settings):
+    settings.REACHABILITY_EMAIL_CONSENT = "no-such-consent"
+    assert post(marketer_client, CZECH).json()["reachable"] == {"email": 0, "sms": 2}
+    settings.REACHABILITY_EMAIL_CONSENT = "newsletter"
+    agreed_sms = {"version": 1, "root": {"type": "consent", "consent": "sms", "operator": "agreed"}}
+    data = post(marketer_client, agreed_sms).json()
+    assert (data["count"], data["reachable"]) == (2, {"email": 1, "sms": 2})  # Both and Revoked, each once
+
+
 def test_invalid_tree_is_400_with_the_path(marketer_client):
     tree = {"version": 1, "root": {"type": "group", "combinator": "and", "children": [
         {"type": "field", "field": "lead_score", "operator": "gt", "value": "many"}]}}  # fmt: skip
