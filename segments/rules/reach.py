@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, FilteredRelation, Q, QuerySet, Subquery
 
 from contacts.models import Consent, Contact
+from contacts.selectors import CONTACT_SORTS
 
 PREVIEW_SIZE = 10
 
@@ -58,7 +59,10 @@ def contacts_preview(*, contacts: QuerySet[Contact], description: str, size: int
         .alias(**joins)
         .aggregate(count=Count("pk"), email=Count("pk", filter=email), sms=Count("pk", filter=sms))
     )
-    first = list(contacts.order_by("last_name", "first_name", "pk")[:size]) if counts["count"] else []
+    # The name sort of the contact list and the Members tab (unnamed contacts last): contact_name_cover_idx walks
+    # it, so a large match's first contacts are the first index entries that match, not a sort of all of them.
+    by_name = contacts.order_by(*CONTACT_SORTS["name"][1])
+    first = list(by_name[:size]) if counts["count"] else []
     return Preview(
         count=counts["count"],
         reachable_email=counts["email"],

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from contacts.pagination import CappedPaginator
+from contacts.selectors import CONTACT_SORTS
 from segments import services
 from segments.builder import catalog
 from segments.forms import GroupForm, RuleFilterForm
@@ -74,7 +75,9 @@ def contact_filter_view(request: HttpRequest) -> HttpResponse:
     page = None
     if form.is_bound and form.is_valid() and form.cleaned_data["condition"]:
         contacts = matching_contacts(form.cleaned_data["condition"]).select_related("account")
-        paginator = CappedPaginator(contacts.order_by("last_name", "first_name", "pk"), FILTER_PAGE_SIZE)
+        paginator = CappedPaginator(
+            contacts.order_by(*CONTACT_SORTS["name"][1]), FILTER_PAGE_SIZE
+        )  # the list's name sort
         page = paginator.get_page(request.GET.get("page"))
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "segments/contact_filter.html", {**context, "page_obj": page}, status=status)

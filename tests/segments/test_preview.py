@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from contacts.models import Contact
 from tests.factories import ConsentFactory, ContactConsentFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,15 +50,24 @@ def test_counts_reachability_and_first_ten(marketer_client, reach):
     assert data["reachable"] == {"email": 1, "sms": 2}
     assert data["description"] == "Country is Czechia"
     assert len(data["contacts"]) == 10
-    # Ordered like the contact list: last name, first name, id.
-    assert [c["id"] for c in data["contacts"][:3]] == [anonymous.pk, both.pk, revoked.pk]
-    assert data["contacts"][1] == {
+    # Ordered like the contact list's and the Members tab's name sort: family name (or the given name when that
+    # is all there is), given name, id; unnamed contacts last (so the anonymous one is not among the first ten).
+    zs = [c.pk for c in Contact.objects.filter(last_name__startswith="Z").order_by("last_name")]
+    assert [c["id"] for c in data["contacts"]] == [both.pk, revoked.pk, *zs[:8]]
+    assert data["contacts"][0] == {
         "id": both.pk,
         "name": "Both A",
         "email": "both@x.cz",
         "url": both.get_absolute_url(),
     }
-    assert data["contacts"][0]["email"] == "" and data["contacts"][0]["name"].startswith("Anonymous")
+
+
+def test_the_first_contacts_end_with_the_unnamed_ones(marketer_client, reach):
+    both, revoked, anonymous = reach
+    Contact.objects.filter(last_name__startswith="Z").delete()
+    data = post(marketer_client, CZECH).json()
+    assert [c["id"] for c in data["contacts"]] == [both.pk, revoked.pk, anonymous.pk]
+    assert data["contacts"][2]["email"] == "" and data["contacts"][2]["name"].startswith("Anonymous")
 
 
 def test_reachability_follows_settings(marketer_client, reach, settings):
