@@ -134,6 +134,10 @@ def start_primary(state: dict) -> None:
         hba.write("host replication all 127.0.0.1/32 trust\n")
     with open(primary / "postgresql.conf", "a") as conf:
         conf.write("listen_addresses = '127.0.0.1'\nmax_wal_size = '4GB'\nshared_buffers = '512MB'\n")
+        # Copied to the replica by pg_basebackup (a primary ignores it): the replica tells the primary which rows
+        # its running reads still need, so the primary's vacuum does not remove them under a long preview or
+        # export ("canceling statement due to conflict with recovery": 4 statements in bench.load's run 2).
+        conf.write("hot_standby_feedback = on\n")
     as_postgres(
         b / "pg_ctl", "-D", primary, "-o", f"-p {PRIMARY_PORT} -k {HOME}", "-l", HOME / "pgp.log", "-w", "start"
     )
