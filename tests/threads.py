@@ -1,5 +1,5 @@
-"""Running the same work in several threads at once (two workers racing): each thread on its own database
-connection, started together behind a barrier, its connections closed when it ends."""
+"""Running work in several threads at once (two workers racing): each thread on its own database connection,
+all released together behind a barrier, their connections closed when they end."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections
 
+def race(*works: Callable[[], Any], timeout: float = 120) -> tuple[list[Any], list[BaseException]]:
+    """Run each of `works` in a thread of its own, released at the same moment; (their results, the exceptions
+    raised), each in the order the threads finished."""
+    from django.db import connections
 
-def together(
-    work: Callable[[], Any], *, threads: int = 2, timeout: float = 120
-) -> tuple[list[Any], list[BaseException]]:
-    """Run `work()` in `threads` threads released at the same moment; (their results, the exceptions raised)."""
-    start = threading.Barrier(threads)
+    start = threading.Barrier(len(works))
     results: list[Any] = []
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def run(work: Callable[[], Any]) -> None:
         try:
             start.wait()
             results.append(work())
@@ -27,9 +26,16 @@ def together(
         finally:
             connections.close_all()
 
-    running = [threading.Thread(target=run) for _ in range(threads)]
+    running = [threading.Thread(target=run, args=(work,)) for work in works]
     for thread in running:
         thread.start()
     for thread in running:
         thread.join(timeout=timeout)
     return results, errors
+
+
+def together(
+    work: Callable[[], Any], *, threads: int = 2, timeout: float = 120
+) -> tuple[list[Any], list[BaseException]]:
+    """Run `work()` in `threads` threads released at the same moment; (their results, the exceptions raised)."""
+    return race(*[work] * threads, timeout=timeout)

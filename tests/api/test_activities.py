@@ -4,10 +4,9 @@ the newest activity time kept true and group re-checks following."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401 - read by the skipif condition below
 from django.test import override_settings
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from contacts.selectors import contacts_newest_activity
 from segments import rechecks
 from segments.models import Membership, PendingRecheck
 from tests.factories import CampaignFactory, ContactFactory, ContactGroupFactory
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db
 ONE = "/api/v1/activities/"
@@ -281,24 +281,16 @@ def test_two_concurrent_requests_with_one_key_record_once(client, roles):
     api = api_for(client, Role.ADMIN)
     contact = ContactFactory()
     body = {"contact": contact.pk, "type": "page_visit"}
-    barrier = threading.Barrier(2)
-    statuses = []
 
     def send():
         from django.test import Client
 
-        barrier.wait()
         extra = {"HTTP_IDEMPOTENCY_KEY": "same"}
         response = Client().post(ONE, body, content_type="application/json", **api.headers, **extra)
-        statuses.append((response.status_code, response.json()["id"]))
-        connection.close()
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert [s for s, _ in statuses] == [201, 201] and len({i for _, i in statuses}) == 1
+    statuses, errors = together(send)
+    assert not errors and [s for s, _ in statuses] == [201, 201] and len({i for _, i in statuses}) == 1
     assert Activity.objects.count() == 1
 
 

@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 import time
 import uuid
 
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import connection, connections
+from django.db import connection
 from django.test import override_settings
 
 from api.models import ApiToken
 from api.throttling import rate_take
 from config.cache import DatabaseCache
 from contacts.roles import Role
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db
 REDIS = "redis://127.0.0.1:6379/15"
@@ -92,19 +92,7 @@ def test_the_database_counter_holds_across_concurrent_connections():
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has one writer at a time (every transaction is IMMEDIATE): nothing to race")
     key = uuid.uuid4().hex
-    allowed: list[int] = []
-    start = threading.Barrier(6)
-
-    def worker() -> None:
-        try:
-            start.wait()
-            allowed.append(sum(1 for _ in range(15) if not rate_take(key=key, limit=80, duration=3600)))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum(allowed) == 80  # 90 requests on 6 connections at once: exactly the limit
+    allowed, errors = together(
+        lambda: sum(1 for _ in range(15) if not rate_take(key=key, limit=80, duration=3600)), threads=6
+    )
+    assert not errors and sum(allowed) == 80  # 90 requests on 6 connections at once: exactly the limit

@@ -1,10 +1,9 @@
 """A rebuild racing with contact updates loses no membership change (PostgreSQL: real concurrency)."""
 
 import random
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django_q.conf import Conf
 
 from contacts import services as contact_services
@@ -14,6 +13,7 @@ from segments.models import ContactGroup, Membership
 from segments.rechecks import rechecks_drain
 from segments.rules import matching_contacts
 from tests.factories import ContactGroupFactory
+from tests.threads import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -35,17 +35,6 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
     )
     contacts = list(Contact.objects.order_by("pk")[:300])
     rebuilds.group_rebuild(group=group)
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-
-    def run(work):
-        try:
-            start.wait()
-            work()
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connections.close_all()
 
     def rebuild_again():
         for _ in range(6):
@@ -57,15 +46,7 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
             contact = Contact.objects.get(pk=rng.choice(contacts).pk)
             contact_services.contact_update(contact=contact, country=rng.choice(["CZ", "DE", "SK"]))
 
-    threads = [
-        threading.Thread(target=run, args=(rebuild_again,)),
-        threading.Thread(target=run, args=(lambda: updates(1),)),
-        threading.Thread(target=run, args=(lambda: updates(2),)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _, errors = race(rebuild_again, lambda: updates(1), lambda: updates(2))
     assert not errors, errors
     rechecks_drain()  # anything a failed or skipped task left behind
     expected = set(matching_contacts(CZ).values_list("pk", flat=True))
