@@ -9,15 +9,16 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts import services
-from contacts.models import ActivityDay, Contact
+from contacts.models import ActivityDay, ActivityUrl, Contact
 from contacts.services import ActivityRow
 from segments.rules import matching_contacts, parse
 from segments.rules.clock import Clock
+from segments.rules.compiler import condition_q
 from segments.rules.nodes import ActivityNode
 from segments.rules.rollup import whole_days
 from tests.factories import ContactFactory
@@ -204,6 +205,25 @@ def test_url_conditions_over_whole_days_read_the_roll_up():
     title = [{"field": "title", "operator": "contains", "value": "pricing"}]
     assert "contacts_activityday" not in sql_of({**node, "where": [*PRICING, *title]})
     assert "contacts_activityday" not in sql_of({**node, "where": []})  # the type index answers it
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="trigram indexes are PostgreSQL only")
+@pytest.mark.parametrize("operator", ["contains", "starts_with", "equals"])
+def test_a_url_condition_can_find_its_urls_through_the_trigram_index(operator):
+    """contacts 0014's index is on the very expression the compiled condition reads (else it is never used): the
+    roll-up's URL filter (the node's `where` over ActivityUrl, as segments.rules.rollup applies it) is answered by
+    a scan of the index when PostgreSQL may not read the table itself."""
+    where = [{"field": "url", "operator": operator, "value": "https://x.example/pricing"}]
+    node = tree({"type": "activity", "activity": "page_visit", "where": where})["root"]
+    clock = Clock.at(NOWS[1])
+    url_filter = condition_q(parse(tree(node)).root.where[0], clock)
+    sql, params = ActivityUrl.objects.filter(url_filter).values("pk").query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")  # not the primary key's index as a way round a scan
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "activityurl_url_trgm_idx" in plan, plan
 
 
 def test_a_recorded_activity_counts_at_once_and_a_merge_moves_its_days():
