@@ -13,6 +13,7 @@ with its previous account id in the record's `previous` ("account": id or None).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,16 @@ def links_check(*, checked: Checked, create: bool, column: str = "") -> None:
     checked.links = links
 
 
+def accounts_named_now(*, keys: Iterable[str]) -> dict[str, int]:
+    """Name key → the one account with that name, as the accounts are now: read under the account-matching lock
+    (`contacts.services.accounts_match_lock`, held to the commit), so nobody creates one of these names before
+    this transaction does. By name only (a domain match would let an import's own new accounts absorb each other);
+    a name two accounts share is left out (never a guess)."""
+    contact_services.accounts_match_lock()
+    index = contact_selectors.account_index()
+    return {key: found[0] for key in keys if len(found := index.by_name.get(key, [])) == 1}
+
+
 def _found(*, index: contact_selectors.AccountIndex, name: str, domain: str) -> list[int]:
     """The accounts a company cell names: the one account with the domain, else every account with the name."""
     if domain and len(index.by_domain.get(domain, [])) == 1:
@@ -124,12 +135,8 @@ def slice_link(
     new_keys = sorted({t for r in rows if isinstance(t := links.by_line.get(r.line), str) and t not in links.created})
     if new_keys:
         # The accounts were matched when the file was checked; one of these names may have been created since (a
-        # person, the API, another import). Matched again under the account-matching lock, held to the commit.
-        contact_services.accounts_match_lock()
-        index = contact_selectors.account_index()
-        for key in new_keys:
-            if len(found := index.by_name.get(key, [])) == 1:  # by name only, as in the account import
-                links.created[key] = found[0]  # linked, not created (and not undone with this import)
+        # person, the API, another import): linked, not created (and not undone with this import).
+        links.created.update(accounts_named_now(keys=new_keys))
         new_keys = [key for key in new_keys if key not in links.created]
     if new_keys:
         made = contact_services.accounts_upsert(

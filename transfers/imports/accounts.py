@@ -22,6 +22,7 @@ from django.utils import timezone
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import name_key
+from transfers.imports.account_links import accounts_named_now
 from transfers.imports.reading import Table
 from transfers.models import ImportedAccount, ImportIssue, ImportJob
 
@@ -123,17 +124,15 @@ def _matched_again(rows: list[CheckedRow]) -> list[contact_services.AccountUpser
     """The slice's upserts, its new accounts matched again under the account-matching lock (held to the commit).
 
     The rows were matched when the file was checked; an account with one of the new names may have been created
-    since (a person, the API, another import): such a row updates it instead of creating a second one. By name
-    only (a domain match would let this import's own new accounts absorb each other); a name that has become
-    ambiguous meanwhile is created as checked (never a guess between two accounts)."""
+    since (a person, the API, another import): such a row updates it instead of creating a second one
+    (`account_links.accounts_named_now`: by name only; a name that has become ambiguous is created as checked)."""
     upserts = [r.upsert for r in rows]
     if all(u.account_id is not None for u in upserts):
         return upserts
-    contact_services.accounts_match_lock()
-    index = contact_selectors.account_index()
+    named = accounts_named_now(keys=[name_key(u.fields["name"]) for u in upserts if u.account_id is None])
     again = []
     for upsert in upserts:
-        if upsert.account_id is None and len(found := index.by_name.get(name_key(upsert.fields["name"]), [])) == 1:
-            upsert = contact_services.AccountUpsert(found[0], upsert.fields)
+        if upsert.account_id is None:
+            upsert = contact_services.AccountUpsert(named.get(name_key(upsert.fields["name"])), upsert.fields)
         again.append(upsert)
     return again

@@ -173,8 +173,9 @@ def _slice_write(
     added = 0
     gained: set[int] = set()  # the contacts this import gave the manual source in the group
     if group is not None and recorded:
-        members = Contact.objects.filter(pk__in=in_values(sorted(recorded)))
-        had = group_selectors.manual_members_among(group=group, contact_ids=sorted(recorded))
+        ids = sorted(recorded)
+        members = Contact.objects.filter(pk__in=in_values(ids))
+        had = group_selectors.manual_members_among(group=group, contact_ids=ids)
         change = group_services.group_add_contacts(
             group=group, contacts=members, actor_id=job.created_by_id, cause=Cause.IMPORT
         )
