@@ -41,6 +41,7 @@ from campaigns.models import Campaign, CampaignKind, CampaignStatus, Delivery, D
 from campaigns.selectors.audience import OK, audience_spec, with_reason
 from campaigns.selectors.triggers import deliveries_today
 from campaigns.sending import SendError, freeze_audience, send_check
+from health.queue import task_queue_on_commit
 from segments.models import Cause, EventKind, MembershipEvent
 from segments.selectors import history_last_id, history_safe_upper
 
@@ -78,8 +79,8 @@ def campaign_trigger_activate(*, campaign: Campaign, catch_up: bool = True, now:
         update["trigger_activated_at"] = now
     Campaign.objects.filter(pk=campaign.pk).update(**update)
     if campaign.deliveries.filter(status=DeliveryStatus.QUEUED).exists():  # messages the pause held back
-        transaction.on_commit(lambda: _queue("campaigns.tasks.send_batch", campaign.pk))
-    transaction.on_commit(lambda: _queue("campaigns.tasks.trigger_run", campaign.pk))
+        task_queue_on_commit("campaigns.tasks.send_batch", campaign.pk)
+    task_queue_on_commit("campaigns.tasks.trigger_run", campaign.pk)
     campaign.refresh_from_db()
     return campaign
 
@@ -94,12 +95,6 @@ def campaign_trigger_pause(*, campaign: Campaign) -> Campaign:
         raise SendError("Only an active campaign can be paused.")
     campaign.refresh_from_db()
     return campaign
-
-
-def _queue(func: str, campaign_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(func, campaign_id)
 
 
 # --- handling entries ----------------------------------------------------------------------------
@@ -178,7 +173,7 @@ def _handle_chunk(*, campaign_id: int, upper: int, now: dt.datetime, result: Tri
         if inserted:
             # The heartbeat says a batch is on its way: the recovery below leaves it alone for SEND_STALE_AFTER.
             update.update(recipients=F("recipients") + inserted, send_heartbeat_at=now)
-            transaction.on_commit(lambda: _queue("campaigns.tasks.send_batch", campaign_id))
+            task_queue_on_commit("campaigns.tasks.send_batch", campaign_id)
         Campaign.objects.filter(pk=campaign_id).update(**update)
         result.queued += inserted
         return not result.deferred and len(events) == CHUNK
@@ -220,7 +215,7 @@ def trigger_send_resume(*, campaign_id: int, now: dt.datetime | None = None) -> 
             error="The worker stopped while sending this message; it may or may not have gone out, "
             "so it is not sent again.",
         )
-        transaction.on_commit(lambda: _queue("campaigns.tasks.send_batch", campaign_id))
+        task_queue_on_commit("campaigns.tasks.send_batch", campaign_id)
     return True
 
 

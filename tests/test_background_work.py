@@ -14,6 +14,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
+from campaigns import services as campaign_services
+from campaigns import triggers
+from campaigns.models import CampaignKind, CampaignStatus, Channel
 from health.models import DeferredTask
 from health.notice import notice
 from health.queue import deferred_tasks_queue, task_queue
@@ -125,6 +128,25 @@ def test_an_import_queued_while_the_broker_is_down_waits_for_it(monkeypatch, dja
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kwargs: import_string(func)(*args))
     assert deferred_tasks_queue() == 1
     assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.SUCCEEDED
+
+
+def test_a_triggered_campaign_activated_while_the_broker_is_down_starts_once_it_is_back(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    group = ContactGroup.objects.create(code="hot", name="Hot")
+    campaign = campaign_services.campaign_create(
+        name="Welcome", channel=Channel.EMAIL, include=[group], kind=CampaignKind.TRIGGERED, subject="Hi",
+        body="<p>Hi</p>",
+    )  # fmt: skip
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        triggers.campaign_trigger_activate(campaign=campaign)  # no error: the run is kept
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.ACTIVE
+    assert list(DeferredTask.objects.values_list("func", "args")) == [("campaigns.tasks.trigger_run", [campaign.pk])]
+    calls: list[tuple] = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: calls.append(args))
+    assert deferred_tasks_queue() == 1 and calls == [("campaigns.tasks.trigger_run", campaign.pk)]
 
 
 def test_signed_in_pages_say_so_while_the_broker_does_not_answer(marketer_client, client, settings, ask_for_real):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns import services, triggers
 from campaigns.models import CampaignKind, Channel, Delivery
 from contacts.models import Contact
+from health import queue
 from segments.models import EventKind, MembershipEvent
 from segments.selectors import history_safe_upper
 from segments.services import group_add_contacts
@@ -31,7 +32,7 @@ def postgres_only():
 def queued(monkeypatch):
     """Record what would be queued for the worker (no batch is sent here)."""
     calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(triggers, "_queue", lambda func, pk: calls.append((func, pk)))
+    monkeypatch.setattr(queue, "task_queue", lambda func, pk: calls.append((func, pk)))  # at the commit
     monkeypatch.setattr(triggers, "CHUNK", 40)  # many small transactions, interleaved
     spec = triggers.audience_spec
 
