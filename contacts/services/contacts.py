@@ -159,9 +159,10 @@ def contacts_upsert(
     named = [k for k in keys if k]
     if len(named) != len(set(named)):
         raise ValueError("contacts_upsert() needs each email once: merge rows with the same email first")
+    allowed = frozenset(UPSERT_FIELDS) - {"email"}
     for row in rows:
-        unknown = (set(row.fields) - set(UPSERT_FIELDS)) | ({"email"} & set(row.fields))
-        if unknown:
+        if not allowed.issuperset(row.fields):
+            unknown = set(row.fields) - allowed
             raise TypeError(f"contacts_upsert() got unexpected fields: {', '.join(sorted(unknown))}")
     found = selectors.contact_ids_by_email(emails=named)
     live = _live_ids({pk for pk, _ in found.values()})

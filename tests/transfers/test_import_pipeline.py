@@ -18,7 +18,7 @@ from segments.models import (
     PendingRecheck,
 )
 from tests.factories import ContactFactory, ContactFieldFactory, ContactGroupFactory, UserFactory
-from transfers.models import ImportedContact, ImportStatus
+from transfers.models import ImportedContact, ImportJob, ImportStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +191,15 @@ def test_the_import_writes_in_batches_not_row_by_row(run_import):
         job = run_import(("Email,City\n" + rows).encode(), new_group="Fair")
     assert job.created == 300
     assert len(queries) < 60  # SQLite's parameter limit splits the INSERTs; never a statement per row
+
+
+@pytest.mark.django_db
+def test_the_uploaded_file_is_kept_byte_for_byte():
+    """PostgreSQL stores it through a binary parameter (transfers.imports.jobs._file_store)."""
+    from transfers.imports.jobs import job_create
+    from transfers.imports.reading import table_read
+
+    data = "Email,City\r\nana@x.cz,Plzeň\r\n".encode("utf-8-sig") + bytes(range(256))
+    table = table_read(data=data[:-256], file_name="x.csv")
+    job = job_create(data=data, file_name="x.csv", user=None, table=table, mapping=["email", "city"])
+    assert bytes(ImportJob.objects.get(pk=job.pk).data) == data and job.file_size == len(data)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from contacts import field_settings
 from contacts.models import ContactField
@@ -32,17 +32,35 @@ def job_create(
 ) -> ImportJob:
     """Keep an uploaded file (already read as `table`) as a draft import job (of contacts or accounts) with its
     first mapping."""
-    return ImportJob.objects.create(
-        kind=kind,
-        created_by=user if user is not None and user.is_authenticated else None,  # type: ignore[misc]
-        file_name=file_name[:255],
-        file_size=len(data),
-        data=data,
-        read_as=table.description,
-        header=table.header,
-        mapping=list(mapping),
-        options=(options or ImportOptions()).to_json(),
-    )
+    fields = {
+        "kind": kind,
+        "created_by": user if user is not None and user.is_authenticated else None,
+        "file_name": file_name[:255],
+        "file_size": len(data),
+        "read_as": table.description,
+        "header": table.header,
+        "mapping": list(mapping),
+        "options": (options or ImportOptions()).to_json(),
+    }
+    if connection.vendor != "postgresql":
+        return ImportJob.objects.create(data=data, **fields)
+    with transaction.atomic():
+        job = ImportJob.objects.create(data=b"", **fields)
+        _file_store(job_id=job.pk, data=data)
+    job.data = data
+    return job
+
+
+# TRICKY (PostgreSQL): Django binds parameters on the client, so a file's bytes would travel as an escaped
+# literal of twice their size, built in Python (0.4 s for a 14 MB file of 100,000 rows: a tenth of such an
+# import). A server-side-binding psycopg cursor on the same connection (same transaction) sends them as one
+# binary parameter (%b).
+def _file_store(*, job_id: int, data: bytes) -> None:
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET data = %b WHERE id = %s", [data, job_id])
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -29,6 +30,7 @@ from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import ContactField
 from transfers.imports import account_links, values, writing
+from transfers.imports import feed as feed_module
 from transfers.imports.auditing import import_started_record
 from transfers.imports.kinds import kind_of
 from transfers.imports.mapping import CUSTOM_PREFIX, mapping_problems
@@ -39,6 +41,7 @@ from transfers.models import ImportIssue, ImportJob, ImportKind, ImportStatus
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1000  # rows checked between two progress updates
+PUBLISH_EVERY = 500  # final rows between two hand-overs to an overlapped write (transfers.imports.feed)
 ISSUE_TEXT = 255
 
 
@@ -187,8 +190,14 @@ def rows_check(
     options: ImportOptions,
     progress: Progress | None = None,
     kind: str = ImportKind.CONTACTS,
+    on_ready: Callable[[Checked, int], None] | None = None,
+    last_rows: dict[str, int] | None = None,
 ) -> Checked:
-    """Check every row of `table` by field settings; duplicates by email merge (last value wins per field)."""
+    """Check every row of `table` by field settings; duplicates by email merge (last value wins per field).
+
+    With `on_ready` and `last_rows` (each email key's last row index, `transfers.imports.feed`), tell as the
+    check goes how many of `Checked.rows` are final: past the last row of their email, nothing merges into them.
+    """
     converters = _converters(header=table.header, mapping=mapping, options=options, kind=kind)
     if kind == ImportKind.ACCOUNTS:
         from transfers.imports.accounts import account_rows_check
@@ -204,16 +213,25 @@ def rows_check(
     if email_column is not None:
         emails = [row[email_column] for row in table.rows]
     existing = contact_selectors.contact_ids_by_email(emails=emails) if required else {}
+    final = published = 0  # result.rows[:final] are final; on_ready was told of [:published]
     for number, (line, cells) in enumerate(zip(table.lines, table.rows, strict=True), start=1):
         if progress and number % PROGRESS_EVERY == 0:
             progress("Checking rows", number, total)
+        if on_ready is not None and last_rows is not None:
+            # Rows before this one (index number - 1) are checked: final unless their email comes again.
+            while final < len(result.rows) and (
+                (key := result.rows[final].key) is None or last_rows.get(key, -1) < number - 1
+            ):
+                final += 1
+            if final - published >= PUBLISH_EVERY:
+                on_ready(result, published := final)
         if not any(c.strip() for c in cells):
             continue  # an empty row is no contact: not counted, not reported
         result.rows_total += 1
         standard, custom, errors = _row_values(cells, converters)
         email = standard.pop("email", None)
         company, company_domain = standard.pop("account", ""), standard.pop("account_domain", "")
-        key = email.lower() if email else None
+        key = values.email_key(email) if email else None
         email_blank = email_column is None or not cells[email_column].strip()
         if key is None and email_blank and not options.allow_anonymous:
             errors.append(
@@ -341,30 +359,36 @@ def import_execute(*, job: ImportJob) -> ImportJob:
             problems.append("The mapping does not fit the file's columns.")
         if problems:
             raise FileRefused(" ".join(problems))
-        checked = rows_check(
-            table=table, mapping=job.mapping, options=options, progress=_job_progress(job), kind=job.kind
-        )
         writing.existing_group(options=options)  # a group deleted meanwhile refuses the import before any write
+        if feed_module.overlap_fits(kind=job.kind, mapping=job.mapping, table=table):
+            # Checked in a thread while the slices are written (transfers.imports.feed).
+            feed: feed_module.Feed = feed_module.overlapped_check(
+                table=table, mapping=job.mapping, check=partial(rows_check, options=options, kind=job.kind)
+            )
+        else:
+            checked = rows_check(
+                table=table, mapping=job.mapping, options=options, progress=_job_progress(job), kind=job.kind
+            )
+            feed = feed_module.Feed(checked)
     except (FileRefused, ValidationError) as exc:
         _fail(job, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     except DatabaseError as exc:
         logger.exception("import %s failed", job.pk)
         _fail(job, f"The database refused the import ({exc.__class__.__name__}); nothing was imported. Try again.")
     else:
-        _write(job=job, checked=checked, options=options)
+        _write(job=job, feed=feed, options=options)
     job.refresh_from_db()
     return job
 
 
-def _write(*, job: ImportJob, checked: Checked, options: ImportOptions) -> None:
+def _write(*, job: ImportJob, feed: feed_module.Feed, options: ImportOptions) -> None:
     written = writing.Written()
     try:
-        with transaction.atomic():
-            writing.issues_write(job=job, checked=checked)
-        writing.rows_write(job=job, checked=checked, options=options, written=written)
+        writing.rows_write(job=job, feed=feed, options=options, written=written)
+        checked = feed.checked()
     except (ValidationError, DatabaseError) as exc:
         logger.exception("import %s stopped after %s rows", job.pk, written.rows)
-        _stopped(job=job, checked=checked, written=written, exc=exc)
+        _stopped(job=job, feed=feed, written=written, exc=exc)
         return
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportStatus.SUCCEEDED,
@@ -376,8 +400,15 @@ def _write(*, job: ImportJob, checked: Checked, options: ImportOptions) -> None:
     )
 
 
-def _stopped(*, job: ImportJob, checked: Checked, written: Written, exc: Exception) -> None:
-    """A slice failed: earlier slices stay saved; the job fails saying how many, the report lists the rest."""
+def _stopped(*, job: ImportJob, feed: feed_module.Feed, written: Written, exc: Exception) -> None:
+    """A slice failed: earlier slices stay saved; the job fails saying how many, the report lists the rest.
+
+    (An overlapped check is waited for, so the report is whole; a check that failed lists what it checked.)
+    """
+    try:
+        checked = feed.checked()
+    except (ValidationError, DatabaseError):
+        checked = Checked(rows=feed.rows)
     why = (
         " ".join(exc.messages)
         if isinstance(exc, ValidationError)
@@ -393,6 +424,7 @@ def _stopped(*, job: ImportJob, checked: Checked, written: Written, exc: Excepti
     else:
         message = f"The import stopped: {why}. Nothing was imported. Try again."
     try:
+        writing.issues_write(job=job, checked=checked, written=written)
         with transaction.atomic():
             writing.unsaved_issues_write(
                 job=job, rows=checked.rows[saved:], reason="Not saved: the import stopped before this row."

@@ -227,7 +227,7 @@ def _check_table(table: Table, *, file_name: str) -> None:
         )
     width = len(table.header)
     table.header = unique_headers(table.header)
-    table.rows = [(row + [""] * (width - len(row)))[:width] for row in table.rows]
+    table.rows = [row if len(row) == width else (row + [""] * (width - len(row)))[:width] for row in table.rows]
 
 
 def unique_headers(header: list[str]) -> list[str]:

@@ -69,7 +69,18 @@ _ACCOUNT_LENGTHS: dict[str, int] = {
     name: getattr(Account._meta.get_field(name), "max_length", None) or 0 for name in ("name", "industry", "domain")
 }
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
-_email_validator = EmailValidator("Not a valid email address.")
+
+
+class _EmailValidator(EmailValidator):
+    """Django's email validator with its patterns compiled once: Django's are lazy objects, and reaching a
+    pattern through one cost as much as matching it (an import checks every row's address)."""
+
+    user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+    domain_regex = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+    literal_regex = re.compile(EmailValidator.literal_regex.pattern, EmailValidator.literal_regex.flags)
+
+
+_email_validator = _EmailValidator("Not a valid email address.")
 
 
 def _plain(text: str) -> str:
@@ -112,9 +123,18 @@ def _country_by_name(name: str) -> str:
     return countries.by_name(name)
 
 
+def _email_trimmed(text: str) -> str:
+    return text.strip().strip("<>").strip()
+
+
+def email_key(text: str) -> str:
+    """How a cell's email address is matched (to contacts, to the file's other rows): trimmed, lower case."""
+    return _email_trimmed(text).lower()
+
+
 def email(text: str) -> str:
-    """A trimmed email address; ValueError unless it is one."""
-    value = text.strip().strip("<>").strip()
+    """A trimmed email address; ValueError unless it is one (its key: `email_key`)."""
+    value = _email_trimmed(text)
     if len(value) > 254:
         raise ValueError("The email address is longer than 254 characters.")
     try:
