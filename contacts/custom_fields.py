@@ -92,7 +92,7 @@ def phone(value: Any) -> str:
     if len(text) > PHONE_MAX_LENGTH:
         raise ValidationError(f"Enter a phone number of at most {PHONE_MAX_LENGTH} characters.", code="invalid_phone")
     match = PHONE_RE.match(text)
-    if match is None or sum(c.isdigit() for c in match["number"]) < PHONE_MIN_DIGITS:
+    if match is None or sum(map(str.isdigit, match["number"])) < PHONE_MIN_DIGITS:
         raise ValidationError(PHONE_MESSAGE, code="invalid_phone")
     return text
 

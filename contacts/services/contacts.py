@@ -108,6 +108,7 @@ def contact_update(
 UPSERT_BATCH = 1000  # contacts per INSERT / UPDATE statement (and emails per lookup)
 # Standard fields an upsert may fill (the email identifies the contact; accounts are linked apart).
 UPSERT_FIELDS = ("first_name", "last_name", "phone", "country", "city", "job_title", "lead_score")
+_UPSERT_READ = ("id", *UPSERT_FIELDS, "custom", "updated_at")  # an existing contact's fields that an upsert uses
 
 
 class ContactUpsert(NamedTuple):
@@ -171,7 +172,10 @@ def contacts_upsert(
     ids = sorted(existing_ids)
     for start in range(0, len(ids), UPSERT_BATCH):
         existing.update(
-            (c.pk, c) for c in Contact.objects.filter(pk__in=in_values(ids[start : start + UPSERT_BATCH])).order_by()
+            (c.pk, c)
+            for c in Contact.objects.filter(pk__in=in_values(ids[start : start + UPSERT_BATCH]))
+            .only(*_UPSERT_READ)  # what is compared and written below: half the fields, half the cost
+            .order_by()
         )
 
     outcomes: list[UpsertOutcome | None] = [None] * len(rows)

@@ -80,3 +80,18 @@ def test_columns_write_outside_a_transaction_opens_one(transactional_db):
     contact.city = "Praha"
     bulk.contacts_columns_write(contacts=[contact], names=["city"])
     assert Contact.objects.get(pk=contact.pk).city == "Praha"
+
+
+def test_updating_many_contacts_reads_each_once(django_assert_max_num_queries):
+    """The existing contacts are read with the fields an upsert compares and writes only (`.only`): no field is
+    fetched again per contact when it is compared or written."""
+    people = ContactFactory.create_batch(40, country="AT", custom={"a": 1})
+    rows = [
+        ContactUpsert(c.email.upper(), {"city": "Brno", "country": "CZ", "phone": "+420 1"}, {"a": 2}) for c in people
+    ]
+    with django_assert_max_num_queries(15):
+        outcomes = contact_services.contacts_upsert(rows=rows)
+    assert {o.outcome for o in outcomes} == {"updated"}
+    assert {(c.city, c.country.code, c.phone, c.custom["a"]) for c in Contact.objects.all()} == {
+        ("Brno", "CZ", "+420 1", 2)
+    }

@@ -147,17 +147,10 @@ def _converters(
         if target.startswith(CUSTOM_PREFIX):
             custom_field: ContactField = by_value[target].field
 
-            result.append((index, name, target, _custom_converter(custom_field, options.date_format)))
+            result.append((index, name, target, values.custom_converter(custom_field, date_format=options.date_format)))
         else:
             result.append((index, name, target, standard[target]))
     return result
-
-
-def _custom_converter(custom_field: ContactField, date_format: str) -> Converter:
-    def convert(text: str) -> Any:
-        return values.custom_value(custom_field, text, date_format=date_format)
-
-    return convert
 
 
 def _row_values(

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -222,22 +222,34 @@ def _choice_code(field: ContactField, text: str) -> str:
 
 def custom_value(field: ContactField, text: str, *, date_format: str = "auto") -> Any:
     """The stored value of a custom field from a cell; ValueError with the reason when it does not fit."""
+    return custom_converter(field, date_format=date_format)(text)
+
+
+def custom_converter(field: ContactField, *, date_format: str = "auto") -> Callable[[str], Any]:
+    """`custom_value` for one field, chosen once by its type (an import types every cell of a column with it)."""
     match field.type:
         case FieldType.DATE:
-            return date(text, date_format=date_format)
+            return partial(date, date_format=date_format)
         case FieldType.BOOLEAN:
-            return boolean(text)
+            return boolean
         case FieldType.NUMBER:
-            return number(text)
+            return number
         case FieldType.CHOICE:
-            return _choice_code(field, text)
+            return partial(_choice_code, field)
         case FieldType.MULTI_CHOICE:
-            parts = [p for p in re.split(r"[,;|]", text) if p.strip()]
-            return [_choice_code(field, p) for p in parts]
-    try:
-        return custom_fields.field_value(field=field, value=text)
-    except ValidationError as exc:
-        raise ValueError(f"“{text.strip()}”: {' '.join(exc.messages)}") from None
+            return partial(_choice_codes, field)
+
+    def other(text: str) -> Any:
+        try:
+            return custom_fields.field_value(field=field, value=text)
+        except ValidationError as exc:
+            raise ValueError(f"“{text.strip()}”: {' '.join(exc.messages)}") from None
+
+    return other
+
+
+def _choice_codes(field: ContactField, text: str) -> list[str]:
+    return [_choice_code(field, p) for p in re.split(r"[,;|]", text) if p.strip()]
 
 
 def _text(name: str, limit: int | None = None) -> Callable[[str], str]:
