@@ -8,7 +8,9 @@ day-first dots, plans by label or code in any case. It imports the file through 
 `transfers.imports` — the same code as the upload page and `manage.py import_contacts`: `job_create`,
 `mapping_guess`, then `import_execute` (read and parse, check every row, upsert in slices, add to a static
 group with Cause.IMPORT history, note the re-checks, the job's counts). The phases are timed by wrapping
-the pipeline's own steps (read/parse = `table_read`, validate = `rows_check`, write = the slices).
+the pipeline's own steps (read/parse = `table_read`, validate = `rows_check`, write = the slices). A file of
+more rows than one slice is checked in a thread while the slices are written (`transfers.imports.feed`): then
+*validate* runs inside *write*, and the total is upload+map + read + write.
 
 Cases: `new` — every email new; `mixed` — half the rows carry the email of an existing contact (in
 upper or mixed case), with other values, so they update it.
