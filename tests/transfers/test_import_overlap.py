@@ -44,6 +44,7 @@ def _outcome(job: ImportJob) -> dict:
             for contact_id, outcome in ImportedContact.objects.filter(job=job).values_list("contact_id", "outcome")
         ),
         "members": Membership.objects.filter(group__code="fair").count(),
+        "progress": (job.progress_done, job.progress_total),  # the bar ends full (not at the first estimate)
         "added": job.group_added,
     }
 
@@ -95,7 +96,7 @@ def test_an_overlapped_import_writes_what_a_check_of_the_whole_file_first_writes
     assert result["contacts"]["early@x.cz"] == ("Evelyn", "Praha", 9)
     assert result["contacts"]["p7@x.cz"] == ("Name7", "Brno", 7)
     assert ("early@x.cz", ImportedContact.Outcome.CREATED) in result["recorded"]  # created once, not updated
-    assert result["members"] == result["added"] == 31
+    assert result["members"] == result["added"] == 31 and result["progress"] == (31, 31)
     assert {line for line, _, _ in result["issues"]} == {33, 35, 36}  # two bad rows and the merge's note
 
 

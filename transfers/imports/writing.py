@@ -112,7 +112,9 @@ def rows_write(*, job: ImportJob, feed: Feed, options: ImportOptions, written: W
         if feed.finished and not written.reported:
             checked = feed.checked()  # raises what stopped the check
             issues_write(job=job, checked=checked, written=written)
-            job.progress_total = len(checked.rows)
+            if job.progress_total != len(checked.rows):  # the estimate counted bad, merged and empty rows
+                job.progress_total = len(checked.rows)
+                ImportJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
         rows = feed.rows[first : min(feed.ready, first + size)]
         if not rows:
             break
