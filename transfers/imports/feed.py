@@ -130,14 +130,14 @@ def overlapped_check(*, table: Table, mapping: Sequence[str], check: Callable[..
     """Start `check(table=…, mapping=…, on_ready=…)` (rows_check with the options bound) in a thread; its feed."""
     feed = OverlappedFeed(estimate=len(table.rows))
     last = last_rows(table=table, mapping=mapping)
-    # TRICKY: while the check (pure Python) holds the GIL, a statement's answer waits for the writer to get it
-    # back — up to the switch interval (5 ms) each time, ~25 statements a slice. A shorter interval while both
-    # run; the process's own once the check ends.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(CHECK_SWITCH_INTERVAL)
 
     def run() -> None:
         checked, error = None, None
+        # TRICKY: while the check (pure Python) holds the GIL, a statement's answer waits for the writer to get it
+        # back — up to the switch interval (5 ms) each time, ~25 statements a slice. A shorter interval while both
+        # run (it is the process's); the process's own once the check ends.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(CHECK_SWITCH_INTERVAL)
         try:
             checked = check(table=table, mapping=mapping, on_ready=feed.publish, last_rows=last)
         except BaseException as exc:  # noqa: BLE001 — handed to the writer, which stops and reports it
