@@ -13,7 +13,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from segments import rechecks
 from segments.models import Cause, ContactGroup, Membership, MembershipEvent, PendingGroupRefresh, PendingRecheck
-from transfers.imports import feed, writing
+from transfers.imports import feed, lanes, writing
 from transfers.models import ImportIssue, ImportJob, ImportStatus
 
 FIVE = b"Email,City\na@x.cz,Brno\nb@x.cz,Brno\nc@x.cz,Brno\nd@x.cz,Brno\ne@x.cz,Brno\n"
@@ -71,6 +71,7 @@ def test_a_big_import_notes_one_group_refresh_per_slice_in_the_slice_and_the_dra
 ):
     settings.IMPORT_SLICE = 2
     monkeypatch.setattr(feed, "BULK_REBUILD_THRESHOLD", 4)  # 5 rows: a big import
+    monkeypatch.setattr(lanes, "lanes_fit", lambda **kwargs: False)  # one connection: its pauses are spied on
     job = run_import(FIVE)
     assert [s["notes"] for s in between_slices] == [1, 2]  # each committed with its slice
     assert PendingGroupRefresh.objects.count() == 3 and not PendingRecheck.objects.exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -93,8 +94,12 @@ def rows_write(*, job: ImportJob, feed: Feed, options: ImportOptions, written: W
     """Write the feed's rows slice by slice; `written` says what is committed (also when a slice raises).
 
     The report of the check goes in as soon as the check has ended (before the first slice when it ended
-    first). Waiting for an overlapped check's rows, the job keeps beating.
+    first). Waiting for an overlapped check's rows, the job keeps beating. A big contact import on PostgreSQL
+    writes its slices on two connections, one slice's contacts beside the previous slice's rest
+    (`transfers.imports.lanes`); the slices still commit one after another, in order.
     """
+    from transfers.imports import lanes
+
     written.group = existing_group(options=options)
     job.progress_total = feed.estimate
     ImportJob.objects.filter(pk=job.pk).update(
@@ -104,6 +109,34 @@ def rows_write(*, job: ImportJob, feed: Feed, options: ImportOptions, written: W
         heartbeat_at=timezone.now(),
     )
     bulk = feed.bulk  # decided once: one group refresh, not a re-check per contact
+    slices = _slices(job=job, feed=feed, written=written)
+    if lanes.lanes_fit(job=job, feed=feed):
+        lanes.slices_write(job=job, slices=slices, bulk=bulk, options=options, written=written)
+    else:
+        for first, rows in slices:
+            if first:
+                _give_way()
+            with transaction.atomic():
+                _slice_settings()
+
+                def rest(first: int = first) -> tuple[ContactGroup | None, set[int]]:
+                    group = written.group
+                    if group is None and first == 0:
+                        group = _new_group(job=job, options=options)
+                    return group, written.seen
+
+                seen, group = slice_write(
+                    job=job, rows=rows, bulk=bulk, done=first + len(rows), links=feed.links, rest=rest
+                )
+            written.rows, written.group = first + len(rows), group
+            written.seen |= seen
+    if written.rows == 0 and written.group is None:
+        written.group = _new_group(job=job, options=options)
+    _search_index_merge()
+
+
+def _slices(*, job: ImportJob, feed: Feed, written: Written) -> Iterator[tuple[int, list[CheckedRow]]]:
+    """(index of its first row, rows) of each slice, as the feed makes them final; the report once checked."""
     size = max(1, settings.IMPORT_SLICE)
     first = 0
     while True:
@@ -117,29 +150,9 @@ def rows_write(*, job: ImportJob, feed: Feed, options: ImportOptions, written: W
                 ImportJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
         rows = feed.rows[first : min(feed.ready, first + size)]
         if not rows:
-            break
-        if first:
-            _give_way()
-        with transaction.atomic():
-            _slice_settings()
-            group = written.group
-            if group is None and first == 0:
-                group = _new_group(job=job, options=options)
-            seen = _slice_write(
-                job=job,
-                rows=rows,
-                group=group,
-                bulk=bulk,
-                seen=written.seen,
-                done=first + len(rows),
-                links=feed.links,
-            )
+            return
+        yield first, rows
         first += len(rows)
-        written.rows, written.group = first, group
-        written.seen |= seen
-    if written.rows == 0 and written.group is None:
-        written.group = _new_group(job=job, options=options)
-    _search_index_merge()
 
 
 WAIT_BEAT = 5.0  # seconds between two heartbeats while the write waits for an overlapped check
@@ -180,24 +193,26 @@ def _search_index_merge() -> None:
         )
 
 
-def _slice_write(
+def slice_write(
     *,
     job: ImportJob,
     rows: list[CheckedRow],
-    group: ContactGroup | None,
     bulk: bool,
-    seen: set[int],
     done: int,
     links: account_links.Links | None = None,
-) -> set[int]:
-    """One slice, in the caller's transaction; returns the contact ids it recorded."""
+    rest: Callable[[], tuple[ContactGroup | None, set[int]]],
+) -> tuple[set[int], ContactGroup | None]:
+    """One slice, in the caller's transaction: its contacts, then (after `rest()`, which gives the group to add
+    them to and the contact ids already recorded) the rest; returns the contact ids it recorded and the group."""
     if job.kind == ImportKind.ACCOUNTS:  # an account import's slice (transfers.imports.accounts)
         from transfers.imports.accounts import account_slice_write
 
-        return account_slice_write(job=job, rows=rows, bulk=bulk, done=done)
+        group, _ = rest()
+        return account_slice_write(job=job, rows=rows, bulk=bulk, done=done), group
     now = timezone.now()  # every contact the slice writes gets this updated_at (an undo compares it)
     outcomes = contact_services.contacts_upsert(rows=[r.upsert for r in rows], bulk=bulk, now=now)
     outcomes = account_links.slice_link(job=job, links=links, rows=rows, outcomes=outcomes, bulk=bulk, now=now)
+    group, seen = rest()
     recorded: dict[int, UpsertOutcome] = {}
     for outcome in outcomes:
         # Two emails of the file may lead to one contact (one merged into the other): recorded once.
@@ -241,7 +256,7 @@ def _slice_write(
         group_added=F("group_added") + added,
         **counts,
     )
-    return set(recorded)
+    return set(recorded), group
 
 
 _IMPORTED_COLUMNS = ("job_id", "contact_id", "outcome", "previous", "written_at", "added_to_group")
