@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from bench import execute, require_postgresql, setup_django
 
 GOAL_ROWS_PER_S = 10_000
+GOAL_CASE = "new"  # issue 12: 100,000 rows × 12 columns into PostgreSQL; `mixed` (updates) is ours, reported beside
 PREFIX = "bench-import-"
 GROUP_CODE = "bench_import"
 UNDO_TABLE = "bench_import_undo"
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':<8}{'rows':>9}{'s':>8}{'rows/s':>9}{'COPY s':>8}{'ratio':>8}{'upload+map':>11}{'read':>7}"
           f"{'validate':>9}{'write':>7}   created/updated/unchanged/skipped, members, history")  # fmt: skip
     result_line: dict[str, str] = {}
-    met = True
+    met: bool | None = None
     for case, r in results.items():
         rate = args.rows / r["seconds"]
         ratio = r["seconds"] / r["copy_s"]
@@ -319,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{p.get('upload + map', 0):>11.2f}{p.get('read', 0):>7.2f}{p.get('validate', 0):>9.2f}"
               f"{p.get('write', 0):>7.2f}   {r['created']}/{r['updated']}/{r['unchanged']}/{r['skipped']}, "
               f"{r['members']}, {r['events']}")  # fmt: skip
-        met = met and rate >= GOAL_ROWS_PER_S
+        if case == GOAL_CASE:
+            met = rate >= GOAL_ROWS_PER_S
         result_line |= {
             f"{case}_rows_per_s": f"{rate:.0f}",
             f"{case}_s": f"{r['seconds']:.2f}",
@@ -333,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {case}: undo {r['undo_s']:.1f} s ({r['created']:,} deleted, {r['updated']:,} restored)")
             result_line[f"{case}_undo_s"] = f"{r['undo_s']:.2f}"
     clean = after == before
-    print(f"goal: ≥ {GOAL_ROWS_PER_S:,} rows/s {'met' if met else 'MISSED'}; contacts before/after: "
+    verdict = "not measured (run the new case)" if met is None else "met" if met else "MISSED"
+    print(f"goal: ≥ {GOAL_ROWS_PER_S:,} rows/s for {GOAL_CASE} ({args.rows:,} new rows into PostgreSQL) {verdict}; "
+          f"mixed (half the rows updating existing contacts) is reported beside it; contacts before/after: "
           f"{before:,}/{after:,} {'(clean)' if clean else 'NOT CLEAN'}")  # fmt: skip
-    result_line |= {"goal": "met" if met else "missed", "clean": "yes" if clean else "NO"}
+    result_line |= {"goal": "n/a" if met is None else "met" if met else "missed", "clean": "yes" if clean else "NO"}
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result_line.items()))
     return 0 if clean else 1
 
