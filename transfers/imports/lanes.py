@@ -23,6 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.db import OperationalError, connections, transaction
@@ -135,7 +136,7 @@ def slices_write(
                     break
             part = _Slice(first=first, rows=rows, previous=parts[-1] if parts else None)
             parts.append(part)
-            lanes[number % 2].tasks.put(lambda part=part: run(part))
+            lanes[number % 2].tasks.put(partial(run, part))
     finally:  # also when the feed raised: the slices given to the lanes end, and `written` counts those committed
         for lane in lanes:
             lane.tasks.put(None)
