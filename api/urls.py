@@ -61,5 +61,6 @@ urlpatterns = [
     # Pages for people: signed out, the login page (DRF would answer 401).
     path("docs/", login_required(SwaggerView.as_view(url_name="api:schema")), name="docs"),
     path("redoc/", login_required(redoc_view), name="redoc"),
-    re_path(r"^.*$", csrf_exempt(login_not_required(not_found_view))),
+    # [\s\S], not ".": a path may hold line breaks (%0A and the like), which "." does not match.
+    re_path(r"^[\s\S]*$", csrf_exempt(login_not_required(not_found_view))),
 ]

@@ -104,6 +104,10 @@ def test_an_unknown_url_and_an_unknown_object_are_json_404(admin_api):
     response = admin_api.get("/api/v1/contacts/999999/")
     assert response.status_code == 404 and error(response)["code"] == "not_found"
     assert error(admin_api.get("/api/v1/groups/nope/"))["code"] == "not_found"
+    # Line breaks of every kind in the path (schemathesis sends them): still the API's JSON, not the site's page.
+    response = admin_api.patch("/api/v1/accounts/a%0Ab%0Dc%C2%85d%0Be%0Cf%E2%80%A8g%E2%80%A9h%0D%0Ai/", {})
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert error(response)["code"] == "not_found"
 
 
 def test_an_unsupported_method_and_media_type_answer_in_the_shape(admin_api, client):
