@@ -108,10 +108,7 @@ def slices_write(
                     part.contacts_saved.set()
                     part.after(lambda p: p.ended)
                     if part.previous is None:
-                        group = first_group
-                        if group is None and part.first == 0:
-                            group = writing._new_group(job=job, options=options)
-                        return group, first_seen
+                        return writing.slice_group(job=job, options=options, group=first_group, first=0), first_seen
                     return part.previous.group, part.previous.seen
 
                 recorded, part.group = writing.slice_write(

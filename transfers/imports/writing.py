@@ -61,6 +61,16 @@ def existing_group(*, options: ImportOptions) -> ContactGroup | None:
     return group
 
 
+def slice_group(
+    *, job: ImportJob, options: ImportOptions, group: ContactGroup | None, first: int
+) -> ContactGroup | None:
+    """The group a slice adds its contacts to: the one the slices before it used, or — the first slice — the new
+    group asked for (created in that slice's transaction)."""
+    if group is None and first == 0:
+        return _new_group(job=job, options=options)
+    return group
+
+
 def _new_group(*, job: ImportJob, options: ImportOptions) -> ContactGroup | None:
     if not options.new_group.strip():
         return None
@@ -120,10 +130,7 @@ def rows_write(*, job: ImportJob, feed: Feed, options: ImportOptions, written: W
                 _slice_settings()
 
                 def rest(first: int = first) -> tuple[ContactGroup | None, set[int]]:
-                    group = written.group
-                    if group is None and first == 0:
-                        group = _new_group(job=job, options=options)
-                    return group, written.seen
+                    return slice_group(job=job, options=options, group=written.group, first=first), written.seen
 
                 seen, group = slice_write(
                     job=job, rows=rows, bulk=bulk, done=first + len(rows), links=feed.links, rest=rest
