@@ -365,7 +365,10 @@ class PendingGroupRefresh(models.Model):
 class PendingRecheck(models.Model):
     """A contact waiting to be re-checked against condition-based groups, for one kind of change.
 
-    Rows coalesce bursts: many changes to one contact leave one row per kind until a re-check drains it.
+    One row per change and kind, never merged into an earlier row: a drain that has claimed (row-locked) a
+    contact's note judges the contact as it was when it read it, so a change committing meanwhile needs a note
+    of its own that the drain does not delete (a unique row, written with ON CONFLICT DO NOTHING, let that
+    change go unchecked). A drain batch groups its rows by contact, so a burst still costs one re-check.
     `contact_id` is a plain column (not a foreign key) so a deleted contact's row is simply skipped.
     """
 
@@ -374,8 +377,10 @@ class PendingRecheck(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["contact_id", "kind"], name="pendingrecheck_unique")]
-        indexes = [models.Index(fields=["queued_at"], name="pendingrecheck_queued_idx")]
+        indexes = [
+            models.Index(fields=["queued_at"], name="pendingrecheck_queued_idx"),
+            models.Index(fields=["contact_id"], name="pendingrecheck_contact_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"re-check contact {self.contact_id} ({self.kind})"

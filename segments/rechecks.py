@@ -2,14 +2,15 @@
 
 Invariant: a change to contacts and the note that it needs a re-check commit together. The
 `contacts_changed` signal is sent inside the changing transaction, and its receiver here writes one
-PendingRecheck row per (contact, kind of change) — or, for a change to more than
-BULK_REBUILD_THRESHOLD contacts, one PendingGroupRefresh row — in that same transaction; only the
-worker's wake-up waits for the commit (a lost wake-up is covered by the 5-minute schedule), and is
-queued only when no drain is already waiting to start (RecheckWake: a burst of thousands of changes a
-second — opens of a sent campaign — queues one drain, not one per change). A worker
-drains the rows in batches and re-evaluates only the groups whose rules read that kind of data,
-writing through `segments.memberships` under the groups' locks. A burst of changes to one contact thus
-costs one re-check, and a bulk write one batched refresh, never one task per row.
+PendingRecheck row per (contact, kind of change) — a row of its own for every change (see the model) —
+or, for a change to more than BULK_REBUILD_THRESHOLD contacts, one PendingGroupRefresh row — in that
+same transaction; only the worker's wake-up waits for the commit (a lost wake-up is covered by the
+5-minute schedule), and is queued only when no drain is already waiting to start (RecheckWake: a burst
+of thousands of changes a second — opens of a sent campaign — queues one drain, not one per change). A
+worker drains the rows in batches (grouped by contact) and re-evaluates only the groups whose rules
+read that kind of data, writing through `segments.memberships` under the groups' locks. A burst of
+changes to one contact thus costs one re-check, and a bulk write one batched refresh, never one task
+per row.
 """
 
 from __future__ import annotations
@@ -96,13 +97,13 @@ def rechecks_enqueue(*, contact_ids: Iterable[int], reason: str, bulk: bool = Fa
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {connection.ops.quote_name(PendingRecheck._meta.db_table)} (contact_id, kind, queued_at) "
-                f"VALUES {', '.join(['(%s, %s, %s)'] * len(notes))} ON CONFLICT DO NOTHING",
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(notes))}",
                 [v for cid, kind in notes for v in (cid, kind, at)],
             )
         noted = len(notes)
     else:
         rows = [PendingRecheck(contact_id=cid, kind=kind) for cid in ids for kind in kinds]
-        PendingRecheck.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+        PendingRecheck.objects.bulk_create(rows, batch_size=2000)
         noted = len(rows)
     transaction.on_commit(_wake_worker)
     return noted

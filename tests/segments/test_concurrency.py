@@ -9,7 +9,7 @@ from django_q.conf import Conf
 from contacts import services as contact_services
 from contacts.models import Contact
 from segments import rebuilds
-from segments.models import ContactGroup, Membership
+from segments.models import ContactGroup, Membership, PendingRecheck
 from segments.rechecks import rechecks_drain
 from segments.rules import matching_contacts
 from tests.factories import ContactGroupFactory
@@ -54,3 +54,43 @@ def test_rebuilds_racing_with_updates_and_rechecks_end_consistent(monkeypatch):
     assert stored == expected
     group.refresh_from_db()
     assert group.member_count == Membership.objects.filter(group=group).count()
+
+
+def test_a_change_committed_while_a_drain_holds_the_contacts_note_is_rechecked_later(monkeypatch):
+    """The interleaving: a drain claims a contact's note and judges the contact; the contact changes and commits
+    before the drain deletes the note it claimed. The change's own note must outlive that drain."""
+    import threading
+
+    from segments import rechecks
+
+    monkeypatch.setattr(rechecks, "_wake_worker", lambda: None)  # no drain but the test's own
+    group = ContactGroupFactory(code="cz", is_condition_based=True, condition=CZ)
+    contact = contact_services.contact_create(email="late@example.com", country="DE")
+    assert rechecks_drain() == 1
+    contact_services.contact_update(contact=Contact.objects.get(pk=contact.pk), city="Brno")  # a note to claim
+    real_recheck = rechecks.contacts_recheck
+    changed: list[BaseException | None] = []
+
+    def change_meanwhile():
+        try:
+            contact_services.contact_update(contact=Contact.objects.get(pk=contact.pk), country="CZ")
+            changed.append(None)
+        except BaseException as exc:  # surfaced below
+            changed.append(exc)
+        finally:
+            connection.close()
+
+    def recheck_then_change(**kwargs):
+        real_recheck(**kwargs)  # judged as DE: not a member
+        if changed:  # once (this drain goes on to claim the change's own note)
+            return
+        thread = threading.Thread(target=change_meanwhile)  # commits before this drain deletes its claimed note
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the change waited for the drain's transaction"
+
+    monkeypatch.setattr(rechecks, "contacts_recheck", recheck_then_change)
+    assert rechecks_drain() == 2  # the claimed notes, then (a batch after) the change's own
+    assert changed == [None]
+    assert Membership.objects.filter(group=group, contact=contact, via_condition=True).exists()
+    assert not PendingRecheck.objects.exists()

@@ -94,14 +94,19 @@ def test_activity_recorded_rechecks_activity_groups_only(sync_worker, django_cap
     assert sources(country, contact) is None
 
 
-def test_a_burst_of_changes_leaves_one_pending_row_per_kind(django_capture_on_commit_callbacks, monkeypatch):
+def test_a_burst_of_changes_is_rechecked_once(django_capture_on_commit_callbacks, monkeypatch):
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)  # the worker is busy elsewhere
     contact = ContactFactory()
     with django_capture_on_commit_callbacks(execute=True):
         for score in range(5):
             contact_services.contact_update(contact=contact, lead_score=score)
-    assert PendingRecheck.objects.filter(contact_id=contact.pk).count() == len(recheck.KINDS_BY_REASON["updated"])
+    # a note per change and kind (never merged into an earlier one: see test_concurrency), drained as one re-check
+    assert PendingRecheck.objects.filter(contact_id=contact.pk).count() == 5 * len(recheck.KINDS_BY_REASON["updated"])
+    rechecked = []
+    real = recheck.contacts_recheck
+    monkeypatch.setattr(recheck, "contacts_recheck", lambda **kw: rechecked.append(kw) or real(**kw))
     assert recheck.rechecks_drain() == 1
+    assert [sorted(kw["kinds_by_contact"]) for kw in rechecked] == [[contact.pk]]
     assert not PendingRecheck.objects.exists()
 
 
