@@ -314,6 +314,10 @@ else:
         }
     }
 
+# The builder's live preview: the same tree asked for again within this many seconds gets the count made then,
+# with its age (segments.selectors.preview; one count per tree across processes). 0: always count afresh.
+PREVIEW_CACHE_SECONDS = float(os.environ.get("PREVIEW_CACHE_SECONDS", "30"))
+
 NIGHTLY_REBUILD_TIME = os.environ.get("NIGHTLY_REBUILD_TIME", "02:00")
 # PostgreSQL: monthly partitions of the activity table created this many months ahead (the daily schedule).
 ACTIVITY_PARTITIONS_AHEAD = int(os.environ.get("ACTIVITY_PARTITIONS_AHEAD", "3"))

@@ -24,6 +24,12 @@ def axes_off(settings):
 
 
 @pytest.fixture(autouse=True)
+def previews_counted_afresh(settings):
+    """Each preview counts the data as the test left it (tests/segments/test_preview_shared.py shares them)."""
+    settings.PREVIEW_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def background_notice_settled():
     """Pages start with the "background work is delayed" notice known to be off (health.notice asks the broker and
     the worker's heartbeat at most every 15 s per process): a test's query counts do not depend on when it ran.

@@ -42,9 +42,12 @@ from segments.selectors.members import (
     members_page,
     walk_is_cheap,
 )
+from segments.selectors.preview import PREVIEW_CACHE_SECONDS, Counted, preview_shared
 
 __all__ = [
+    "PREVIEW_CACHE_SECONDS",
     "ContactSummary",
+    "Counted",
     "DASHBOARD_DAYS",
     "DayFlow",
     "Drift",
@@ -66,6 +69,7 @@ __all__ = [
     "fmt_signed",
     "group_drift",
     "group_flow",
+    "preview_shared",
     "group_history_start",
     "group_last_rebuild_changes",
     "group_recent_events",

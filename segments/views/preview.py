@@ -21,7 +21,8 @@ from django.http import HttpRequest, JsonResponse
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_POST
 
-from segments.rules import MAX_DEPTH, EvaluationTimeout, RuleError, preview
+from segments.rules import MAX_DEPTH, EvaluationTimeout, RuleError
+from segments.selectors import preview_shared
 
 PREVIEW_TIMEOUT_SECONDS = 10.0  # settings.PREVIEW_TIMEOUT_SECONDS overrides it
 
@@ -49,7 +50,9 @@ def _tree(body: bytes) -> Any:
 @permission_required("segments.change_contactgroup", raise_exception=True)  # 403 before 405
 @require_POST
 def preview_view(request: HttpRequest) -> JsonResponse:
-    """{valid, count, reachable: {email, sms}, contacts: [{id, name, email, url}], description} or 400 {error, path}."""
+    """{valid, count, reachable: {email, sms}, contacts: [{id, name, email, url}], description, counted_seconds_ago}
+    or 400 {error, path}. The same tree asked for again within PREVIEW_CACHE_SECONDS gets the count made then
+    (segments.selectors.preview), with its age."""
     live = request.GET.get("live") == "1"
     try:
         body = request.body
@@ -64,7 +67,7 @@ def preview_view(request: HttpRequest) -> JsonResponse:
         return _invalid(error.path, error.message, live=live)
     timeout = float(getattr(settings, "PREVIEW_TIMEOUT_SECONDS", PREVIEW_TIMEOUT_SECONDS))
     try:
-        result = preview(tree, group=request.GET.get("group") or None, timeout=timeout)
+        counted = preview_shared(tree, group=request.GET.get("group") or None, timeout=timeout)
     except RuleError as error:
         return _invalid(error.path, error.message, live=live)
     except EvaluationTimeout as timeout_error:
@@ -72,6 +75,7 @@ def preview_view(request: HttpRequest) -> JsonResponse:
         if live:
             return JsonResponse({"valid": True, "timed_out": True, "error": message, "path": "tree"})
         return JsonResponse({"error": message, "path": "tree"}, status=503)
+    result = counted.preview
     return JsonResponse(
         {
             "valid": True,
@@ -82,6 +86,7 @@ def preview_view(request: HttpRequest) -> JsonResponse:
                 for c in result.contacts
             ],
             "description": result.description,
+            "counted_seconds_ago": round(counted.age),
         }
     )
 

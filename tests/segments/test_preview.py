@@ -211,13 +211,13 @@ def test_a_costly_tree_is_refused_with_its_cause(marketer_client):
 
 def test_a_preview_that_times_out_answers_a_clear_message(marketer_client, monkeypatch):
     from segments.rules import EvaluationTimeout
-    from segments.views import preview as view
+    from segments.selectors import preview as shared
 
     def slow(tree, **kwargs):
         assert kwargs["timeout"] == 10.0  # previews always run under a deadline
         raise EvaluationTimeout(kwargs["timeout"])
 
-    monkeypatch.setattr(view, "preview", slow)
+    monkeypatch.setattr(shared, "preview", slow)
     response = post(marketer_client, CZECH)
     assert response.status_code == 503
     assert response.json()["error"].startswith("tree: counting the matching contacts took longer than 10 seconds")

@@ -142,7 +142,10 @@ export class PreviewPanel {
     if (count > contacts.length && contacts.length) {
       this.listEl.append(h("li", { class: "list-group-item small text-body-secondary" }, `and ${formatNumber(count - contacts.length)} more`));
     }
-    this.statusEl.replaceChildren(count ? "" : "No contact matches these conditions yet.");
+    const age = Number(data.counted_seconds_ago) || 0;
+    // The same conditions counted a moment ago (by anyone) are shown with their age, not passed off as new.
+    const counted = age >= 5 ? `Counted ${age} s ago.` : "";
+    this.statusEl.replaceChildren(count ? counted : "No contact matches these conditions yet.");
   }
 
   contactItem(contact) {
