@@ -18,6 +18,7 @@ Raw SQL that is part of a lagging read takes its connection from `read_connectio
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
@@ -134,6 +135,17 @@ def read_alias() -> str:
     if _lagging.get() and replica_configured() and probe.ready():
         return REPLICA
     return DEFAULT_DB_ALIAS
+
+
+@contextlib.contextmanager
+def lagging_read() -> Iterator[None]:
+    """Reads inside the block are lagging reads (the replica when it may serve), as in a LAGGING_READS view;
+    for background work that reads what such a view shows (the builder's preview recounted by a worker)."""
+    token = _lagging.set(True)
+    try:
+        yield
+    finally:
+        _lagging.reset(token)
 
 
 def read_connection() -> Any:

@@ -25,6 +25,13 @@ def rebuild_scheduled_groups() -> list[dict]:
     return results
 
 
+def preview_recount(canonical: dict, timeout: float) -> None:
+    """Count a builder preview again and share it (segments.selectors.preview: served meanwhile with its age)."""
+    from segments.selectors.preview import preview_recount as recount
+
+    recount(canonical, timeout)
+
+
 def drain_rechecks() -> int:
     """Refresh groups after bulk changes and re-check the contacts that changed since the last drain."""
     from segments.rechecks import rechecks_drain

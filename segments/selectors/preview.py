@@ -1,22 +1,23 @@
 """The builder's live preview, shared for a moment: one count per tree, however many ask for it.
 
 Invariant: a preview is served from the shared cache while it is at most PREVIEW_CACHE_SECONDS old (30; 0 turns
-the sharing off) — or, while another request is counting the tree again, at most twice that — and its age goes
+the sharing off) — or, while a worker counts the tree again, at most twice that — and its age goes
 with it (`Counted.age`), so the builder says "counted 40 s ago" rather than passing an old count off as new. The
 key is the tree's canonical form (`Rule.to_json()`: two trees that differ only in spelling share it) with the
 reachability consents, so nothing but the data's own changes of the last seconds can differ from a fresh count —
 the lag the issue allows for live previews, counts and list pages (the replica's own lag is of the same kind).
 
-One process counts, the others wait for its result (single flight): a preview of "country is CZ" at 1M costs
-~0.5 s of database time, and a dozen marketers opening the same group's builder, or one marketer undoing an
-edit, would otherwise count it a dozen times at once. The cache is Django's (Redis with REDIS_URL, else the
-database cache), shared by every web process.
+One process counts, the others wait for its result or are served the previous one (single flight): a preview
+of "country is CZ" at 1M costs ~0.5 s of database time, and a dozen marketers opening the same group's builder,
+or one marketer undoing an edit, would otherwise count it a dozen times at once. The cache is Django's (Redis
+with REDIS_URL, else the database cache), shared by every web process and the workers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from segments.rules.limits import check_cost
 PREVIEW_CACHE_SECONDS = 30  # settings.PREVIEW_CACHE_SECONDS overrides it; 0: every preview counted afresh
 _KEY_VERSION = 1  # raise when Preview's shape changes: a cached value of the old shape is then never read
 _WAIT_STEP = 0.05  # seconds between two looks at the cache while another process counts
+_QUEUE_GRACE = 30  # seconds a queued recount may wait for a free worker before another request asks again
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,11 @@ def _key(canonical: dict[str, Any]) -> str:
 def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None) -> Counted:
     """`segments.rules.preview(tree, group=, timeout=)`, or the same tree's preview counted in the last seconds.
 
-    Within PREVIEW_CACHE_SECONDS of its count a preview is served as it is. After that the next request
-    counts the tree again, and while it does, the others are served the previous count (with its age) rather
-    than waiting: a count that takes seconds under load stalls one request, not every one. A count is kept
-    for two windows at most; past that it is gone and the first to ask counts while the others wait for it.
+    Within PREVIEW_CACHE_SECONDS of its count a preview is served as it is. After that the first request to see
+    it asks a worker to count the tree again (`preview_recount`) and, like everyone until that count is in, is
+    served the previous one with its age: no request waits for a recount. A count is kept for two windows; past
+    that (nobody asked meanwhile) the first to ask counts while the others wait for it. Without a worker queue
+    (the broker does not answer) the request counts itself.
 
     Raises what `preview` raises (RuleError before any cache is read; EvaluationTimeout — never cached).
     """
@@ -64,25 +68,58 @@ def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None
     seconds = float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
     if seconds <= 0:
         return Counted(preview(rule, timeout=timeout), 0.0)
-    key = _key(rule.to_json())
+    canonical = rule.to_json()
+    key = _key(canonical)
     flag = f"{key}:counting"
-    waited_until = time.monotonic() + (timeout if timeout is not None else seconds)
+    limit = timeout if timeout is not None else seconds
+    waited_until = time.monotonic() + limit
     while True:
         hit = cache.get(key)
-        age = time.time() - hit[1] if hit is not None else None
-        if hit is not None and age is not None and age <= seconds:
-            return Counted(hit[0], max(0.0, age))
-        # The first to ask counts (the flag expires with the count's own time limit, should its process die).
-        if cache.add(flag, 1, timeout=int(timeout or seconds) + 1):
-            try:
-                started = time.time()
-                result = preview(rule, timeout=timeout)
-                cache.set(key, (result, started), timeout=2 * seconds)
-                return Counted(result, 0.0)
-            finally:
-                cache.delete(flag)
-        if hit is not None and age is not None:  # being counted again elsewhere: the previous count meanwhile
+        if hit is not None:
+            age = max(0.0, time.time() - hit[1])
+            # Older than the window: the first to see it asks a worker for a new count (no worker: counts it).
+            stale = age > seconds and cache.add(flag, 1, timeout=int(limit) + _QUEUE_GRACE)
+            if stale and not _recount_queued(canonical, limit):
+                return Counted(_count(rule, key, flag, timeout=timeout, seconds=seconds), 0.0)
             return Counted(hit[0], age)
+        # Nobody has it: the first to ask counts (the flag expires with the count's time limit, should it die).
+        if cache.add(flag, 1, timeout=int(limit) + 1):
+            return Counted(_count(rule, key, flag, timeout=timeout, seconds=seconds), 0.0)
         if time.monotonic() >= waited_until:  # the other count is slow or failed: count here
             return Counted(preview(rule, timeout=timeout), 0.0)
         time.sleep(_WAIT_STEP)
+
+
+def preview_recount(canonical: dict[str, Any], timeout: float) -> None:
+    """The worker's half of `preview_shared`: count the tree again (as a lagging read) and share the count."""
+    from config.replica import lagging_read
+
+    seconds = float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
+    key = _key(canonical)
+    with lagging_read():
+        _count(parse(canonical), key, f"{key}:counting", timeout=timeout, seconds=seconds)
+
+
+def _count(rule: Any, key: str, flag: str, *, timeout: float | None, seconds: float) -> Preview:
+    """Count, share the count for two windows, and lower the flag whatever happened."""
+    try:
+        started = time.time()
+        result = preview(rule, timeout=timeout)
+        cache.set(key, (result, started), timeout=2 * seconds)
+        return result
+    finally:
+        cache.delete(flag)
+
+
+def _recount_queued(canonical: dict[str, Any], timeout: float) -> bool:
+    """Ask a worker to recount the tree; False when the broker does not answer (not kept for later: by then the
+    count would be old anyway)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("segments.tasks.preview_recount", canonical, timeout)
+        return True
+    except Exception as error:  # redis' ConnectionError / TimeoutError, or the ORM broker's database error
+        logger.warning("the task queue did not answer (%s: %s); the preview is counted in the request",
+                       type(error).__name__, error)  # fmt: skip
+        return False

@@ -132,18 +132,46 @@ def test_a_timed_out_count_is_not_shared(db, monkeypatch):
     assert cache.get(key) is None and cache.get(f"{key}:counting") is None  # the next one counts afresh
 
 
-def test_past_the_window_one_request_counts_again_while_the_others_get_the_previous_count(db, monkeypatch, clock):
+@pytest.fixture
+def queued(monkeypatch):
+    """The tasks queued (django_q's async_task), not run."""
+    tasks = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: tasks.append((func, args)))
+    return tasks
+
+
+def test_past_the_window_a_worker_recounts_while_everyone_gets_the_previous_count(db, clock, queued):
     ContactFactory(country="CZ")
     assert shared.preview_shared(CZECH).preview.count == 1
     ContactFactory(country="CZ")
     clock[0] += 31  # past the 30 s window
-    key = shared._key(shared.parse(CZECH).to_json())
-    cache.add(f"{key}:counting", 1, timeout=30)  # another request is counting it again
-    monkeypatch.setattr(shared, "preview", lambda *a, **k: pytest.fail("counted while another request counts"))
-    meanwhile = shared.preview_shared(CZECH)
-    assert (meanwhile.preview.count, meanwhile.age) == (1, 31)  # the previous count, with its true age
-    cache.delete(f"{key}:counting")
-    monkeypatch.undo()
-    monkeypatch.setattr(shared.time, "time", lambda: clock[0])
-    recounted = shared.preview_shared(CZECH)  # nobody is counting: this request does
+    first, second = shared.preview_shared(CZECH), shared.preview_shared(CZECH_AGAIN)
+    assert [(r.preview.count, r.age) for r in (first, second)] == [(1, 31), (1, 31)]  # nobody waits for the recount
+    assert [func for func, _ in queued] == ["segments.tasks.preview_recount"]  # asked once, not per request
+    from segments import tasks
+
+    tasks.preview_recount(*queued[0][1])  # the worker's turn (through the task's own arguments: JSON-able)
+    clock[0] += 2
+    assert (lambda r: (r.preview.count, r.age))(shared.preview_shared(CZECH)) == (2, 2)
+
+
+def test_a_worker_queue_that_does_not_answer_makes_the_request_recount(db, clock, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is away")
+
+    ContactFactory(country="CZ")
+    assert shared.preview_shared(CZECH).preview.count == 1
+    ContactFactory(country="CZ")
+    clock[0] += 31
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    recounted = shared.preview_shared(CZECH)
     assert (recounted.preview.count, recounted.age) == (2, 0)
+
+
+def test_past_two_windows_the_count_is_gone_and_the_first_to_ask_counts(db, clock, queued):
+    ContactFactory(country="CZ")
+    assert shared.preview_shared(CZECH).preview.count == 1
+    ContactFactory(country="CZ")
+    cache.delete(shared._key(shared.parse(CZECH).to_json()))  # what the cache does after two windows
+    fresh = shared.preview_shared(CZECH)
+    assert (fresh.preview.count, fresh.age, queued) == (2, 0, [])
