@@ -520,3 +520,34 @@ def test_an_unfinished_rule_logs_no_failed_request(marketer_page: Page, live_ser
     expect(page.locator("[data-builder-preview]")).to_have_attribute("data-state", "error")
     page.wait_for_timeout(800)
     assert not [m for m in console if "400" in m or "Failed to load" in m], console
+
+
+def test_a_shared_count_says_how_old_it_is(marketer_page: Page, live_server, settings, monkeypatch):
+    """The builder's count of a condition counted a moment ago is that count, with its age (segments.selectors.preview;
+    the live server runs in this process, so its clock is moved here)."""
+    from django.core.cache import cache
+
+    from segments.selectors import preview as shared
+
+    settings.PREVIEW_CACHE_SECONDS = 30
+    cache.clear()
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(shared.time, "time", lambda: now[0])
+    page = marketer_page
+    czechs = ContactGroup.objects.create(
+        code="cz_shared",
+        name="Czechs",
+        is_condition_based=True,
+        condition={"version": 1, "root": CZ},
+        condition_version=1,
+    )
+    expected = matching_contacts({"version": 1, "root": CZ}).count()
+    url = live_server.url + reverse("segments:group_update", args=[czechs.pk])
+    open_builder(page, url)
+    expect_count(page, expected)
+    expect(page.locator("[data-preview-status]")).to_have_text("")
+    now[0] += 12
+    open_builder(page, url)
+    expect_count(page, expected)
+    expect(page.locator("[data-preview-status]")).to_have_text("Counted 12 s ago.")
+    cache.clear()
