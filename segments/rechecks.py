@@ -125,6 +125,15 @@ def rechecks_drain(*, batch: int = DRAIN_BATCH, now: datetime | None = None) -> 
             rows = list(claimed.values_list("id", "contact_id", "kind")[:batch])
             if not rows:
                 return done
+            # The batch's contacts' other notes too (a burst of changes to one contact: one re-check, not one
+            # per batch): each was committed before this statement, so the re-check below, reading after it,
+            # sees its change. A note committed later is not claimed, and waits for the next batch.
+            others = PendingRecheck.objects.filter(contact_id__in={row[1] for row in rows}).exclude(
+                id__in=[row[0] for row in rows]
+            )
+            if connection.features.has_select_for_update_skip_locked:
+                others = others.select_for_update(skip_locked=True)
+            rows += others.values_list("id", "contact_id", "kind")
             kinds_by_contact: dict[int, set[str]] = defaultdict(set)
             for _, contact_id, kind in rows:
                 kinds_by_contact[contact_id].add(kind)

@@ -110,6 +110,23 @@ def test_a_burst_of_changes_is_rechecked_once(django_capture_on_commit_callbacks
     assert not PendingRecheck.objects.exists()
 
 
+def test_a_drain_batch_takes_its_contacts_other_notes_along(django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: None)
+    busy, quiet = ContactFactory(), ContactFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.contact_update(contact=busy, lead_score=1)
+        contact_services.contact_update(contact=quiet, lead_score=1)
+        for score in range(2, 12):
+            contact_services.contact_update(contact=busy, lead_score=score)
+    rechecked = []
+    real = recheck.contacts_recheck
+    monkeypatch.setattr(recheck, "contacts_recheck", lambda **kw: rechecked.append(kw) or real(**kw))
+    assert recheck.rechecks_drain(batch=2) == 2  # the first batch (2 of busy's 33 notes) took all 33
+    assert [sorted(kw["kinds_by_contact"]) for kw in rechecked] == [[busy.pk], [quiet.pk]]
+    assert rechecked[0]["kinds_by_contact"][busy.pk] == set(recheck.KINDS_BY_REASON["updated"])
+    assert not PendingRecheck.objects.exists()
+
+
 def test_bulk_writes_queue_one_batched_recheck(django_capture_on_commit_callbacks, monkeypatch):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: queued.append(a))
