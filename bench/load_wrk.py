@@ -89,6 +89,7 @@ class Figures:
     max: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     socket_errors: int = 0
+    socket_kinds: dict[str, int] = field(default_factory=dict)  # wrk's connect / read / write / timeout
 
     def errors(self, expect: int) -> int:
         return self.socket_errors + sum(n for status, n in self.statuses.items() if status != str(expect))
@@ -131,7 +132,10 @@ def merge(parts: list[dict[str, Any]]) -> Figures:
             setattr(figures, key, max(getattr(figures, key), part[key] / 1000))
         for status, n in part["statuses"].items():
             figures.statuses[status] = figures.statuses.get(status, 0) + n
-        figures.socket_errors += sum(part[k] for k in ("connect", "read", "write", "timeout"))
+        for kind in ("connect", "read", "write", "timeout"):
+            figures.socket_errors += part[kind]
+            if part[kind]:
+                figures.socket_kinds[kind] = figures.socket_kinds.get(kind, 0) + part[kind]
     return figures
 
 
@@ -198,7 +202,8 @@ def report(
             goal = f"{f.rps * endpoint.items:,.0f} activities/s"
         if errors:
             wrong = {s: n for s, n in f.statuses.items() if s != str(endpoint.expect)}
-            goal += f"; errors {wrong or ''}{f' socket {f.socket_errors}' if f.socket_errors else ''}"
+            socket = f" socket {f.socket_errors} {f.socket_kinds}" if f.socket_errors else ""
+            goal += f"; errors {wrong or ''}{socket}"
         lines.append(
             f"{endpoint.name:<34}{endpoint.clients:>8}{f.requests:>10,}{f.rps:>9,.1f}{f.p50:>9.0f}{f.p95:>9.0f}"
             f"{f.p99:>9.0f}{errors:>8}  {goal}"

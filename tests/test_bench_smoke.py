@@ -210,6 +210,7 @@ def test_load_report_merges_the_processes_and_counts_unexpected_statuses_as_erro
     figures = merge([first, second])
     assert (figures.requests, figures.seconds, figures.p50, figures.p95) == (1000, 60.0, 60.0, 250.0)
     assert figures.statuses == {"200": 997, "302": 2, "timed_out": 1} and figures.socket_errors == 1
+    assert figures.socket_kinds == {"read": 1}  # which kind of socket error, for the report
     assert figures.errors(200) == 4 and figures.rps == pytest.approx(16.67, abs=0.01)
     page = Endpoint("contact list", "page", 3, [])
     lines = report([page], {"contact list": figures}, page_p95_ms=300, pixel_rps=1000)
