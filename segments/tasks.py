@@ -25,11 +25,11 @@ def rebuild_scheduled_groups() -> list[dict]:
     return results
 
 
-def preview_recount(canonical: dict, timeout: float) -> None:
+def preview_recount(canonical: dict, timeout: float, key: str) -> None:
     """Count a builder preview again and share it (segments.selectors.preview: served meanwhile with its age)."""
     from segments.selectors.preview import preview_recount as recount
 
-    recount(canonical, timeout)
+    recount(canonical, timeout, key)
 
 
 def drain_rechecks() -> int:

@@ -1,11 +1,12 @@
 """The builder's live preview, shared for a moment: one count per tree, however many ask for it.
 
 Invariant: a preview is served from the shared cache while it is at most PREVIEW_CACHE_SECONDS old (30; 0 turns
-the sharing off) — or, while a worker counts the tree again, at most twice that — and its age goes
-with it (`Counted.age`), so the builder says "counted 40 s ago" rather than passing an old count off as new. The
-key is the tree's canonical form (`Rule.to_json()`: two trees that differ only in spelling share it) with the
-reachability consents, so nothing but the data's own changes of the last seconds can differ from a fresh count —
-the lag the issue allows for live previews, counts and list pages (the replica's own lag is of the same kind).
+the sharing off) — or, while a worker counts the tree again, at most twice that — and its age goes with it
+(`Counted.age`), so the builder says "counted 40 s ago" rather than passing an old count off as new. The key is
+the tree's canonical form (`Rule.to_json()`: two trees that differ only in spelling share it) with the
+reachability consents and the rule catalog's version (fields and groups as they are now), so nothing but the
+data's own changes of the last seconds can differ from a fresh count — the lag the issue allows for live
+previews, counts and list pages (the replica's own lag is of the same kind).
 
 One process counts, the others wait for its result or are served the previous one (single flight): a preview
 of "country is CZ" at 1M costs ~0.5 s of database time, and a dozen marketers opening the same group's builder,
@@ -44,11 +45,17 @@ class Counted:
 
 
 def _key(canonical: dict[str, Any]) -> str:
+    """The tree's cache key: its canonical form, the reachability consents and the rule catalog's version (a custom
+    field's type decides how a condition compiles; any change of a field or a group gives a new version)."""
+    from segments.models import RuleCatalogVersion
+    from segments.rechecks import CATALOG_ROW
+
     reach = [
         getattr(settings, "REACHABILITY_EMAIL_CONSENT", "newsletter"),
         getattr(settings, "REACHABILITY_SMS_CONSENT", "sms"),
     ]
-    text = json.dumps([canonical, reach], sort_keys=True, separators=(",", ":"))
+    catalog = RuleCatalogVersion.objects.filter(pk=CATALOG_ROW).values_list("version", flat=True).first()
+    text = json.dumps([canonical, reach, catalog], sort_keys=True, separators=(",", ":"))
     return f"preview:{_KEY_VERSION}:{hashlib.sha256(text.encode()).hexdigest()}"
 
 
@@ -79,7 +86,7 @@ def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None
             age = max(0.0, time.time() - hit[1])
             # Older than the window: the first to see it asks a worker for a new count (no worker: counts it).
             stale = age > seconds and cache.add(flag, 1, timeout=int(limit) + _QUEUE_GRACE)
-            if stale and not _recount_queued(canonical, limit):
+            if stale and not _recount_queued(canonical, limit, key):
                 return Counted(_count(rule, key, flag, timeout=timeout, seconds=seconds), 0.0)
             return Counted(hit[0], age)
         # Nobody has it: the first to ask counts (the flag expires with the count's time limit, should it die).
@@ -90,12 +97,12 @@ def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None
         time.sleep(_WAIT_STEP)
 
 
-def preview_recount(canonical: dict[str, Any], timeout: float) -> None:
-    """The worker's half of `preview_shared`: count the tree again (as a lagging read) and share the count."""
+def preview_recount(canonical: dict[str, Any], timeout: float, key: str) -> None:
+    """The worker's half of `preview_shared`: count the tree again (as a lagging read) and share the count under
+    the key the request saw (and lower that key's flag)."""
     from config.replica import lagging_read
 
     seconds = float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
-    key = _key(canonical)
     with lagging_read():
         _count(parse(canonical), key, f"{key}:counting", timeout=timeout, seconds=seconds)
 
@@ -111,13 +118,13 @@ def _count(rule: Any, key: str, flag: str, *, timeout: float | None, seconds: fl
         cache.delete(flag)
 
 
-def _recount_queued(canonical: dict[str, Any], timeout: float) -> bool:
+def _recount_queued(canonical: dict[str, Any], timeout: float, key: str) -> bool:
     """Ask a worker to recount the tree; False when the broker does not answer (not kept for later: by then the
     count would be old anyway)."""
     from django_q.tasks import async_task
 
     try:
-        async_task("segments.tasks.preview_recount", canonical, timeout)
+        async_task("segments.tasks.preview_recount", canonical, timeout, key)
         return True
     except Exception as error:  # redis' ConnectionError / TimeoutError, or the ORM broker's database error
         logger.warning("the task queue did not answer (%s: %s); the preview is counted in the request",

@@ -81,6 +81,20 @@ def test_a_reachability_setting_change_is_not_served_an_old_count(marketer_clien
     assert ask(marketer_client, CZECH)["reachable"]["email"] == 1
 
 
+def test_a_changed_custom_field_is_not_served_an_earlier_count(marketer_client):
+    from contacts.models import ContactField
+
+    plan = ContactField.objects.create(code="plan", label="Plan", type="text")
+    ContactFactory(custom={"plan": "pro"})
+    pro = {"version": 1, "root": {"type": "field", "field": "custom.plan", "operator": "equals", "value": "pro"}}
+    assert ask(marketer_client, pro)["count"] == 1
+    ContactFactory(custom={"plan": "pro"})
+    assert ask(marketer_client, pro)["count"] == 1  # shared
+    plan.label = "Plan (renamed)"
+    plan.save()  # any change of a field: how its conditions compile may have changed
+    assert (lambda r: (r["count"], r["counted_seconds_ago"]))(ask(marketer_client, pro)) == (2, 0)
+
+
 def test_an_invalid_tree_is_refused_before_any_shared_count(marketer_client):
     bad = {"version": 1, "root": {"type": "field", "field": "country", "operator": "between", "value": "CZ"}}
     response = marketer_client.post(URL, data=json.dumps(bad), content_type="application/json")
