@@ -8,7 +8,7 @@ the workers to 5,000 contacts (file backend) whose deliveries' signed pixel toke
 
 Each of the builder's preview trees is then counted once, one at a time (their times are printed: what a
 marketer waits for a tree nobody counted in the last PREVIEW_CACHE_SECONDS); the load then measures the steady
-state, where a tree's count is shared and one request recounts it once it is older than that.
+state, where a tree's count is shared and a worker recounts it once it is older than that.
 
 Then --clients (16) concurrent clients for --seconds (60) against both gunicorn processes, each client on one
 endpoint (bench.load_wrk: wrk with a Lua script): the contact list with filters, a group's Members page, the
@@ -40,6 +40,7 @@ from bench.cluster import Session, bench_user, client_cpu, cpu_by_role, web_base
 from bench.load_wrk import Endpoint, Request, report, run
 
 PREFIX = "bench_load_"
+PREVIEW_ENDPOINT = "live preview (builder count)"
 USERNAME = "bench_load"
 PAGE_P95_MS, PIXEL_RPS = 300.0, 1000.0
 TOKENS = 16  # the API clients play 16 integrations: API_RATE (600/min) is per token
@@ -173,21 +174,20 @@ def endpoints(setup: dict[str, Any], clients: int) -> list[Endpoint]:
     return [
         Endpoint("contact list, filtered", "page", share, pages),
         Endpoint("group members page", "page", share, members),
-        Endpoint("live preview (builder count)", "page", share, previews),
+        Endpoint(PREVIEW_ENDPOINT, "page", share, previews),
         Endpoint("API activity batch (100)", "api", share, api, expect=201, items=API_ITEMS),
         Endpoint("open pixel", "pixel", clients - 4 * share, [Request("GET", p) for p in setup["pixels"]]),
     ]
 
 
-def cold_previews(setup: dict[str, Any]) -> None:
-    """Each preview tree counted once, one at a time, before the load: the steady state the load measures (a
-    count shared for PREVIEW_CACHE_SECONDS, recounted by one request when older); the first counts' times are
-    printed, being what a marketer waits for a tree nobody has counted in the last seconds."""
+def cold_previews(setup: dict[str, Any], previews: Endpoint) -> None:
+    """Each of the preview endpoint's requests sent once, one at a time, before the load: the steady state the load
+    measures (a count shared for PREVIEW_CACHE_SECONDS, recounted by a worker when older); the first counts' times
+    are printed, being what a marketer waits for a tree nobody has counted in the last seconds."""
     session: Session = setup["session"]
-    headers = {"X-CSRFToken": session.cookies["csrftoken"], "Content-Type": "application/json"}
     times = []
-    for tree in setup["trees"]:
-        answer = session.request("POST", "/groups/preview/?live=1", body=json.dumps(tree).encode(), headers=headers)
+    for r in previews.requests:
+        answer = session.request(r.method, r.path, body=(r.body or "").encode(), headers=r.headers)
         times.append(f"{answer.seconds * 1000:,.0f}")
     print(f"  previews counted once before the load (ms, one at a time, each tree): {' / '.join(times)}")
 
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = prepare(bases)
         eps = endpoints(setup, args.clients)
         run(eps, bases, seconds=3)  # warm-up: every gunicorn worker's connections and caches
-        cold_previews(setup)
+        cold_previews(setup, next(e for e in eps if e.name == PREVIEW_ENDPOINT))
         pressed: dict[str, Any] = {}
         rebuild_meanwhile(setup, REBUILD_AFTER_S, pressed)
         began = time.time()

@@ -88,8 +88,11 @@ class Figures:
     p99: float = 0.0
     max: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
-    socket_errors: int = 0
-    socket_kinds: dict[str, int] = field(default_factory=dict)  # wrk's connect / read / write / timeout
+    socket_kinds: dict[str, int] = field(default_factory=dict)  # wrk's connect / read / write / timeout errors
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(self.socket_kinds.values())
 
     def errors(self, expect: int) -> int:
         return self.socket_errors + sum(n for status, n in self.statuses.items() if status != str(expect))
@@ -133,7 +136,6 @@ def merge(parts: list[dict[str, Any]]) -> Figures:
         for status, n in part["statuses"].items():
             figures.statuses[status] = figures.statuses.get(status, 0) + n
         for kind in ("connect", "read", "write", "timeout"):
-            figures.socket_errors += part[kind]
             if part[kind]:
                 figures.socket_kinds[kind] = figures.socket_kinds.get(kind, 0) + part[kind]
     return figures

@@ -239,6 +239,11 @@ def condition_groups(*, version: int | None = None) -> list[CompiledGroup]:
     return groups
 
 
+def rule_catalog_version() -> int | None:
+    """The current RuleCatalogVersion (None while its row is missing: a flushed test database)."""
+    return RuleCatalogVersion.objects.filter(pk=CATALOG_ROW).values_list("version", flat=True).first()
+
+
 def rule_catalog_changed(**_: object) -> None:
     """post_save / post_delete receiver (groups, custom fields): a new RuleCatalogVersion, never used before.
 

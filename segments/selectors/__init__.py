@@ -69,7 +69,6 @@ __all__ = [
     "fmt_signed",
     "group_drift",
     "group_flow",
-    "preview_shared",
     "group_history_start",
     "group_last_rebuild_changes",
     "group_recent_events",
@@ -79,5 +78,6 @@ __all__ = [
     "manual_members_among",
     "member_contact_ids",
     "members_page",
+    "preview_shared",
     "walk_is_cheap",
 ]

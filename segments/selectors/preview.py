@@ -47,16 +47,23 @@ class Counted:
 def _key(canonical: dict[str, Any]) -> str:
     """The tree's cache key: its canonical form, the reachability consents and the rule catalog's version (a custom
     field's type decides how a condition compiles; any change of a field or a group gives a new version)."""
-    from segments.models import RuleCatalogVersion
-    from segments.rechecks import CATALOG_ROW
+    from segments.rechecks import rule_catalog_version
 
     reach = [
         getattr(settings, "REACHABILITY_EMAIL_CONSENT", "newsletter"),
         getattr(settings, "REACHABILITY_SMS_CONSENT", "sms"),
     ]
-    catalog = RuleCatalogVersion.objects.filter(pk=CATALOG_ROW).values_list("version", flat=True).first()
-    text = json.dumps([canonical, reach, catalog], sort_keys=True, separators=(",", ":"))
+    text = json.dumps([canonical, reach, rule_catalog_version()], sort_keys=True, separators=(",", ":"))
     return f"preview:{_KEY_VERSION}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _flag(key: str) -> str:
+    """The key under which "this tree is being counted" is raised (by `cache.add`: one process wins)."""
+    return f"{key}:counting"
+
+
+def _window() -> float:
+    return float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
 
 
 def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None) -> Counted:
@@ -72,12 +79,12 @@ def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None
     """
     rule = parse(tree, group=group)
     check_cost(rule.root)
-    seconds = float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
+    seconds = _window()
     if seconds <= 0:
         return Counted(preview(rule, timeout=timeout), 0.0)
     canonical = rule.to_json()
     key = _key(canonical)
-    flag = f"{key}:counting"
+    flag = _flag(key)
     limit = timeout if timeout is not None else seconds
     waited_until = time.monotonic() + limit
     while True:
@@ -87,11 +94,11 @@ def preview_shared(tree: Any, *, group: Any = None, timeout: float | None = None
             # Older than the window: the first to see it asks a worker for a new count (no worker: counts it).
             stale = age > seconds and cache.add(flag, 1, timeout=int(limit) + _QUEUE_GRACE)
             if stale and not _recount_queued(canonical, limit, key):
-                return Counted(_count(rule, key, flag, timeout=timeout, seconds=seconds), 0.0)
+                return Counted(_count(rule, key, timeout=timeout, seconds=seconds), 0.0)
             return Counted(hit[0], age)
         # Nobody has it: the first to ask counts (the flag expires with the count's time limit, should it die).
         if cache.add(flag, 1, timeout=int(limit) + 1):
-            return Counted(_count(rule, key, flag, timeout=timeout, seconds=seconds), 0.0)
+            return Counted(_count(rule, key, timeout=timeout, seconds=seconds), 0.0)
         if time.monotonic() >= waited_until:  # the other count is slow or failed: count here
             return Counted(preview(rule, timeout=timeout), 0.0)
         time.sleep(_WAIT_STEP)
@@ -102,20 +109,19 @@ def preview_recount(canonical: dict[str, Any], timeout: float, key: str) -> None
     the key the request saw (and lower that key's flag)."""
     from config.replica import lagging_read
 
-    seconds = float(getattr(settings, "PREVIEW_CACHE_SECONDS", PREVIEW_CACHE_SECONDS))
     with lagging_read():
-        _count(parse(canonical), key, f"{key}:counting", timeout=timeout, seconds=seconds)
+        _count(parse(canonical), key, timeout=timeout, seconds=_window())
 
 
-def _count(rule: Any, key: str, flag: str, *, timeout: float | None, seconds: float) -> Preview:
-    """Count, share the count for two windows, and lower the flag whatever happened."""
+def _count(rule: Any, key: str, *, timeout: float | None, seconds: float) -> Preview:
+    """Count, share the count for two windows, and lower the key's flag whatever happened."""
     try:
         started = time.time()
         result = preview(rule, timeout=timeout)
         cache.set(key, (result, started), timeout=2 * seconds)
         return result
     finally:
-        cache.delete(flag)
+        cache.delete(_flag(key))
 
 
 def _recount_queued(canonical: dict[str, Any], timeout: float, key: str) -> bool:

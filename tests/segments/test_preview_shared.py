@@ -107,7 +107,7 @@ def test_while_another_process_counts_the_tree_its_result_is_awaited_not_counted
     real = shared.preview
     counted_elsewhere = real(CZECH)
     key = shared._key(shared.parse(CZECH).to_json())
-    assert cache.add(f"{key}:counting", 1, timeout=30)  # another process has started counting this tree
+    assert cache.add(shared._flag(key), 1, timeout=30)  # another process has started counting this tree
 
     def the_other_process_finishes(_seconds):
         cache.set(key, (counted_elsewhere, clock[0] - 1), timeout=30)
@@ -121,7 +121,7 @@ def test_while_another_process_counts_the_tree_its_result_is_awaited_not_counted
 def test_a_count_that_never_comes_is_made_here_after_the_wait(db, monkeypatch):
     ContactFactory(country="CZ")
     key = shared._key(shared.parse(CZECH).to_json())
-    cache.add(f"{key}:counting", 1, timeout=30)  # a process that died while counting
+    cache.add(shared._flag(key), 1, timeout=30)  # a process that died while counting
     waited = []
     monotonic = [0.0]
     monkeypatch.setattr(shared.time, "monotonic", lambda: monotonic[0])
@@ -143,7 +143,7 @@ def test_a_timed_out_count_is_not_shared(db, monkeypatch):
     with pytest.raises(EvaluationTimeout):
         shared.preview_shared(CZECH, timeout=1)
     key = shared._key(shared.parse(CZECH).to_json())
-    assert cache.get(key) is None and cache.get(f"{key}:counting") is None  # the next one counts afresh
+    assert cache.get(key) is None and cache.get(shared._flag(key)) is None  # the next one counts afresh
 
 
 @pytest.fixture
