@@ -325,6 +325,8 @@ ACTIVITY_PARTITIONS_AHEAD = int(os.environ.get("ACTIVITY_PARTITIONS_AHEAD", "3")
 REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).
 REBUILD_WORK_MEM = os.environ.get("REBUILD_WORK_MEM", "64MB")
+# Memory a live count (the builder's preview) may use per sort, hash or bitmap (PostgreSQL work_mem).
+PREVIEW_WORK_MEM = os.environ.get("PREVIEW_WORK_MEM", "16MB")
 # SQLite (one writer for the whole file): a rebuild writes its difference in transactions of this many
 # contacts with a pause between them, so a marketer's edit waits for one slice, never for the whole rebuild.
 REBUILD_SLICE = int(os.environ.get("REBUILD_SLICE", "1000"))

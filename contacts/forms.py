@@ -124,6 +124,18 @@ def _countries_in(language: str) -> tuple[tuple[str, str], ...]:
     return tuple((code, str(name)) for code, name in countries)
 
 
+@functools.lru_cache(maxsize=32)
+def _country_names(language: str) -> dict[str, str]:
+    return dict(_countries_in(language))
+
+
+def country_name(code: Any) -> str:
+    """A country's name in the active language, from the same once-translated table ("" for no country).
+
+    `contact.country.name` asks django-countries to translate it again: 40 µs a row, 4 ms of a list page."""
+    return _country_names(translation.get_language() or "").get(str(code or ""), "")
+
+
 def country_choices() -> list[tuple[str, str]]:
     """Every country as (code, name), sorted by name in the active language: translated and sorted once per
     language (django-countries does it for every form, 15 ms of each contact list page)."""

@@ -8,6 +8,8 @@ from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
 
+from contacts.forms import country_name
+
 register = template.Library()
 
 ACTIVITY_ICONS: dict[str, tuple[str, str]] = {
@@ -117,6 +119,12 @@ def initials(contact: Any) -> str:
 def avatar_class(obj: Any) -> str:
     """The avatar's colour class for a record, the same every time: "avatar-c0" … "avatar-c7"."""
     return f"avatar-c{(getattr(obj, 'pk', 0) or 0) % AVATAR_COLORS}"
+
+
+@register.filter(name="country_name")
+def country_name_filter(country: Any) -> str:
+    """`{{ contact.country|country_name }}`: the name of a country (field value or code), "" for none."""
+    return country_name(getattr(country, "code", country))
 
 
 @register.filter

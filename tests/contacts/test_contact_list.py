@@ -275,6 +275,26 @@ def test_row_shows_anonymous_badge_flag_and_account(marketer_client):
     assert "Acme Rockets" in content
 
 
+def test_rows_name_countries_in_the_active_language_from_one_table():
+    from django.utils import translation
+
+    from contacts.forms import country_name
+    from contacts.models import Contact
+    from contacts.templatetags.contacts_tags import country_name_filter
+
+    contact = Contact(country="CZ")
+    assert country_name_filter(contact.country) == country_name("CZ") == str(contact.country.name) == "Czechia"
+    with translation.override("de"):
+        assert country_name_filter(contact.country) == str(contact.country.name) == "Tschechien"
+    assert country_name_filter(Contact().country) == country_name(None) == ""
+
+
+def test_a_row_names_its_country(marketer_client):
+    ContactFactory(country="NZ")
+    content = marketer_client.get(URL).content.decode()
+    assert '<span title="New Zealand"><img class="flag me-1" src="/static/flags/nz.gif" alt="">' in content
+
+
 def test_empty_states(marketer_client):
     content = marketer_client.get(URL).content.decode()
     assert "No contacts yet" in content and reverse("contacts:contact_create") in content

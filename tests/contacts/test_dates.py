@@ -38,6 +38,18 @@ def test_times_are_shown_in_the_project_time_zone():
     assert format_day(None) == format_moment(None) == ""
 
 
+def test_the_english_formats_are_djangos_own_formats_written_faster():
+    from django.utils import dateformat
+
+    with translation.override("en"), timezone.override("Europe/Prague"):
+        for month in range(1, 13):
+            for value in (dt.datetime(2026, month, 1, 0, 5, tzinfo=dt.UTC), dt.datetime(1999, month, 28, 21, 59)):
+                local = timezone.localtime(value) if timezone.is_aware(value) else value
+                assert format_day(value) == dateformat.format(local, "j M Y")
+                assert format_moment(value) == dateformat.format(local, "j M Y, H:i")
+            assert format_day(dt.date(2026, month, 9)) == dateformat.format(dt.date(2026, month, 9), "j M Y")
+
+
 def test_other_languages_get_their_own_format():
     with translation.override("de"):
         assert format_day(dt.date(2026, 12, 3)) == "3. Dezember 2026"

@@ -105,3 +105,19 @@ def test_zero_days_means_today_for_windows_as_for_dates():
     with pytest.raises(RuleError, match="from 0 to 36525"):
         validate(tree({**node, "window": {"last_days": -1}}))
     assert NOW.date() == dt.date(2026, 3, 15)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="work_mem is a PostgreSQL setting")
+def test_a_preview_counts_with_its_own_work_mem_and_leaves_the_sessions_alone(settings):
+    settings.PREVIEW_WORK_MEM = "24MB"
+
+    def work_mem() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW work_mem")
+            return cursor.fetchone()[0]
+
+    before = work_mem()
+    assert before != "24MB"
+    with deadline(5):
+        assert work_mem() == "24MB"
+    assert work_mem() == before
