@@ -46,6 +46,8 @@ LAGGING_READS: dict[str, frozenset[str]] = {
         "contacts:account_list": {"GET"},
         "contacts:account_search": {"GET"},
         "segments:group_list": {"GET"},
+        "segments:group_detail": {"GET"},  # the members tab
+        "segments:group_accounts": {"GET"},
         "segments:group_members_count": {"GET"},
         "segments:contact_filter": {"GET"},
         "segments:rule_preview": {"GET", "POST"},

@@ -139,6 +139,28 @@ def test_the_live_preview_is_a_lagging_read_even_as_a_post(with_replica, signed_
 
 
 @through_both
+def test_a_groups_members_and_accounts_tabs_read_the_replica_until_the_browser_adds_a_member(with_replica, signed_in):
+    from segments.models import Membership
+    from tests.factories import ContactGroupFactory
+
+    group = ContactGroupFactory()
+    Membership.objects.create(group=group, contact=ContactFactory(first_name="Ada"), via_manual=True)
+    for name in ("segments:group_detail", "segments:group_accounts"):
+        response, primary, secondary = _queries(signed_in, "get", reverse(name, args=[group.pk]))
+        assert response.status_code == 200
+        assert any("segments_contactgroup" in s for s in secondary)
+        assert not any("segments_contactgroup" in s or "segments_membership" in s for s in primary)
+    newcomer = ContactFactory(first_name="Grace")
+    response, _, secondary = _queries(
+        signed_in, "post", reverse("segments:group_members_add", args=[group.pk]), data={"contacts": [newcomer.pk]}
+    )
+    assert response.status_code == 302 and secondary == []
+    response, primary, secondary = _queries(signed_in, "get", reverse("segments:group_detail", args=[group.pk]))
+    assert b"Grace" in response.content  # what the browser just added, read from the primary
+    assert secondary == [] and any("segments_membership" in s for s in primary)
+
+
+@through_both
 def test_a_streamed_export_reads_the_replica_while_it_streams(with_replica, client, roles):
     client.force_login(make_user(Role.ADMIN))
     ContactFactory.create_batch(3)
