@@ -14,7 +14,8 @@ from django.utils.formats import get_format
 register = template.Library()
 
 # The app's formats by language (the part before "-"); languages not listed use Django's locale formats.
-APP_FORMATS: dict[str, tuple[str, str]] = {"en": ("j M Y", "j M Y, H:i")}
+ENGLISH = ("j M Y", "j M Y, H:i")
+APP_FORMATS: dict[str, tuple[str, str]] = {"en": ENGLISH}
 
 
 def _formats() -> tuple[str, str]:
@@ -28,29 +29,30 @@ def _local(value: Any) -> Any:
     return value
 
 
-# English month abbreviations as Django's "M" writes them: the English formats are written without
+# English month abbreviations as Django's "M" writes them: the ENGLISH formats are written without
 # dateformat's per-call parsing (a list page formats a hundred dates; dateformat took 5 ms of them).
 _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def format_day(value: dt.date | dt.datetime | None) -> str:
-    """A date (or a datetime's local date) as the app shows dates: "3 Dec 2026" in English."""
+def _format(value: Any, which: int) -> str:
+    """`value` in the app's date (which=0) or date-and-time (which=1) format of the active language."""
     if not value:
         return ""
     local, formats = _local(value), _formats()
-    if formats is APP_FORMATS["en"]:
-        return f"{local.day} {_EN_MONTHS[local.month - 1]} {local.year}"
-    return dateformat.format(local, formats[0])
+    if formats == ENGLISH:
+        text = f"{local.day} {_EN_MONTHS[local.month - 1]} {local.year}"
+        return f"{text}, {local.hour:02d}:{local.minute:02d}" if which else text
+    return dateformat.format(local, formats[which])
+
+
+def format_day(value: dt.date | dt.datetime | None) -> str:
+    """A date (or a datetime's local date) as the app shows dates: "3 Dec 2026" in English."""
+    return _format(value, 0)
 
 
 def format_moment(value: dt.datetime | None) -> str:
     """A datetime in TIME_ZONE as the app shows times: "3 Dec 2026, 14:05" in English."""
-    if not value:
-        return ""
-    local, formats = _local(value), _formats()
-    if formats is APP_FORMATS["en"]:
-        return f"{local.day} {_EN_MONTHS[local.month - 1]} {local.year}, {local.hour:02d}:{local.minute:02d}"
-    return dateformat.format(local, formats[1])
+    return _format(value, 1)
 
 
 @register.filter(expects_localtime=True)
