@@ -22,6 +22,7 @@ from segments.memberships.base import (
     _delete,
     _flag,
     _now,
+    statistics_refresh_after,
 )
 from segments.models import ContactGroup, EventKind, Membership, Source
 from segments.rules.expressions import ids_in_sql
@@ -196,6 +197,7 @@ def source_sync(
             [*params, *diff_params, group.pk, group.pk, group.pk, group.pk, now, why.cause, why.actor_id, now],
         )
         counts = dict(cursor.fetchall())
+    statistics_refresh_after(sum(counts.values()))
     return SourceChange(
         added=counts.get(EventKind.ENTERED, 0),
         removed=counts.get(EventKind.LEFT, 0),
@@ -227,6 +229,7 @@ def _first_build(*, group: ContactGroup, select: str, params: Sequence[Any], sou
     with connection.cursor() as cursor:
         cursor.execute(sql, [group.pk, now, *params, int(source), int(EventKind.ENTERED), why.cause, why.actor_id, now])
         (added,) = cursor.fetchone()
+    statistics_refresh_after(added)
     return SourceChange(added=added)
 
 

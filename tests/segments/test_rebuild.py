@@ -7,8 +7,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from contacts.models import Contact
 from segments import rebuilds, services, tasks
 from segments.models import ContactGroup, GroupSizeSnapshot, Membership, RebuildStatus
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, GroupAccountFactory, MembershipFactory
@@ -224,3 +226,30 @@ def test_many_groups_rebuild_level_by_level_in_parallel_and_one_failure_stops_no
     else:
         assert seen_threads == {main}
     ContactGroup.objects.filter(pk=broken.pk).delete()  # (its members were never built)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's statistics are PostgreSQL's")
+def test_a_rebuild_that_changes_a_large_share_of_the_memberships_refreshes_their_statistics_on_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from segments.memberships import base
+
+    monkeypatch.setattr(base, "ANALYZE_MIN_ROWS", 3)
+    group = ContactGroupFactory(is_condition_based=True, condition=CZ)
+    ContactFactory.create_batch(4, country="CZ")
+
+    def analyzed(write) -> bool:
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            write()
+        return any(q["sql"].startswith("ANALYZE (SKIP_LOCKED)") for q in queries)
+
+    assert analyzed(lambda: rebuilds.group_rebuild(group=group))  # the first build: 4 members
+    assert len(members(group)) == 4
+    ContactFactory.create_batch(2, country="CZ")
+    assert not analyzed(lambda: rebuilds.group_rebuild(group=group))  # 2 more: under the minimum
+    Contact.objects.filter(country="CZ").update(country="DE")
+    assert analyzed(lambda: rebuilds.group_rebuild(group=group))  # 6 leave: all of the table
+    assert not members(group)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'segments_membership'")
+        assert cursor.fetchone()[0] >= 0  # analyzed (a table never analyzed says -1)
