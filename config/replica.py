@@ -213,6 +213,19 @@ def _as_lagging_read(view: Callable[..., HttpResponse], request: HttpRequest, *a
         _lagging.reset(token)
 
 
+def pin_to_primary(response: HttpResponse) -> None:
+    """The browser that gets `response` reads the primary for REPLICA_PIN_SECONDS: after its own write, or when a
+    page is told to reload because the worker just wrote what it shows (a rebuild ended)."""
+    response.set_cookie(
+        PIN_COOKIE,
+        f"{time.time() + settings.REPLICA_PIN_SECONDS:.3f}",
+        max_age=int(settings.REPLICA_PIN_SECONDS) + 1,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 class ReplicaMiddleware:
     """Marks lagging reads (see LAGGING_READS), retries one on the primary if the replica fails, pins writers."""
 
@@ -222,15 +235,7 @@ class ReplicaMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.method not in ("GET", "HEAD", "OPTIONS") and not getattr(request, "_lagging_read", False):
-            # A write (or what may be one): this browser reads the primary for a moment, so it sees it.
-            response.set_cookie(
-                PIN_COOKIE,
-                f"{time.time() + settings.REPLICA_PIN_SECONDS:.3f}",
-                max_age=int(settings.REPLICA_PIN_SECONDS) + 1,
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=True,
-                samesite="Lax",
-            )
+            pin_to_primary(response)  # a write (or what may be one): this browser sees it
         return response
 
     def process_view(self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any) -> Any:

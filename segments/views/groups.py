@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
+from config.replica import pin_to_primary
 from contacts.pagination import NearestPageMixin
 from segments import rebuilds, services
 from segments.filters import GroupFilterSet
@@ -150,6 +151,7 @@ class GroupStatusView(GroupMixin, TemplateView):
         response = super().render_to_response(context, **response_kwargs)
         if context["reload"] and not context["busy"]:
             response["HX-Refresh"] = "true"
+            pin_to_primary(response)  # the reloaded members tab (a lagging read) shows the rebuild's own writes
         return response
 
 

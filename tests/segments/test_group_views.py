@@ -4,12 +4,14 @@ import datetime as dt
 import html
 import json
 import re
+import time
 
 import pytest
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from config import replica
 from segments.models import ContactGroup, Membership, RebuildStatus
 from tests.factories import AccountFactory, ContactFactory, ContactGroupFactory, MembershipFactory
 
@@ -198,7 +200,10 @@ def test_pages_showing_members_reload_when_the_rebuild_ends_and_forms_do_not(mar
     assert "HX-Refresh" not in marketer_client.get(status_url + "?reload=1", HTTP_HX_REQUEST="true").headers
     group.rebuild_status = RebuildStatus.SUCCEEDED
     group.save()
-    assert marketer_client.get(status_url + "?reload=1", HTTP_HX_REQUEST="true").headers["HX-Refresh"] == "true"
+    ended = marketer_client.get(status_url + "?reload=1", HTTP_HX_REQUEST="true")
+    assert ended.headers["HX-Refresh"] == "true"
+    # the reloaded members tab reads the primary, which holds what the worker just wrote (config.replica)
+    assert float(ended.cookies[replica.PIN_COOKIE].value) > time.time()
     assert "HX-Refresh" not in marketer_client.get(status_url, HTTP_HX_REQUEST="true").headers
 
 
