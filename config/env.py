@@ -1,8 +1,10 @@
-"""Reading settings from environment variables: booleans, lists, the proxy header and EMAIL_URL."""
+"""Reading settings from environment variables: booleans, lists, PostgreSQL memory sizes, the proxy header and
+EMAIL_URL."""
 
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -25,6 +27,18 @@ def env_bool(name: str, default: bool) -> bool:
 def env_list(name: str, default: str = "") -> list[str]:
     """A comma-separated variable as a list, blanks dropped."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+_MEMORY = re.compile(r"[0-9]+ ?(?:kB|MB|GB|TB)?")
+
+
+def env_memory(name: str, default: str) -> str:
+    """A PostgreSQL memory size (a work_mem): digits with kB, MB, GB or TB (kB when bare), checked at start-up —
+    a typo would otherwise fail every statement that sets it (each live count, each rebuild)."""
+    value = os.environ.get(name, default).strip()
+    if not _MEMORY.fullmatch(value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a PostgreSQL memory size such as 16MB or 1GB")
+    return value
 
 
 def proxy_ssl_header(value: str) -> tuple[str, str] | None:

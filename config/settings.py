@@ -22,7 +22,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import email_from_url, env_bool, env_list, proxy_ssl_header
+from config.env import email_from_url, env_bool, env_list, env_memory, proxy_ssl_header
 from config.log import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -324,9 +324,9 @@ ACTIVITY_PARTITIONS_AHEAD = int(os.environ.get("ACTIVITY_PARTITIONS_AHEAD", "3")
 # Connections that rebuild the groups of one dependency level at once (the nightly run; PostgreSQL only).
 REBUILD_CONNECTIONS = int(os.environ.get("REBUILD_CONNECTIONS", "2"))
 # Memory a rebuild may use to hash a group's members and its rule's set (PostgreSQL work_mem, per rebuild).
-REBUILD_WORK_MEM = os.environ.get("REBUILD_WORK_MEM", "64MB")
+REBUILD_WORK_MEM = env_memory("REBUILD_WORK_MEM", "64MB")
 # Memory a live count (the builder's preview) may use per sort, hash or bitmap (PostgreSQL work_mem).
-PREVIEW_WORK_MEM = os.environ.get("PREVIEW_WORK_MEM", "16MB")
+PREVIEW_WORK_MEM = env_memory("PREVIEW_WORK_MEM", "16MB")
 # SQLite (one writer for the whole file): a rebuild writes its difference in transactions of this many
 # contacts with a pause between them, so a marketer's edit waits for one slice, never for the whole rebuild.
 REBUILD_SLICE = int(os.environ.get("REBUILD_SLICE", "1000"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import email_from_url, proxy_ssl_header
+from config.env import email_from_url, env_memory, proxy_ssl_header
 from config.log import logging_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +124,25 @@ def test_email_url(url, expected):
 def test_an_unknown_email_scheme_is_refused():
     with pytest.raises(ImproperlyConfigured, match="EMAIL_URL: unknown scheme 'smtpx'"):
         email_from_url("smtpx://host")
+
+
+@pytest.mark.parametrize("value", ["16MB", "512kB", "1 GB", "2048"])
+def test_a_postgresql_memory_size_is_read_as_written(monkeypatch, value):
+    monkeypatch.setenv("PREVIEW_WORK_MEM", value)
+    assert env_memory("PREVIEW_WORK_MEM", "16MB") == value
+
+
+@pytest.mark.parametrize("value", ["16mb", "lots", "16 MiB", "-1MB", ""])
+def test_a_mistyped_memory_size_stops_the_start_with_its_name(monkeypatch, value):
+    monkeypatch.setenv("PREVIEW_WORK_MEM", value)
+    with pytest.raises(ImproperlyConfigured, match="PREVIEW_WORK_MEM=.*expected a PostgreSQL memory size"):
+        env_memory("PREVIEW_WORK_MEM", "16MB")
+
+
+def test_a_mistyped_work_mem_stops_the_app_before_it_serves():
+    result = run("import django; django.setup()", REBUILD_WORK_MEM="64 megs")
+    assert result.returncode != 0
+    assert "REBUILD_WORK_MEM='64 megs': expected a PostgreSQL memory size such as 16MB or 1GB" in result.stderr
 
 
 def test_email_settings_come_from_the_environment():

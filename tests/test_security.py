@@ -212,7 +212,9 @@ def test_the_policy_can_report_only_while_a_change_is_tried():
 def test_every_environment_variable_is_in_the_readme():
     """Each variable config/settings.py reads has a row in README.md's Configuration table."""
     source = (ROOT / "config" / "settings.py").read_text()
-    names = set(re.findall(r'(?:os\.environ\.get\(|os\.environ\[|env_bool\(|env_list\()"([A-Z0-9_]+)"', source))
+    names = set(
+        re.findall(r'(?:os\.environ\.get\(|os\.environ\[|env_bool\(|env_list\(|env_memory\()"([A-Z0-9_]+)"', source)
+    )
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("## Security")]
     assert len(names) > 60
